@@ -1,0 +1,59 @@
+// The Backend contract: every op AlexNet needs, forward and backward, on opaque tensors.
+// - Tensors are views into memory a backend allocated once (the Net's arena); ops take explicit
+//   sizes, so a tensor planned for the largest batch serves smaller ones too.
+// - Activation gradients are overwritten; parameter gradients are accumulated.
+// - Ops enqueue work; only reading data back is asynchronous.
+// - Labels travel as floats holding class indices (exact below 2^24).
+import type { ConvGeometry, PoolGeometry } from '../core/geometry.js';
+import type { DropoutParams } from './cpu/activation.js';
+import type { LrnParams } from './cpu/lrn.js';
+import type { LinearShape } from './cpu/linear.js';
+import type { AdaptivePoolGeometry } from './cpu/pool.js';
+import type { SgdParams } from './cpu/sgd.js';
+
+export type { ConvGeometry, PoolGeometry, DropoutParams, LrnParams, LinearShape, AdaptivePoolGeometry, SgdParams };
+
+export interface Tensor {
+  readonly label: string;
+  /** Number of 32-bit floats. */
+  readonly size: number;
+}
+
+export interface Backend {
+  readonly name: 'cpu' | 'webgpu';
+  /** A human-readable description of the device. */
+  readonly device: string;
+  /** Bytes allocated so far. */
+  readonly allocatedBytes: number;
+
+  /** Zero-filled memory for `size` floats. */
+  allocate(label: string, size: number): Tensor;
+  /** A window of `size` floats starting `offset` floats into `t` (offset a multiple of 64). */
+  view(t: Tensor, offset: number, size: number, label: string): Tensor;
+  write(t: Tensor, data: Float32Array, offset?: number): void;
+  read(t: Tensor, count?: number): Promise<Float32Array>;
+  fill(t: Tensor, value: number, count?: number): void;
+
+  conv2dForward(g: ConvGeometry, x: Tensor, w: Tensor, bias: Tensor | null, y: Tensor): void;
+  conv2dBackwardData(g: ConvGeometry, dy: Tensor, w: Tensor, dx: Tensor): void;
+  conv2dBackwardFilter(g: ConvGeometry, x: Tensor, dy: Tensor, dw: Tensor, db: Tensor | null): void;
+  maxPoolForward(g: PoolGeometry, x: Tensor, y: Tensor): void;
+  maxPoolBackward(g: PoolGeometry, x: Tensor, dy: Tensor, dx: Tensor): void;
+  adaptiveAvgPoolForward(g: AdaptivePoolGeometry, x: Tensor, y: Tensor): void;
+  adaptiveAvgPoolBackward(g: AdaptivePoolGeometry, dy: Tensor, dx: Tensor): void;
+  lrnForward(p: LrnParams, shape: readonly number[], x: Tensor, y: Tensor): void;
+  lrnBackward(p: LrnParams, shape: readonly number[], x: Tensor, y: Tensor, dy: Tensor, dx: Tensor): void;
+  linearForward(s: LinearShape, x: Tensor, w: Tensor, bias: Tensor | null, y: Tensor): void;
+  linearBackwardData(s: LinearShape, dy: Tensor, w: Tensor, dx: Tensor): void;
+  linearBackwardParams(s: LinearShape, x: Tensor, dy: Tensor, dw: Tensor, db: Tensor | null): void;
+  reluForward(count: number, x: Tensor, y: Tensor): void;
+  reluBackward(count: number, y: Tensor, dy: Tensor, dx: Tensor): void;
+  dropoutForward(count: number, d: DropoutParams, x: Tensor, y: Tensor): void;
+  dropoutBackward(count: number, d: DropoutParams, dy: Tensor, dx: Tensor): void;
+  /** Writes the batch-mean loss into loss[0] and, unless null, its gradient into dlogits. */
+  softmaxCrossEntropy(batch: number, classes: number, logits: Tensor, labels: Tensor, loss: Tensor, dlogits: Tensor | null): void;
+  sgdUpdate(count: number, h: SgdParams, w: Tensor, g: Tensor, v: Tensor): void;
+
+  /** Releases everything this backend allocated. */
+  dispose(): void;
+}

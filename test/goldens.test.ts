@@ -1,0 +1,135 @@
+// PyTorch goldens (test/fixtures, made by scripts/make_goldens.py with Debian's PyTorch) pin the
+// conventions: grouped conv, both LRN forms and even windows, pooling in floor and ceil mode,
+// the softmax-CE gradient, both SGD forms, and a reduced-width paper net end to end.
+import { test } from 'node:test';
+import { CpuBackend, cpuData } from '../src/backend/cpu/index.js';
+import { conv2dBackwardData, conv2dBackwardFilter, conv2dForward } from '../src/backend/cpu/conv.js';
+import { conv2dBackwardDataGemm, conv2dBackwardFilterGemm, conv2dForwardGemm } from '../src/backend/cpu/conv_gemm.js';
+import { softmaxCrossEntropy } from '../src/backend/cpu/loss.js';
+import { lrnBackward, lrnForward } from '../src/backend/cpu/lrn.js';
+import { maxPoolBackward, maxPoolForward } from '../src/backend/cpu/pool.js';
+import { sgdUpdate, type SgdForm } from '../src/backend/cpu/sgd.js';
+import { convGeometry, poolGeometry } from '../src/core/geometry.js';
+import { paperFamily, PAPER_LRN } from '../src/nn/architectures.js';
+import { Net } from '../src/nn/net.js';
+import { readSafetensors } from '../src/io/safetensors.js';
+import { assertClose } from './helpers.js';
+
+const FIXTURES = new URL('../../test/fixtures/', import.meta.url).pathname;
+
+async function fixture(name: string) {
+  const { tensors, metadata } = await readSafetensors(`${FIXTURES}${name}.safetensors`);
+  const get = (key: string) => {
+    const t = tensors.get(key);
+    if (!t) throw new Error(`${name}: no tensor ${key}`);
+    return t;
+  };
+  return { get, data: (key: string) => get(key).data, metadata };
+}
+
+for (const [name, stride, pad, groups] of [['conv_grouped', 2, 1, 2], ['conv_groups3', 1, 2, 3]] as const) {
+  test(`grouped conv matches PyTorch: ${name}`, async () => {
+    const f = await fixture(name);
+    const [n, c, h, w] = f.get('x').shape;
+    const [o, , k] = f.get('w').shape;
+    const g = convGeometry(n, c, h, w, o, k, stride, pad, groups);
+    const impls = [
+      { path: 'reference', fwd: conv2dForward, data: conv2dBackwardData, filter: conv2dBackwardFilter },
+      { path: 'gemm', fwd: conv2dForwardGemm, data: conv2dBackwardDataGemm, filter: conv2dBackwardFilterGemm },
+    ];
+    for (const impl of impls) {
+      const y = new Float32Array(f.data('y').length);
+      impl.fwd(g, f.data('x'), f.data('w'), f.data('b'), y);
+      assertClose(`${impl.path} y`, y, f.data('y'), 1e-4);
+      const dx = new Float32Array(f.data('dx').length);
+      impl.data(g, f.data('dy'), f.data('w'), dx);
+      assertClose(`${impl.path} dx`, dx, f.data('dx'), 1e-4);
+      const dw = new Float32Array(f.data('dw').length);
+      const db = new Float32Array(f.data('db').length);
+      impl.filter(g, f.data('x'), f.data('dy'), dw, db);
+      assertClose(`${impl.path} dw`, dw, f.data('dw'), 1e-4);
+      assertClose(`${impl.path} db`, db, f.data('db'), 1e-4);
+    }
+  });
+}
+
+// The paper's form (alpha undivided, k=2) is PyTorch's LocalResponseNorm(5, alpha=5e-4, k=2).
+const lrnCases = [
+  { name: 'lrn_paper', p: PAPER_LRN },
+  { name: 'lrn_caffe', p: { size: 5, alpha: 1e-4, beta: 0.75, k: 1, alphaDividedBySize: true } },
+  { name: 'lrn_size3', p: { size: 3, alpha: 1e-3, beta: 0.75, k: 1, alphaDividedBySize: true } },
+  { name: 'lrn_size4', p: { size: 4, alpha: 2e-3, beta: 0.6, k: 1.5, alphaDividedBySize: true } },
+];
+for (const { name, p } of lrnCases) {
+  test(`LRN matches PyTorch: ${name}`, async () => {
+    const f = await fixture(name);
+    const shape = f.get('x').shape;
+    const y = new Float32Array(f.data('y').length);
+    lrnForward(p, shape, f.data('x'), y);
+    assertClose('y', y, f.data('y'), 1e-5);
+    const dx = new Float32Array(y.length);
+    lrnBackward(p, shape, f.data('x'), f.data('y'), f.data('dy'), dx);
+    assertClose('dx', dx, f.data('dx'), 1e-4);
+  });
+}
+
+for (const [name, rounding] of [['maxpool', 'floor'], ['maxpool_ceil', 'ceil']] as const) {
+  test(`overlapping max-pool matches PyTorch: ${name}`, async () => {
+    const f = await fixture(name);
+    const [n, c, h, w] = f.get('x').shape;
+    const g = poolGeometry(n, c, h, w, 3, 2, 0, rounding);
+    const y = new Float32Array(n * c * g.outHeight * g.outWidth);
+    maxPoolForward(g, f.data('x'), y);
+    assertClose('y', y, f.data('y'), 0);
+    const dx = new Float32Array(f.data('dx').length);
+    maxPoolBackward(g, f.data('x'), f.data('dy'), dx);
+    assertClose('dx', dx, f.data('dx'), 1e-6);
+  });
+}
+
+test('softmax cross-entropy loss and gradient match PyTorch', async () => {
+  const f = await fixture('softmax_ce');
+  const [n, k] = f.get('logits').shape;
+  const dlogits = new Float32Array(n * k);
+  const loss = softmaxCrossEntropy(n, k, f.data('logits'), f.data('labels'), dlogits);
+  assertClose('loss', [loss], f.data('loss'), 1e-6);
+  assertClose('dlogits', dlogits, f.data('dlogits'), 1e-5);
+});
+
+for (const form of ['paper', 'pytorch'] as SgdForm[]) {
+  test(`SGD, ${form} form: two steps with a learning-rate change match PyTorch`, async () => {
+    const f = await fixture('sgd');
+    const w = Float32Array.from(f.data('w'));
+    const v = new Float32Array(w.length);
+    const h = { momentum: 0.9, weightDecay: 5e-4, form };
+    sgdUpdate(w.length, { ...h, lr: 0.1 }, w, f.data('g1'), v);
+    assertClose('w1', w, f.data(`${form}_w1`), 1e-5);
+    sgdUpdate(w.length, { ...h, lr: 0.01 }, w, f.data('g2'), v);
+    assertClose('w2', w, f.data(`${form}_w2`), 1e-5);
+  });
+}
+
+test('reduced-width paper net: logits, loss and every gradient match PyTorch (flatten order C,H,W)', async () => {
+  const f = await fixture('paper_small');
+  const arch = paperFamily({
+    name: 'paper_small', input: [3, 227, 227], classes: 10, conv: [12, 32, 48, 48, 32], conv1Kernel: 11,
+    conv1Stride: 4, conv1Pad: 0, conv2Kernel: 5, hidden: 64, lrn: PAPER_LRN, groups: 2, rounding: 'floor',
+    dropout: 0.5, convBiasInit: 1, fcBiasInit: 1,
+  });
+  const backend = new CpuBackend();
+  const net = new Net(backend, arch, 2);
+  const tensors = new Map(net.parameters.map((p) => [p.name, f.get(p.name)]));
+  net.importTensors(tensors, 'paper_small.safetensors');
+  backend.write(net.input, f.data('input'));
+  backend.write(net.labels, f.data('labels'));
+  net.forward(2, 'eval');
+  assertClose('logits', await net.readLogits(2), f.data('logits'), 1e-4);
+  net.backward();
+  assertClose('loss', [cpuData(net.loss)[0]], f.data('loss'), 1e-5);
+  // Near-zero gradient elements carry float32 noise: compare relative to 1e-3 of each tensor's scale.
+  for (const p of net.parameters) {
+    const want = f.data(`grad.${p.name}`);
+    const scale = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    assertClose(`grad ${p.name}`, cpuData(p.grad), want, 1e-3, 1e-2 * scale);
+  }
+});

@@ -1,0 +1,62 @@
+// Shared test utilities: seeded data, finite differences, and closeness checks that report the
+// worst element.
+import assert from 'node:assert/strict';
+import { Rng } from '../src/rng/hash.js';
+
+export function randomArray(size: number, seed: number, scale = 1): Float64Array {
+  const rng = new Rng(seed);
+  const out = new Float64Array(size);
+  for (let i = 0; i < size; i++) out[i] = rng.normal() * scale;
+  return out;
+}
+
+/** Distinct values (a random permutation of a spaced grid): no ties for max-pool. */
+export function distinctArray(size: number, seed: number): Float64Array {
+  const order = Array.from({ length: size }, (_, i) => i);
+  new Rng(seed).shuffle(order);
+  return Float64Array.from(order, (v) => (v - size / 2) * 0.1);
+}
+
+/**
+ * Central-difference gradient of f at every element of `x` (x is perturbed and restored).
+ */
+export function numericGradient(f: () => number, x: Float64Array, eps = 1e-6): Float64Array {
+  const grad = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const saved = x[i];
+    x[i] = saved + eps;
+    const plus = f();
+    x[i] = saved - eps;
+    const minus = f();
+    x[i] = saved;
+    grad[i] = (plus - minus) / (2 * eps);
+  }
+  return grad;
+}
+
+/** Largest |a - b| / max(|b|, floor) and where it is. */
+export function worstRelative(a: ArrayLike<number>, b: ArrayLike<number>, floor = 1e-3) {
+  let worst = 0;
+  let at = -1;
+  for (let i = 0; i < b.length; i++) {
+    const err = Math.abs(a[i] - b[i]) / Math.max(Math.abs(b[i]), floor);
+    if (!(err <= worst)) {
+      worst = err;
+      at = i;
+    }
+  }
+  return { worst, at };
+}
+
+/** Asserts a ~ b elementwise within `tol` relative (with an absolute floor for tiny values). */
+export function assertClose(what: string, a: ArrayLike<number>, b: ArrayLike<number>, tol: number, floor = 1e-3): void {
+  assert.equal(a.length, b.length, `${what}: length ${a.length} vs ${b.length}`);
+  const { worst, at } = worstRelative(a, b, floor);
+  assert.ok(worst <= tol, `${what}: worst relative error ${worst.toExponential(3)} at ${at} (${a[at]} vs ${b[at]}), tolerance ${tol}`);
+}
+
+export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
