@@ -53,6 +53,7 @@ export function paperFamily(o: PaperFamilyOptions): Architecture {
     input: o.input,
     classes: o.classes,
     defaultInit: 'paper',
+    inputScale: 1,
     layers: [
       conv(0, o.conv1Kernel, o.conv1Stride, o.conv1Pad, 1, 0), relu, ...lrn, pool,
       conv(1, o.conv2Kernel, 1, Math.floor(o.conv2Kernel / 2), o.groups, o.convBiasInit), relu, ...lrn, pool,
@@ -98,6 +99,7 @@ function torchvision(): Architecture {
     input: [3, 224, 224],
     classes: 1000,
     defaultInit: 'he',
+    inputScale: 1 / 255,
     layers: [
       conv(1, 64, 11, 4, 2), relu, pool,
       conv(2, 192, 5, 1, 2), relu, pool,
@@ -132,6 +134,7 @@ const BUILDERS: Record<string, () => Architecture> = {
   d2l: () => ({
     ...paperFamily({ ...PAPER, name: 'd2l', input: [1, 224, 224], classes: 10, conv1Pad: 1, lrn: null, groups: 1, convBiasInit: 0, fcBiasInit: 0 }),
     defaultInit: 'he',
+    inputScale: 1 / 255,
   }),
   // Every component of the paper's net (ReLU, LRN, overlapping pools, groups, dropout) at a
   // width that trains on a 2-core CPU in minutes: 28x28 -> 13 -> 6 -> 2 spatially.
@@ -150,6 +153,7 @@ const BUILDERS: Record<string, () => Architecture> = {
       fcBiasInit: 0.1,
     }),
     defaultInit: 'he',
+    inputScale: 1 / 255,
   }),
 };
 

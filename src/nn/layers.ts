@@ -73,6 +73,11 @@ export interface Architecture {
   /** Initialisation used unless the caller picks another. */
   defaultInit: InitScheme;
   /**
+   * Factor on mean-subtracted pixels (0..255 units) when training from images: 1 is the
+   * paper's raw range, matched to its N(0, 0.01^2) init; "he"-initialised nets take 1/255.
+   */
+  inputScale: number;
+  /**
    * Names of the parameter tensors in weight files, for each parameterised layer by its spec
    * name; absent means `${name}.weight` / `${name}.bias`.
    */

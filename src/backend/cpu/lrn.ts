@@ -3,6 +3,7 @@
 // The paper writes alpha undivided (k=2, n=5, alpha=1e-4); PyTorch, ONNX and Caffe divide it by
 // the window size, hence `alphaDividedBySize`. window(c) = [c - floor(size/2), c + floor((size-1)/2)]
 // clipped to the channels: PyTorch's window, equal to the paper's and ONNX's for odd sizes.
+// Loops run over whole channel planes so that memory is read contiguously.
 import type { Arr } from './types.js';
 
 export interface LrnParams {
@@ -18,60 +19,76 @@ export function lrnScale(p: LrnParams): number {
   return p.alphaDividedBySize ? p.alpha / p.size : p.alpha;
 }
 
-/** The denominators' base s_c = k + a * sum of squares, for one pixel of one sample. */
-function windowSums(p: LrnParams, x: Arr, base: number, pixels: number, channels: number, s: Float64Array): void {
-  const a = lrnScale(p);
-  const before = Math.floor(p.size / 2);
-  const after = Math.floor((p.size - 1) / 2);
-  for (let c = 0; c < channels; c++) {
-    let sum = 0;
-    const hi = Math.min(channels - 1, c + after);
-    for (let j = Math.max(0, c - before); j <= hi; j++) {
-      const v = x[base + j * pixels];
-      sum += v * v;
-    }
-    s[c] = p.k + a * sum;
+/** Channels [first, last] inside the window of channel c. */
+function windowOf(p: LrnParams, c: number, channels: number): [number, number] {
+  return [Math.max(0, c - Math.floor(p.size / 2)), Math.min(channels - 1, c + Math.floor((p.size - 1) / 2))];
+}
+
+/** Channels [first, last] whose windows contain channel i. */
+function windowsContaining(p: LrnParams, i: number, channels: number): [number, number] {
+  return [Math.max(0, i - Math.floor((p.size - 1) / 2)), Math.min(channels - 1, i + Math.floor(p.size / 2))];
+}
+
+/** s^-beta, with the paper's beta = 0.75 computed without pow. */
+function powNegBeta(s: number, beta: number): number {
+  if (beta === 0.75) {
+    const r = Math.sqrt(s);
+    return 1 / (r * Math.sqrt(r));
   }
+  return Math.pow(s, -beta);
+}
+
+let scratch = new Float64Array(0);
+
+/** s[c, p] = k + a * sum of x^2 over window(c), for one sample starting at `base`: [C, pixels]. */
+function denominators(p: LrnParams, x: Arr, base: number, channels: number, pixels: number): Float64Array {
+  if (scratch.length < channels * pixels) scratch = new Float64Array(channels * pixels);
+  const s = scratch;
+  const a = lrnScale(p);
+  for (let c = 0; c < channels; c++) {
+    const row = c * pixels;
+    s.fill(0, row, row + pixels);
+    const [first, last] = windowOf(p, c, channels);
+    for (let j = first; j <= last; j++) {
+      const src = base + j * pixels;
+      for (let q = 0; q < pixels; q++) s[row + q] += x[src + q] * x[src + q];
+    }
+    for (let q = 0; q < pixels; q++) s[row + q] = p.k + a * s[row + q];
+  }
+  return s;
 }
 
 /** x, y: [N, C, H, W] (y overwritten). */
 export function lrnForward(p: LrnParams, shape: readonly number[], x: Arr, y: Arr): void {
   const [N, C, H, W] = shape;
   const pixels = H * W;
-  const s = new Float64Array(C);
   for (let n = 0; n < N; n++) {
-    for (let px = 0; px < pixels; px++) {
-      const base = n * C * pixels + px;
-      windowSums(p, x, base, pixels, C, s);
-      for (let c = 0; c < C; c++) y[base + c * pixels] = x[base + c * pixels] * Math.pow(s[c], -p.beta);
-    }
+    const base = n * C * pixels;
+    const s = denominators(p, x, base, C, pixels);
+    for (let i = 0; i < C * pixels; i++) y[base + i] = x[base + i] * powNegBeta(s[i], p.beta);
   }
 }
 
 /**
  * dx_i = dy_i * s_i^-beta - 2 a beta x_i * sum_{c : i in window(c)} dy_c * y_c / s_c.
- * x, y (the forward output), dy, dx: [N, C, H, W] (dx overwritten).
+ * x, y (the forward output), dy, dx: [N, C, H, W] (dx overwritten; may not alias dy).
  */
 export function lrnBackward(p: LrnParams, shape: readonly number[], x: Arr, y: Arr, dy: Arr, dx: Arr): void {
   const [N, C, H, W] = shape;
   const pixels = H * W;
-  const a = lrnScale(p);
-  const before = Math.floor(p.size / 2);
-  const after = Math.floor((p.size - 1) / 2);
-  const s = new Float64Array(C);
-  const ratio = new Float64Array(C);
+  const twoABeta = 2 * lrnScale(p) * p.beta;
+  const ratio = new Float64Array(C * pixels);
   for (let n = 0; n < N; n++) {
-    for (let px = 0; px < pixels; px++) {
-      const base = n * C * pixels + px;
-      windowSums(p, x, base, pixels, C, s);
-      for (let c = 0; c < C; c++) ratio[c] = (dy[base + c * pixels] * y[base + c * pixels]) / s[c];
-      for (let i = 0; i < C; i++) {
-        // Channels c whose window holds i: c - before <= i <= c + after.
-        let sum = 0;
-        const hi = Math.min(C - 1, i + before);
-        for (let c = Math.max(0, i - after); c <= hi; c++) sum += ratio[c];
-        const at = base + i * pixels;
-        dx[at] = dy[at] * Math.pow(s[i], -p.beta) - 2 * a * p.beta * x[at] * sum;
+    const base = n * C * pixels;
+    const s = denominators(p, x, base, C, pixels);
+    for (let i = 0; i < C * pixels; i++) ratio[i] = (dy[base + i] * y[base + i]) / s[i];
+    for (let i = 0; i < C; i++) {
+      const row = base + i * pixels;
+      for (let q = 0; q < pixels; q++) dx[row + q] = dy[row + q] * powNegBeta(s[i * pixels + q], p.beta);
+      const [first, last] = windowsContaining(p, i, C);
+      for (let c = first; c <= last; c++) {
+        const src = c * pixels;
+        for (let q = 0; q < pixels; q++) dx[row + q] -= twoABeta * x[row + q] * ratio[src + q];
       }
     }
   }

@@ -1,0 +1,45 @@
+// `alexnet forward`: logits for a batch of images given as a safetensors tensor.
+import type { Backend } from '../backend/backend.js';
+import { FormatError } from '../core/errors.js';
+import { product, shapeString } from '../core/geometry.js';
+import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
+import { architecture } from '../nn/architectures.js';
+import { Net } from '../nn/net.js';
+
+export interface ForwardOptions {
+  arch: string;
+  weights: string;
+  input: string;
+  output: string;
+  batch: number;
+}
+
+/** The class count of a weight file: the rows of the last linear layer's weight. */
+function classesInWeights(tensors: Map<string, { shape: number[] }>, name: string): number | undefined {
+  return tensors.get(name)?.shape[0];
+}
+
+export async function runForward(o: ForwardOptions, backend: Backend): Promise<{ n: number; classes: number }> {
+  const { tensors: inputs } = await readSafetensors(o.input);
+  const x = inputs.get('input');
+  if (!x) throw new FormatError(o.input, `missing tensor "input" (expected f32 [N, C, H, W]); found ${[...inputs.keys()].join(', ') || 'no tensors'}`);
+  if (x.shape.length !== 4) throw new FormatError(o.input, `tensor "input": expected 4 dimensions [N, C, H, W], found ${shapeString(x.shape)}`);
+  const [N, C, H, W] = x.shape;
+  const { tensors: weights } = await readSafetensors(o.weights);
+  const probe = architecture(o.arch);
+  const lastName = probe.fileNames?.fc8.weight ?? 'fc8.weight';
+  const arch = architecture(o.arch, [C, H, W], classesInWeights(weights, lastName));
+  const batch = Math.min(o.batch, N);
+  const net = new Net(backend, arch, batch);
+  net.importTensors(weights, o.weights);
+  const perImage = product([C, H, W]);
+  const logits = new Float32Array(N * arch.classes);
+  for (let start = 0; start < N; start += batch) {
+    const count = Math.min(batch, N - start);
+    backend.write(net.input, x.data.subarray(start * perImage, (start + count) * perImage));
+    net.forward(count, 'eval');
+    logits.set(await net.readLogits(count), start * arch.classes);
+  }
+  await writeSafetensors(o.output, [{ name: 'logits', shape: [N, arch.classes], data: logits }], { arch: arch.name });
+  return { n: N, classes: arch.classes };
+}

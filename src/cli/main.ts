@@ -1,0 +1,103 @@
+#!/usr/bin/env node
+// The `alexnet` command: wiring only. Errors become one line on stderr and exit code 1
+// (2 for usage); --verbose adds the stack.
+import { Command, CommanderError, Option } from 'commander';
+import { AlexNetError, UsageError } from '../core/errors.js';
+import { selectBackend } from '../backend/select.js';
+import { ARCHITECTURE_NAMES } from '../nn/architectures.js';
+import { train } from '../train/trainer.js';
+import { runForward } from './forward.js';
+import { collectInfo, formatInfo } from './info.js';
+import { finiteNumber, nonNegativeInt, oneOf, positiveInt } from './options.js';
+import { trainReporter } from './progress.js';
+
+const notice = (line: string) => process.stderr.write(`${line}\n`);
+const backendOption = () => new Option('--backend <name>', 'cpu, webgpu or auto').default('auto');
+const archOption = () => new Option('--arch <name>', ARCHITECTURE_NAMES.join(', ')).makeOptionMandatory();
+
+const program = new Command('alexnet')
+  .description('AlexNet (Krizhevsky, Sutskever & Hinton, 2012) in TypeScript')
+  .option('--verbose', 'print stack traces with errors')
+  .exitOverride();
+
+program
+  .command('info')
+  .description('backends found, architectures and their costs')
+  .option('--json', 'one JSON object')
+  .action((o) => {
+    const info = collectInfo();
+    console.log(o.json ? JSON.stringify(info) : formatInfo(info));
+  });
+
+program
+  .command('forward')
+  .description('logits of a batch of images (evaluation mode, no dropout)')
+  .addOption(archOption())
+  .requiredOption('--weights <file>', 'weights (.safetensors)')
+  .requiredOption('--input <file>', '.safetensors holding "input" f32 [N, C, H, W]')
+  .requiredOption('--output <file>', '.safetensors to receive "logits" f32 [N, classes]')
+  .option('--batch <n>', 'images per forward pass', positiveInt('--batch'), 16)
+  .addOption(backendOption())
+  .option('--json', 'print a JSON summary')
+  .action(async (o) => {
+    const backend = await selectBackend(o.backend, notice);
+    const r = await runForward(o, backend);
+    console.log(o.json ? JSON.stringify({ ...r, output: o.output, backend: backend.name }) : `wrote logits [${r.n}, ${r.classes}] to ${o.output}`);
+  });
+
+program
+  .command('train')
+  .description("train with the paper's SGD and evaluate on the test set")
+  .option('--arch <name>', ARCHITECTURE_NAMES.join(', '), 'mini')
+  .option('--data <spec>', 'fashion-mnist[:DIR]', 'fashion-mnist')
+  .option('--epochs <n>', 'passes over the training set', positiveInt('--epochs'), 2)
+  .option('--batch <n>', 'mini-batch size', positiveInt('--batch'), 128)
+  .option('--lr <rate>', 'learning rate', finiteNumber('--lr', 0), 0.01)
+  .option('--momentum <m>', 'momentum', finiteNumber('--momentum', 0), 0.9)
+  .option('--weight-decay <wd>', 'weight decay', finiteNumber('--weight-decay', 0), 5e-4)
+  .option('--sgd-form <form>', 'paper (v <- m v - wd lr w - lr g) or pytorch', oneOf('--sgd-form', ['paper', 'pytorch'] as const), 'paper')
+  .option('--init <scheme>', "paper (N(0, 0.01^2)) or he; the architecture's default otherwise", oneOf('--init', ['paper', 'he'] as const))
+  .option('--bias-init <b>', 'replaces the nonzero bias initialisations (the paper: 1)', finiteNumber('--bias-init'))
+  .option('--input-scale <s>', "factor on mean-subtracted pixels; the architecture's default otherwise", finiteNumber('--input-scale', 0))
+  .option('--val <n>', 'training images held out for validation', nonNegativeInt('--val'), 5000)
+  .option('--limit <n>', 'train on the first n training images only', positiveInt('--limit'))
+  .option('--seed <s>', 'seed for initialisation, order and dropout', nonNegativeInt('--seed'), 1)
+  .option('--out <dir>', 'where to write weights.safetensors and config.json')
+  .addOption(backendOption())
+  .option('--json', 'JSON lines: start, one per epoch, done')
+  .action(async (o) => {
+    const backend = await selectBackend(o.backend, notice);
+    const out = o.out ?? `runs/${o.arch}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    await train(
+      {
+        arch: o.arch, data: o.data, epochs: o.epochs, batch: o.batch, lr: o.lr, momentum: o.momentum,
+        weightDecay: o.weightDecay, sgdForm: o.sgdForm, seed: o.seed, init: o.init, biasInit: o.biasInit,
+        inputScale: o.inputScale, validation: o.val, limit: o.limit, out,
+      },
+      backend,
+      trainReporter(Boolean(o.json)),
+    );
+  });
+
+async function main(argv: string[]): Promise<number> {
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander has printed its message; help and --version exit 0.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    const verbose = argv.includes('--verbose');
+    if (err instanceof AlexNetError) {
+      process.stderr.write(`alexnet: ${err.message}\n`);
+      if (verbose) process.stderr.write(`${err.stack}\n`);
+      return err instanceof UsageError ? 2 : 1;
+    }
+    const e = err as Error;
+    process.stderr.write(`alexnet: internal error: ${e?.message ?? String(err)}${verbose ? `\n${e?.stack}` : ' (--verbose shows where)'}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv);

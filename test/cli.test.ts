@@ -1,0 +1,121 @@
+// The command line: info, forward, and the one-line errors (file and fault named, exit code 1,
+// no stack trace) for missing, truncated and mismatched files.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { test } from 'node:test';
+import { encodeSafetensors, readSafetensors } from '../src/io/safetensors.js';
+import { CpuBackend } from '../src/backend/cpu/index.js';
+import { architecture } from '../src/nn/architectures.js';
+import { Net } from '../src/nn/net.js';
+
+const MAIN = new URL('../src/cli/main.js', import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), 'alexnet-cli-'));
+
+function alexnet(...args: string[]) {
+  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** One line on stderr naming `file` and matching `fault`, exit code 1, no stack. */
+function assertOneLineError(r: ReturnType<typeof alexnet>, file: string, fault: RegExp) {
+  assert.equal(r.code, 1, `exit code: ${r.code}\n${r.stderr}`);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `expected one line, got:\n${r.stderr}`);
+  assert.ok(lines[0].includes(file), `error should name ${file}: ${lines[0]}`);
+  assert.match(lines[0], fault);
+  assert.doesNotMatch(r.stderr, /\n\s+at /);
+}
+
+async function miniWeights(path: string) {
+  const net = new Net(new CpuBackend(), architecture('mini'), 1);
+  net.initialize({ scheme: 'he', seed: 1 });
+  const tensors = await net.exportTensors();
+  writeFileSync(path, encodeSafetensors(tensors));
+  return tensors;
+}
+
+test('info --json lists the CPU backend and the five architectures', () => {
+  const r = alexnet('info', '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const info = JSON.parse(r.stdout);
+  assert.equal(info.backends.cpu.available, true);
+  assert.deepEqual(info.architectures.map((a: { name: string }) => a.name), ['paper', 'caffe', 'torchvision', 'd2l', 'mini']);
+  assert.equal(info.architectures[0].parameters, 60_965_224);
+});
+
+test('forward writes logits [N, classes] equal to the library forward', async () => {
+  const weights = join(dir, 'mini.safetensors');
+  const tensors = await miniWeights(weights);
+  const input = Float32Array.from({ length: 3 * 784 }, (_, i) => Math.sin(i) * 2);
+  writeFileSync(join(dir, 'x.safetensors'), encodeSafetensors([{ name: 'input', shape: [3, 1, 28, 28], data: input }]));
+  const out = join(dir, 'y.safetensors');
+  const r = alexnet('forward', '--arch', 'mini', '--weights', weights, '--input', join(dir, 'x.safetensors'), '--output', out, '--backend', 'cpu', '--batch', '2');
+  assert.equal(r.code, 0, r.stderr);
+  const logits = (await readSafetensors(out)).tensors.get('logits')!;
+  assert.deepEqual(logits.shape, [3, 10]);
+  const backend = new CpuBackend();
+  const net = new Net(backend, architecture('mini'), 3);
+  net.importTensors(new Map(tensors.map((t) => [t.name, t])), 'mem');
+  backend.write(net.input, input);
+  net.forward(3, 'eval');
+  assert.deepEqual(Array.from(logits.data), Array.from(await net.readLogits(3)));
+});
+
+test('a missing weights file: one line naming it, exit 1', () => {
+  const missing = join(dir, 'nope.safetensors');
+  assertOneLineError(alexnet('forward', '--arch', 'mini', '--weights', missing, '--input', missing, '--output', join(dir, 'o'), '--backend', 'cpu'), missing, /file not found/);
+});
+
+test('safetensors with a wrong tensor name, a wrong shape, or a truncated body', async () => {
+  const good = join(dir, 'good.safetensors');
+  const tensors = await miniWeights(good);
+  const input = join(dir, 'x1.safetensors');
+  writeFileSync(input, encodeSafetensors([{ name: 'input', shape: [1, 1, 28, 28], data: new Float32Array(784) }]));
+  const run = (w: string) => alexnet('forward', '--arch', 'mini', '--weights', w, '--input', input, '--output', join(dir, 'o.safetensors'), '--backend', 'cpu');
+
+  const renamed = join(dir, 'renamed.safetensors');
+  writeFileSync(renamed, encodeSafetensors(tensors.map((t) => (t.name === 'fc6.weight' ? { ...t, name: 'fc6.weights' } : t))));
+  assertOneLineError(run(renamed), renamed, /missing tensor "fc6\.weight"/);
+
+  const reshaped = join(dir, 'reshaped.safetensors');
+  writeFileSync(
+    reshaped,
+    encodeSafetensors(tensors.map((t) => (t.name === 'conv2.weight' ? { ...t, shape: [64, 32, 5, 5], data: new Float32Array(64 * 32 * 25) } : t))),
+  );
+  assertOneLineError(run(reshaped), reshaped, /tensor "conv2\.weight": expected shape \[64, 16, 5, 5\], found \[64, 32, 5, 5\]/);
+
+  const truncated = join(dir, 'truncated.safetensors');
+  const bytes = readFileSync(good);
+  writeFileSync(truncated, bytes.subarray(0, bytes.length - 1000));
+  assertOneLineError(run(truncated), truncated, /truncated|beyond/);
+});
+
+test('a truncated IDX file in a data directory: one line naming it, exit 1', () => {
+  const data = join(dir, 'fmnist');
+  spawnSync('mkdir', ['-p', data]);
+  const idx = (dims: number[], body: number) => {
+    const header = Buffer.alloc(4 + 4 * dims.length);
+    header.writeUInt8(8, 2);
+    header.writeUInt8(dims.length, 3);
+    dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
+    return Buffer.concat([header, Buffer.alloc(body)]);
+  };
+  writeFileSync(join(data, 'train-images-idx3-ubyte.gz'), gzipSync(idx([10, 28, 28], 10 * 784 - 100)));
+  writeFileSync(join(data, 'train-labels-idx1-ubyte'), idx([10], 10));
+  writeFileSync(join(data, 't10k-images-idx3-ubyte'), idx([2, 28, 28], 2 * 784));
+  writeFileSync(join(data, 't10k-labels-idx1-ubyte'), idx([2], 2));
+  const file = join(data, 'train-images-idx3-ubyte.gz');
+  assertOneLineError(alexnet('train', '--data', `fashion-mnist:${data}`, '--epochs', '1', '--backend', 'cpu', '--val', '2'), file, /truncated/);
+});
+
+test('usage errors exit 2 with a message naming the option', () => {
+  const r = alexnet('train', '--epochs', 'zero');
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--epochs: expected a positive integer, found "zero"/);
+  assert.equal(alexnet('forward', '--arch', 'mini').code, 2);
+  assert.match(alexnet('train', '--arch', 'vgg', '--backend', 'cpu').stderr, /unknown architecture "vgg"/);
+});

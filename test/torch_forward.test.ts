@@ -1,0 +1,21 @@
+// `alexnet forward` against PyTorch on the full-size paper and torchvision nets with random
+// weights (scripts/torch_forward_check.py). Needs Debian's python3-torch: skipped, with the
+// reason printed, where it is absent.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+
+const PYTHON = '/usr/bin/python3';
+const probe = spawnSync(PYTHON, ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
+const skip = probe.status === 0 ? false : 'PyTorch is not installed (apt-get install python3-torch python3-torchvision)';
+
+for (const arch of ['paper', 'torchvision']) {
+  test(`alexnet forward --arch ${arch} matches PyTorch within 1e-4 relative`, { skip }, () => {
+    const root = new URL('../../', import.meta.url).pathname;
+    const run = spawnSync(PYTHON, ['scripts/torch_forward_check.py', arch], { cwd: root, encoding: 'utf8' });
+    assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`);
+    const result = JSON.parse(run.stdout.trim().split('\n').pop()!);
+    assert.ok(result.max_rel_err <= 1e-4, JSON.stringify(result));
+    console.log(JSON.stringify(result));
+  });
+}
