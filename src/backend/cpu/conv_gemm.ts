@@ -2,7 +2,8 @@
 // that each product is large enough to run near the GEMM's peak. Same contract and results (up
 // to float rounding) as the reference loops in conv.ts, which the tests compare it with.
 import type { ConvGeometry } from '../../core/geometry.js';
-import { gemm, rowMajor, transposed } from './gemm.js';
+import { rowMajor, transposed } from './gemm.js';
+import { fastGemm as gemm } from './gemm_wasm.js';
 import type { Arr } from './types.js';
 
 /** Columns of the unfolded input per chunk: bounds the scratch memory to ~64 MB. */

@@ -1,6 +1,7 @@
 // Fully connected layers: y = x W^T + b with W stored [out, in] (PyTorch's layout).
 // The loops here are the reference; the *Gemm versions are what training runs.
-import { gemm, rowMajor, transposed } from './gemm.js';
+import { rowMajor, transposed } from './gemm.js';
+import { fastGemm as gemm } from './gemm_wasm.js';
 import type { Arr } from './types.js';
 
 export interface LinearShape {
