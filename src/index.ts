@@ -14,6 +14,7 @@ export { readSafetensors, writeSafetensors, parseSafetensors, encodeSafetensors,
 export { readIdx, parseIdx } from './data/idx.js';
 export { loadFashionMnist, FASHION_MNIST_CLASSES, type ImageSet } from './data/fashion_mnist.js';
 export { loadData } from './data/source.js';
-export { train, saveWeights, type TrainConfig, type TrainEvent } from './train/trainer.js';
+export { train, type TrainConfig, type TrainEvent, type SavedModel } from './train/trainer.js';
+export { saveCheckpoint, loadCheckpoint, latestCheckpoint } from './train/checkpoint.js';
 export { evaluate, type EvalResult } from './train/evaluate.js';
 export { Rng } from './rng/hash.js';

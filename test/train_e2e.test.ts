@@ -14,7 +14,7 @@ import { train, type TrainConfig, type TrainEvent } from '../src/train/trainer.j
 
 const config = (out: string): TrainConfig => ({
   arch: 'mini', data: `fashion-mnist:${BUNDLED_FASHION_MNIST}`, epochs: 1, batch: 32, lr: 0.01, momentum: 0.9,
-  weightDecay: 5e-4, sgdForm: 'paper', seed: 5, validation: 500, limit: 2500, out,
+  weightDecay: 5e-4, sgdForm: 'paper', seed: 5, validation: 500, limit: 2500, schedule: 'constant', checkpointEvery: 0, out,
 });
 
 test('mini learns Fashion-MNIST: loss falls, test top-1 well above chance, weights saved', async () => {
@@ -29,9 +29,10 @@ test('mini learns Fashion-MNIST: loss falls, test top-1 well above chance, weigh
   const done = events.at(-1) as Extract<TrainEvent, { event: 'done' }>;
   assert.equal(done.event, 'done');
   assert.equal(done.test_top1, result.top1);
-  const { tensors } = await readSafetensors(done.checkpoint);
+  const { tensors } = await readSafetensors(join(done.checkpoint, 'weights.safetensors'));
   assert.deepEqual(tensors.get('conv2.weight')?.shape, [64, 16, 5, 5]);
-  const saved = JSON.parse(await readFile(join(out, 'config.json'), 'utf8'));
-  assert.equal(saved.arch, 'mini');
-  assert.equal(saved.classes.length, 10);
+  const saved = JSON.parse(await readFile(join(done.checkpoint, 'state.json'), 'utf8'));
+  assert.equal(saved.model.arch, 'mini');
+  assert.equal(saved.model.classes.length, 10);
+  assert.equal(saved.epoch, 1);
 });

@@ -8,6 +8,7 @@ import { ARCHITECTURE_NAMES } from '../nn/architectures.js';
 import { train } from '../train/trainer.js';
 import { runForward } from './forward.js';
 import { collectInfo, formatInfo } from './info.js';
+import { registerInteropCommands } from './interop.js';
 import { finiteNumber, nonNegativeInt, oneOf, positiveInt } from './options.js';
 import { trainReporter } from './progress.js';
 
@@ -47,12 +48,13 @@ program
 
 program
   .command('train')
-  .description("train with the paper's SGD and evaluate on the test set")
+  .description("train with the paper's SGD; checkpoints every epoch; evaluates on the test set")
   .option('--arch <name>', ARCHITECTURE_NAMES.join(', '), 'mini')
   .option('--data <spec>', 'fashion-mnist[:DIR]', 'fashion-mnist')
-  .option('--epochs <n>', 'passes over the training set', positiveInt('--epochs'), 2)
+  .option('--epochs <n>', 'passes over the training set (with --resume: the new total)', positiveInt('--epochs'))
   .option('--batch <n>', 'mini-batch size', positiveInt('--batch'), 128)
-  .option('--lr <rate>', 'learning rate', finiteNumber('--lr', 0), 0.01)
+  .option('--lr <rate>', 'initial learning rate', finiteNumber('--lr', 0), 0.01)
+  .option('--lr-schedule <s>', 'constant, step[:EPOCHS] or plateau[:PATIENCE] (/10, at most 3 times)', 'plateau')
   .option('--momentum <m>', 'momentum', finiteNumber('--momentum', 0), 0.9)
   .option('--weight-decay <wd>', 'weight decay', finiteNumber('--weight-decay', 0), 5e-4)
   .option('--sgd-form <form>', 'paper (v <- m v - wd lr w - lr g) or pytorch', oneOf('--sgd-form', ['paper', 'pytorch'] as const), 'paper')
@@ -62,22 +64,28 @@ program
   .option('--val <n>', 'training images held out for validation', nonNegativeInt('--val'), 5000)
   .option('--limit <n>', 'train on the first n training images only', positiveInt('--limit'))
   .option('--seed <s>', 'seed for initialisation, order and dropout', nonNegativeInt('--seed'), 1)
-  .option('--out <dir>', 'where to write weights.safetensors and config.json')
+  .option('--checkpoint-every <steps>', 'also checkpoint every this many steps', nonNegativeInt('--checkpoint-every'), 0)
+  .option('--out <dir>', 'run directory: checkpoints/ (weights, momenta, state) is written there')
+  .option('--resume <dir>', "continue the run in DIR from its newest checkpoint, with that run's settings")
   .addOption(backendOption())
   .option('--json', 'JSON lines: start, one per epoch, done')
+  .option('--log-steps', 'with --json, also one line per step')
   .action(async (o) => {
     const backend = await selectBackend(o.backend, notice);
-    const out = o.out ?? `runs/${o.arch}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    const out = o.resume ?? o.out ?? `runs/${o.arch}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     await train(
       {
-        arch: o.arch, data: o.data, epochs: o.epochs, batch: o.batch, lr: o.lr, momentum: o.momentum,
+        arch: o.arch, data: o.data, epochs: o.epochs ?? 2, batch: o.batch, lr: o.lr, schedule: o.lrSchedule, momentum: o.momentum,
         weightDecay: o.weightDecay, sgdForm: o.sgdForm, seed: o.seed, init: o.init, biasInit: o.biasInit,
-        inputScale: o.inputScale, validation: o.val, limit: o.limit, out,
+        inputScale: o.inputScale, validation: o.val, limit: o.limit, checkpointEvery: o.checkpointEvery, out,
       },
       backend,
-      trainReporter(Boolean(o.json)),
+      trainReporter(Boolean(o.json), Boolean(o.logSteps)),
+      o.resume ? { dir: o.resume, epochs: o.epochs } : undefined,
     );
   });
+
+registerInteropCommands(program);
 
 async function main(argv: string[]): Promise<number> {
   try {

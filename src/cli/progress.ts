@@ -3,10 +3,10 @@
 import cliProgress from 'cli-progress';
 import type { TrainEvent } from '../train/trainer.js';
 
-export function trainReporter(json: boolean): (e: TrainEvent) => void {
+export function trainReporter(json: boolean, logSteps = false): (e: TrainEvent) => void {
   if (json) {
     return (e) => {
-      if (e.event !== 'step') process.stdout.write(JSON.stringify(e) + '\n');
+      if (e.event !== 'step' || logSteps) process.stdout.write(JSON.stringify(e) + '\n');
     };
   }
   const tty = process.stderr.isTTY;
@@ -42,7 +42,7 @@ export function trainReporter(json: boolean): (e: TrainEvent) => void {
       case 'done':
         console.log(
           `test top-1 ${(e.test_top1 * 100).toFixed(2)}%, top-5 ${(e.test_top5 * 100).toFixed(2)}% on ${e.test_n} images ` +
-            `(${e.seconds.toFixed(1)} s in all); weights: ${e.checkpoint}`,
+            `(${e.seconds.toFixed(1)} s in all); checkpoint: ${e.checkpoint}`,
         );
         break;
     }

@@ -1,0 +1,83 @@
+// Crash safety: training killed with SIGKILL mid-epoch resumes from its newest checkpoint and
+// continues exactly as an uninterrupted run (same losses, bit for bit, on the CPU), and the
+// checkpoint pointer only ever names complete checkpoints.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { test } from 'node:test';
+import { CpuBackend } from '../src/backend/cpu/index.js';
+import { BUNDLED_FASHION_MNIST } from '../src/data/source.js';
+import { checkpointDir, train, type TrainConfig, type TrainEvent } from '../src/train/trainer.js';
+import { latestCheckpoint, loadCheckpoint } from '../src/train/checkpoint.js';
+
+const MAIN = new URL('../src/cli/main.js', import.meta.url).pathname;
+const ARGS = { limit: 600, val: 100, batch: 50, epochs: 2, seed: 9, every: 3 }; // 10 steps per epoch
+
+function stepLosses(events: TrainEvent[]): Map<number, number> {
+  const losses = new Map<number, number>();
+  let offset = 0;
+  for (const e of events) {
+    if (e.event === 'step') losses.set(offset + e.step, e.loss);
+    if (e.event === 'epoch') offset = e.epoch * 10;
+  }
+  return losses;
+}
+
+test('SIGKILL mid-epoch, then --resume: later losses equal an uninterrupted run exactly', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'alexnet-resume-'));
+  const config: TrainConfig = {
+    arch: 'mini', data: `fashion-mnist:${BUNDLED_FASHION_MNIST}`, epochs: ARGS.epochs, batch: ARGS.batch, lr: 0.01,
+    schedule: 'plateau', momentum: 0.9, weightDecay: 5e-4, sgdForm: 'paper', seed: ARGS.seed, validation: ARGS.val,
+    limit: ARGS.limit, checkpointEvery: ARGS.every, out: join(root, 'straight'),
+  };
+  const straight: TrainEvent[] = [];
+  await train(config, new CpuBackend(), (e) => straight.push(e));
+  const want = stepLosses(straight);
+
+  // The same run from the command line, killed a few steps into epoch 2.
+  const out = join(root, 'killed');
+  const child = spawn(process.execPath, [
+    MAIN, 'train', '--arch', 'mini', '--data', config.data, '--epochs', '2', '--batch', '50', '--limit', '600',
+    '--val', '100', '--seed', '9', '--checkpoint-every', '3', '--lr-schedule', 'plateau', '--backend', 'cpu',
+    '--out', out, '--json', '--log-steps',
+  ]);
+  const seen: TrainEvent[] = [];
+  await new Promise<void>((resolve) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const e = JSON.parse(line) as TrainEvent;
+      seen.push(e);
+      if (e.event === 'step' && e.epoch === 2 && e.step === 7) child.kill('SIGKILL');
+    });
+    child.on('exit', () => resolve());
+  });
+  assert.equal(child.signalCode, 'SIGKILL', 'the run should have been killed mid-epoch 2');
+  // Until the kill, the command-line run took the same steps as the library run.
+  for (const [step, loss] of stepLosses(seen)) assert.equal(loss, want.get(step), `step ${step} before the kill`);
+
+  // The pointer names a complete checkpoint: step 15 (every 3 steps and at the end of epoch 1).
+  const newest = await latestCheckpoint(checkpointDir(out));
+  const { state } = await loadCheckpoint(newest);
+  assert.equal(state.step, 15);
+  for (const f of ['weights.safetensors', 'optimizer.safetensors', 'state.json']) assert.ok(existsSync(join(newest, f)));
+  assert.deepEqual(readdirSync(checkpointDir(out)).filter((n) => n.startsWith('ckpt-')), ['ckpt-00000015']);
+
+  const resumed: TrainEvent[] = [];
+  await train(config, new CpuBackend(), (e) => resumed.push(e), { dir: out });
+  // The resumed run starts at step 16 (step 6 of epoch 2) and must match from there on.
+  const firstResumed = resumed.find((e) => e.event === 'step') as Extract<TrainEvent, { event: 'step' }>;
+  assert.equal(firstResumed.epoch, 2);
+  assert.equal(firstResumed.step, 6);
+  let compared = 0;
+  for (const e of resumed) {
+    if (e.event !== 'step') continue;
+    assert.equal(e.loss, want.get(10 + e.step), `epoch 2 step ${e.step} after resuming`);
+    compared++;
+  }
+  assert.equal(compared, 5);
+  const doneA = straight.at(-1) as Extract<TrainEvent, { event: 'done' }>;
+  const doneB = resumed.at(-1) as Extract<TrainEvent, { event: 'done' }>;
+  assert.equal(doneB.test_top1, doneA.test_top1);
+});
