@@ -11,6 +11,8 @@ import { CpuBackend } from '../src/backend/cpu/index.js';
 import { BUNDLED_FASHION_MNIST } from '../src/data/source.js';
 import { readSafetensors } from '../src/io/safetensors.js';
 import { train, type TrainConfig, type TrainEvent } from '../src/train/trainer.js';
+import { evaluateModels, loadTrainedModel } from '../src/eval/models.js';
+import { loadData } from '../src/data/source.js';
 
 const config = (out: string): TrainConfig => ({
   arch: 'mini', data: `fashion-mnist:${BUNDLED_FASHION_MNIST}`, epochs: 1, batch: 32, lr: 0.01, momentum: 0.9,
@@ -35,4 +37,9 @@ test('mini learns Fashion-MNIST: loss falls, test top-1 well above chance, weigh
   assert.equal(saved.model.arch, 'mini');
   assert.equal(saved.model.classes.length, 10);
   assert.equal(saved.epoch, 1);
+  // Evaluating the saved run reproduces the accuracy training reported.
+  const data = await loadData(config(out).data);
+  const again = await evaluateModels([await loadTrainedModel(out)], data.test, new CpuBackend());
+  assert.equal(again.top1, result.top1);
+  assert.equal(again.top5, result.top5);
 });

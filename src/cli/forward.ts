@@ -3,6 +3,7 @@ import type { Backend } from '../backend/backend.js';
 import { FormatError } from '../core/errors.js';
 import { product, shapeString } from '../core/geometry.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
+import { readWeights } from '../io/weights.js';
 import { architecture } from '../nn/architectures.js';
 import { Net } from '../nn/net.js';
 
@@ -25,7 +26,7 @@ export async function runForward(o: ForwardOptions, backend: Backend): Promise<{
   if (!x) throw new FormatError(o.input, `missing tensor "input" (expected f32 [N, C, H, W]); found ${[...inputs.keys()].join(', ') || 'no tensors'}`);
   if (x.shape.length !== 4) throw new FormatError(o.input, `tensor "input": expected 4 dimensions [N, C, H, W], found ${shapeString(x.shape)}`);
   const [N, C, H, W] = x.shape;
-  const { tensors: weights } = await readSafetensors(o.weights);
+  const weights = await readWeights(o.weights, o.arch);
   const probe = architecture(o.arch);
   const lastName = probe.fileNames?.fc8.weight ?? 'fc8.weight';
   const arch = architecture(o.arch, [C, H, W], classesInWeights(weights, lastName));

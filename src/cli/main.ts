@@ -6,6 +6,8 @@ import { AlexNetError, UsageError } from '../core/errors.js';
 import { selectBackend } from '../backend/select.js';
 import { ARCHITECTURE_NAMES } from '../nn/architectures.js';
 import { train } from '../train/trainer.js';
+import { loadData } from '../data/source.js';
+import { evaluateModels, loadTrainedModel, loadWeightsFile } from '../eval/models.js';
 import { runForward } from './forward.js';
 import { collectInfo, formatInfo } from './info.js';
 import { registerInteropCommands } from './interop.js';
@@ -86,6 +88,34 @@ program
   });
 
 registerInteropCommands(program);
+
+program
+  .command('eval')
+  .description('top-1 / top-5 accuracy on the test set; several --checkpoint values make an ensemble')
+  .option('--arch <name>', 'architecture of --weights (checkpoints know their own)')
+  .option('--weights <file>', 'weights (.safetensors); preprocessing from the training set of --data')
+  .option('--checkpoint <dir...>', 'run or checkpoint directories; more than one averages their softmax')
+  .option('--data <spec>', 'fashion-mnist[:DIR]', 'fashion-mnist')
+  .option('--batch <n>', 'images per forward pass', positiveInt('--batch'), 64)
+  .addOption(backendOption())
+  .option('--json', 'one JSON object')
+  .action(async (o) => {
+    if (!o.checkpoint && !o.weights) throw new UsageError('eval: give --checkpoint DIR or --weights FILE with --arch');
+    if (o.weights && !o.arch) throw new UsageError('eval: --weights needs --arch');
+    const data = await loadData(o.data);
+    const models = [
+      ...(await Promise.all((o.checkpoint ?? []).map((dir: string) => loadTrainedModel(dir)))),
+      ...(o.weights ? [await loadWeightsFile(o.weights, o.arch, data.train)] : []),
+    ];
+    const backend = await selectBackend(o.backend, notice);
+    const r = await evaluateModels(models, data.test, backend, o.batch);
+    console.log(
+      o.json
+        ? JSON.stringify(r)
+        : `top-1 ${(r.top1 * 100).toFixed(2)}% (error ${((1 - r.top1) * 100).toFixed(2)}%), top-5 ${(r.top5 * 100).toFixed(2)}% ` +
+            `on ${r.n} test images, ${r.models} model${r.models > 1 ? 's' : ''}`,
+    );
+  });
 
 async function main(argv: string[]): Promise<number> {
   try {

@@ -1,0 +1,80 @@
+// Weight files of every format we read, behind one call: safetensors (our own), PyTorch's
+// torch.save (.pth/.pt, zip or legacy) and Caffe's .caffemodel. The format is told by the
+// content where it has a signature (ZIP, pickle, the safetensors JSON header) and by the
+// extension otherwise (protobuf has no signature).
+import { readFile } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { FormatError } from '../core/errors.js';
+import { architecture } from '../nn/architectures.js';
+import type { Architecture } from '../nn/layers.js';
+import { planLayers } from '../nn/plan.js';
+import { caffeWeights, parseCaffeModel } from './caffe.js';
+import { isPth, parsePth } from './pth.js';
+import { expectTensor, parseSafetensors, type NamedTensor } from './safetensors.js';
+
+export type WeightFormat = 'safetensors' | 'pth' | 'caffemodel';
+
+/** The whole file, with read failures as FormatErrors naming it. */
+export async function readWeightBytes(path: string): Promise<Uint8Array> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new FormatError(path, 'file not found');
+    if (code === 'EISDIR') throw new FormatError(path, 'is a directory, expected a weight file');
+    throw new FormatError(path, `cannot read file (${(err as Error).message})`);
+  }
+}
+
+export function detectWeightFormat(bytes: Uint8Array, path: string): WeightFormat {
+  const ext = extname(path).toLowerCase();
+  if (isPth(bytes)) return 'pth';
+  if (ext === '.caffemodel') return 'caffemodel';
+  // safetensors: an 8-byte header length, then the JSON header's "{".
+  if (ext === '.safetensors' || bytes[8] === 0x7b) return 'safetensors';
+  if (ext === '.pth' || ext === '.pt') return 'pth'; // parsePth says what is wrong with it
+  throw new FormatError(path, 'unknown weight format: expected .safetensors, a torch.save .pth/.pt or a .caffemodel');
+}
+
+/**
+ * The tensors of a weight file by our file names. A Caffe model is checked against the
+ * architecture `archName` (its LRN, groups, pooling...) and renamed to its weight names.
+ */
+export function decodeWeights(bytes: Uint8Array, path: string, format: WeightFormat, archName: string): Map<string, NamedTensor> {
+  switch (format) {
+    case 'safetensors':
+      return parseSafetensors(bytes, path).tensors;
+    case 'pth':
+      return parsePth(bytes, path);
+    case 'caffemodel':
+      return caffeWeights(parseCaffeModel(bytes, path), architecture(archName), path);
+  }
+}
+
+/** Reads weights in any supported format, for the architecture `archName`. */
+export async function readWeights(path: string, archName: string): Promise<Map<string, NamedTensor>> {
+  const bytes = await readWeightBytes(path);
+  return decodeWeights(bytes, path, detectWeightFormat(bytes, path), archName);
+}
+
+/** The architecture `archName` with as many classes as the weights' last layer has rows. */
+export function architectureForWeights(archName: string, tensors: Map<string, NamedTensor>): Architecture {
+  const last = architecture(archName).fileNames?.fc8.weight ?? 'fc8.weight';
+  return architecture(archName, undefined, tensors.get(last)?.shape[0]);
+}
+
+/** The file names of the weight and bias of `arch`'s layer `layer` (conv1 ... fc8). */
+export function parameterNames(arch: Architecture, layer: string): { weight: string; bias: string } {
+  return arch.fileNames?.[layer] ?? { weight: `${layer}.weight`, bias: `${layer}.bias` };
+}
+
+/** Exactly the parameters `arch` has, in its order, each checked by name and shape. */
+export function selectWeights(arch: Architecture, tensors: Map<string, NamedTensor>, file: string): NamedTensor[] {
+  const out: NamedTensor[] = [];
+  for (const l of planLayers(arch)) {
+    if (!l.weightShape || !l.biasShape || !('name' in l.spec)) continue;
+    const names = parameterNames(arch, l.spec.name);
+    out.push(expectTensor(tensors, names.weight, l.weightShape, file), expectTensor(tensors, names.bias, l.biasShape, file));
+  }
+  return out;
+}
