@@ -6,7 +6,7 @@ export { CpuBackend, type CpuOptions } from './backend/cpu/index.js';
 export { selectBackend, type BackendChoice } from './backend/select.js';
 export type { LrnParams } from './backend/cpu/lrn.js';
 export type { SgdParams, SgdForm } from './backend/cpu/sgd.js';
-export { architecture, ARCHITECTURE_NAMES, paperFamily, PAPER_LRN, CAFFE_LRN } from './nn/architectures.js';
+export { architecture, ARCHITECTURE_NAMES, paperFamily, parameterNames, PAPER_LRN, CAFFE_LRN } from './nn/architectures.js';
 export type { Architecture, LayerSpec, InitScheme } from './nn/layers.js';
 export { Net, type Parameter } from './nn/net.js';
 export { planLayers, forwardMacs } from './nn/plan.js';
@@ -18,3 +18,8 @@ export { train, type TrainConfig, type TrainEvent, type SavedModel } from './tra
 export { saveCheckpoint, loadCheckpoint, latestCheckpoint } from './train/checkpoint.js';
 export { evaluate, type EvalResult } from './train/evaluate.js';
 export { Rng } from './rng/hash.js';
+export { readWeights, architectureForWeights } from './io/weights.js';
+export { parsePth } from './io/pth.js';
+export { parseCaffeModel, caffeWeights } from './io/caffe.js';
+export { encodeOnnx } from './io/onnx.js';
+export { evaluateModels, loadTrainedModel, type EvalSummary } from './eval/models.js';

@@ -3,7 +3,7 @@ import type { Backend } from '../backend/backend.js';
 import { FormatError } from '../core/errors.js';
 import { product, shapeString } from '../core/geometry.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
-import { readWeights } from '../io/weights.js';
+import { architectureForWeights, readWeights } from '../io/weights.js';
 import { architecture } from '../nn/architectures.js';
 import { Net } from '../nn/net.js';
 
@@ -15,11 +15,6 @@ export interface ForwardOptions {
   batch: number;
 }
 
-/** The class count of a weight file: the rows of the last linear layer's weight. */
-function classesInWeights(tensors: Map<string, { shape: number[] }>, name: string): number | undefined {
-  return tensors.get(name)?.shape[0];
-}
-
 export async function runForward(o: ForwardOptions, backend: Backend): Promise<{ n: number; classes: number }> {
   const { tensors: inputs } = await readSafetensors(o.input);
   const x = inputs.get('input');
@@ -27,9 +22,7 @@ export async function runForward(o: ForwardOptions, backend: Backend): Promise<{
   if (x.shape.length !== 4) throw new FormatError(o.input, `tensor "input": expected 4 dimensions [N, C, H, W], found ${shapeString(x.shape)}`);
   const [N, C, H, W] = x.shape;
   const weights = await readWeights(o.weights, o.arch);
-  const probe = architecture(o.arch);
-  const lastName = probe.fileNames?.fc8.weight ?? 'fc8.weight';
-  const arch = architecture(o.arch, [C, H, W], classesInWeights(weights, lastName));
+  const arch = architecture(o.arch, [C, H, W], architectureForWeights(o.arch, weights).classes);
   const batch = Math.min(o.batch, N);
   const net = new Net(backend, arch, batch);
   net.importTensors(weights, o.weights);

@@ -9,6 +9,7 @@
 import { lrnScale } from '../backend/cpu/lrn.js';
 import { FormatError } from '../core/errors.js';
 import { shapeString } from '../core/geometry.js';
+import { parameterNames } from '../nn/architectures.js';
 import type { Architecture, LayerSpec } from '../nn/layers.js';
 import { ProtoMessage } from './protobuf.js';
 import type { NamedTensor } from './safetensors.js';
@@ -205,8 +206,7 @@ export function caffeWeights(layers: CaffeLayer[], arch: Architecture, file: str
     /** Stores the layer's weight and bias under our names; returns the weight. */
     const takeBlobs = (specName: string, rank: number, numOutput: number): NamedTensor => {
       if (layer.blobs.length !== 2) fail(`expected 2 blobs (weights and bias), found ${layer.blobs.length}`);
-      // As Net names parameters (weights.ts's parameterNames; not imported, weights.ts imports us).
-      const names = arch.fileNames?.[specName] ?? { weight: `${specName}.weight`, bias: `${specName}.bias` };
+      const names = parameterNames(arch, specName);
       for (const [blob, name, r] of [[layer.blobs[0], names.weight, rank], [layer.blobs[1], names.bias, 1]] as const) {
         const shape = [...blob.shape];
         while (shape.length > r && shape[0] === 1) shape.shift(); // legacy 4-D blobs: [1, 1, out, in]

@@ -9,7 +9,7 @@ import type { Architecture } from '../nn/layers.js';
 import { planLayers } from '../nn/plan.js';
 import { ProtoWriter } from './protobuf.js';
 import type { NamedTensor } from './safetensors.js';
-import { parameterNames } from './weights.js';
+import { parameterNames } from '../nn/architectures.js';
 
 const IR_VERSION = 7; // the IR of opset 13
 const OPSET = 13;

@@ -10,7 +10,7 @@
 import { FormatError } from '../core/errors.js';
 import { product, shapeString } from '../core/geometry.js';
 import { describePy, isTuple, PyDict, unpickle, type PyGlobal, type UnpickleOptions } from './pickle.js';
-import type { NamedTensor } from './safetensors.js';
+import { halfToNumber, type NamedTensor } from './safetensors.js';
 import { ZipArchive } from './zip.js';
 
 /** The storage classes torch pickles: element type and size. Only the float ones decode. */
@@ -48,16 +48,6 @@ class TensorRef {
     readonly size: number[],
     readonly stride: number[],
   ) {}
-}
-
-/** IEEE 754 half precision to number, including subnormals, infinities and NaN. */
-function halfToNumber(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
-  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
 
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;

@@ -120,7 +120,7 @@ function checkNoOverlap(entries: Entry[], file: string): void {
 }
 
 /** IEEE 754 half precision to number, including subnormals, infinities and NaN. */
-function halfToNumber(h: number): number {
+export function halfToNumber(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
   const exp = (h >> 10) & 0x1f;
   const mant = h & 0x3ff;

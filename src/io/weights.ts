@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { FormatError } from '../core/errors.js';
-import { architecture } from '../nn/architectures.js';
+import { architecture, parameterNames } from '../nn/architectures.js';
 import type { Architecture } from '../nn/layers.js';
 import { planLayers } from '../nn/plan.js';
 import { caffeWeights, parseCaffeModel } from './caffe.js';
@@ -59,13 +59,8 @@ export async function readWeights(path: string, archName: string): Promise<Map<s
 
 /** The architecture `archName` with as many classes as the weights' last layer has rows. */
 export function architectureForWeights(archName: string, tensors: Map<string, NamedTensor>): Architecture {
-  const last = architecture(archName).fileNames?.fc8.weight ?? 'fc8.weight';
+  const last = parameterNames(architecture(archName), 'fc8').weight;
   return architecture(archName, undefined, tensors.get(last)?.shape[0]);
-}
-
-/** The file names of the weight and bias of `arch`'s layer `layer` (conv1 ... fc8). */
-export function parameterNames(arch: Architecture, layer: string): { weight: string; bias: string } {
-  return arch.fileNames?.[layer] ?? { weight: `${layer}.weight`, bias: `${layer}.bias` };
 }
 
 /** Exactly the parameters `arch` has, in its order, each checked by name and shape. */

@@ -159,6 +159,11 @@ const BUILDERS: Record<string, () => Architecture> = {
 
 export const ARCHITECTURE_NAMES = Object.keys(BUILDERS);
 
+/** The file names of the weight and bias of `arch`'s layer `layer` (conv1 ... fc8). */
+export function parameterNames(arch: Architecture, layer: string): { weight: string; bias: string } {
+  return arch.fileNames?.[layer] ?? { weight: `${layer}.weight`, bias: `${layer}.bias` };
+}
+
 /** The named architecture; `input` overrides the image shape (e.g. 3x32x32 for mini on CIFAR-10). */
 export function architecture(name: string, input?: [number, number, number], classes?: number): Architecture {
   const build = BUILDERS[name];

@@ -6,6 +6,7 @@ import { convGeometry, poolGeometry, product } from '../core/geometry.js';
 import { expectTensor, type NamedTensor } from '../io/safetensors.js';
 import { mix32, Rng } from '../rng/hash.js';
 import { initBias, initWeight, type InitOptions } from './init.js';
+import { parameterNames } from './architectures.js';
 import type { Architecture, LayerSpec } from './layers.js';
 import { planLayers, type PlannedLayer } from './plan.js';
 
@@ -59,7 +60,7 @@ export class Net {
     let paramFloats = 0;
     for (const l of planned) {
       if (!l.weightShape || !l.biasShape || !('name' in l.spec)) continue;
-      const names = arch.fileNames?.[l.spec.name] ?? { weight: `${l.spec.name}.weight`, bias: `${l.spec.name}.bias` };
+      const names = parameterNames(arch, l.spec.name);
       for (const [name, shape] of [[names.weight, l.weightShape], [names.bias, l.biasShape]] as const) {
         paramSlots.push({ layer: l.index, name, shape, offset: paramFloats });
         paramFloats += align(product(shape));
