@@ -84,9 +84,9 @@ test('safetensors with a wrong tensor name, a wrong shape, or a truncated body',
   const reshaped = join(dir, 'reshaped.safetensors');
   writeFileSync(
     reshaped,
-    encodeSafetensors(tensors.map((t) => (t.name === 'conv2.weight' ? { ...t, shape: [64, 32, 5, 5], data: new Float32Array(64 * 32 * 25) } : t))),
+    encodeSafetensors(tensors.map((t) => (t.name === 'conv2.weight' ? { ...t, shape: [48, 24, 5, 5], data: new Float32Array(48 * 24 * 25) } : t))),
   );
-  assertOneLineError(run(reshaped), reshaped, /tensor "conv2\.weight": expected shape \[64, 16, 5, 5\], found \[64, 32, 5, 5\]/);
+  assertOneLineError(run(reshaped), reshaped, /tensor "conv2\.weight": expected shape \[48, 12, 5, 5\], found \[48, 24, 5, 5\]/);
 
   const truncated = join(dir, 'truncated.safetensors');
   const bytes = readFileSync(good);
@@ -118,4 +118,14 @@ test('usage errors exit 2 with a message naming the option', () => {
   assert.match(r.stderr, /--epochs: expected a positive integer, found "zero"/);
   assert.equal(alexnet('forward', '--arch', 'mini').code, 2);
   assert.match(alexnet('train', '--arch', 'vgg', '--backend', 'cpu').stderr, /unknown architecture "vgg"/);
+});
+
+test('bench --json reports the contract fields', () => {
+  const r = alexnet('bench', '--arch', 'mini', '--batch', '4', '--mode', 'train', '--steps', '1', '--backend', 'cpu', '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const b = JSON.parse(r.stdout);
+  for (const key of ['arch', 'batch', 'mode', 'backend', 'device', 'img_per_s', 'ms_per_step']) assert.ok(key in b, key);
+  assert.equal(b.arch, 'mini');
+  assert.equal(b.mode, 'train');
+  assert.ok(b.img_per_s > 0);
 });

@@ -8,6 +8,7 @@ import { ARCHITECTURE_NAMES } from '../nn/architectures.js';
 import { train } from '../train/trainer.js';
 import { loadData } from '../data/source.js';
 import { evaluateModels, loadTrainedModel, loadWeightsFile } from '../eval/models.js';
+import { runBenchmark } from './bench.js';
 import { runForward } from './forward.js';
 import { collectInfo, formatInfo } from './info.js';
 import { registerInteropCommands } from './interop.js';
@@ -114,6 +115,23 @@ program
         ? JSON.stringify(r)
         : `top-1 ${(r.top1 * 100).toFixed(2)}% (error ${((1 - r.top1) * 100).toFixed(2)}%), top-5 ${(r.top5 * 100).toFixed(2)}% ` +
             `on ${r.n} test images, ${r.models} model${r.models > 1 ? 's' : ''}`,
+    );
+  });
+
+program
+  .command('bench')
+  .description('images per second of inference or training steps on random data (median of --steps)')
+  .addOption(archOption())
+  .requiredOption('--batch <n>', 'batch size', positiveInt('--batch'))
+  .addOption(new Option('--mode <mode>', 'train or infer').choices(['train', 'infer']).makeOptionMandatory())
+  .option('--steps <n>', 'timed steps after one warm-up', positiveInt('--steps'), 5)
+  .addOption(backendOption())
+  .option('--json', 'one JSON object')
+  .action(async (o) => {
+    const backend = await selectBackend(o.backend, notice);
+    const r = await runBenchmark({ arch: o.arch, batch: o.batch, mode: o.mode, steps: o.steps }, backend);
+    console.log(
+      o.json ? JSON.stringify(r) : `${r.arch} ${r.mode} batch ${r.batch} on ${r.device}: ${r.img_per_s} img/s, ${r.ms_per_step} ms/step, ${r.gflop_per_s} GFLOP/s`,
     );
   });
 

@@ -144,7 +144,7 @@ const BUILDERS: Record<string, () => Architecture> = {
       name: 'mini',
       input: [1, 28, 28],
       classes: 10,
-      conv: [32, 64, 96, 96, 64],
+      conv: [24, 48, 64, 64, 48],
       conv1Kernel: 5,
       conv1Stride: 1,
       conv1Pad: 2,
