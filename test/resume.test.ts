@@ -10,8 +10,8 @@ import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { CpuBackend } from '../src/backend/cpu/index.js';
 import { BUNDLED_FASHION_MNIST } from '../src/data/source.js';
-import { checkpointDir, train, type TrainConfig, type TrainEvent } from '../src/train/trainer.js';
-import { latestCheckpoint, loadCheckpoint } from '../src/train/checkpoint.js';
+import { train, type TrainConfig, type TrainEvent } from '../src/train/trainer.js';
+import { checkpointDir, latestCheckpoint, loadCheckpoint } from '../src/train/checkpoint.js';
 
 const MAIN = new URL('../src/cli/main.js', import.meta.url).pathname;
 const ARGS = { limit: 600, val: 100, batch: 50, epochs: 2, seed: 9, every: 3 }; // 10 steps per epoch

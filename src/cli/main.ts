@@ -8,6 +8,7 @@ import { ARCHITECTURE_NAMES } from '../nn/architectures.js';
 import { train } from '../train/trainer.js';
 import { loadData } from '../data/source.js';
 import { evaluateModels, loadTrainedModel, loadWeightsFile } from '../eval/models.js';
+import { buildReport } from '../report/report.js';
 import { runBenchmark } from './bench.js';
 import { runForward } from './forward.js';
 import { collectInfo, formatInfo } from './info.js';
@@ -68,7 +69,8 @@ program
   .option('--limit <n>', 'train on the first n training images only', positiveInt('--limit'))
   .option('--seed <s>', 'seed for initialisation, order and dropout', nonNegativeInt('--seed'), 1)
   .option('--checkpoint-every <steps>', 'also checkpoint every this many steps', nonNegativeInt('--checkpoint-every'), 0)
-  .option('--out <dir>', 'run directory: checkpoints/ (weights, momenta, state) is written there')
+  .option('--out <dir>', 'run directory: checkpoints/ (weights, momenta, state) and report/ are written there')
+  .option('--no-report', 'skip the HTML report at the end')
   .option('--resume <dir>', "continue the run in DIR from its newest checkpoint, with that run's settings")
   .addOption(backendOption())
   .option('--json', 'JSON lines: start, one per epoch, done')
@@ -80,7 +82,7 @@ program
       {
         arch: o.arch, data: o.data, epochs: o.epochs ?? 2, batch: o.batch, lr: o.lr, schedule: o.lrSchedule, momentum: o.momentum,
         weightDecay: o.weightDecay, sgdForm: o.sgdForm, seed: o.seed, init: o.init, biasInit: o.biasInit,
-        inputScale: o.inputScale, validation: o.val, limit: o.limit, checkpointEvery: o.checkpointEvery, out,
+        inputScale: o.inputScale, validation: o.val, limit: o.limit, checkpointEvery: o.checkpointEvery, out, report: o.report,
       },
       backend,
       trainReporter(Boolean(o.json), Boolean(o.logSteps)),
@@ -133,6 +135,16 @@ program
     console.log(
       o.json ? JSON.stringify(r) : `${r.arch} ${r.mode} batch ${r.batch} on ${r.device}: ${r.img_per_s} img/s, ${r.ms_per_step} ms/step, ${r.gflop_per_s} GFLOP/s`,
     );
+  });
+
+program
+  .command('report')
+  .description('the HTML report of a run: curves, conv1 filters, confusion matrix, fc7 retrieval')
+  .argument('<run-dir>', 'a directory written by alexnet train --out')
+  .addOption(backendOption())
+  .action(async (dir, o) => {
+    const backend = await selectBackend(o.backend, notice);
+    console.log((await buildReport(dir, backend)).path);
   });
 
 async function main(argv: string[]): Promise<number> {

@@ -42,7 +42,7 @@ export function trainReporter(json: boolean, logSteps = false): (e: TrainEvent) 
       case 'done':
         console.log(
           `test top-1 ${(e.test_top1 * 100).toFixed(2)}%, top-5 ${(e.test_top5 * 100).toFixed(2)}% on ${e.test_n} images ` +
-            `(${e.seconds.toFixed(1)} s in all); checkpoint: ${e.checkpoint}`,
+            `(${e.seconds.toFixed(1)} s in all); checkpoint: ${e.checkpoint}` + (e.report ? `\nreport: ${e.report}` : ''),
         );
         break;
     }

@@ -51,30 +51,51 @@ export interface EvalSummary {
   models: number;
 }
 
-/** Top-1/top-5 of the models' averaged softmax over `set` (one model: plain evaluation). */
-export async function evaluateModels(models: LoadedModel[], set: ImageSet, backend: Backend, batch = 64): Promise<EvalSummary> {
+/** The models' averaged softmax over every image of `set`: [count, classes]. */
+export async function predictProbabilities(models: LoadedModel[], set: ImageSet, backend: Backend, batch = 64): Promise<Float32Array> {
   const classes = set.classes.length;
   const probs = new Float32Array(set.count * classes);
   for (const m of models) {
     if (m.model.classes.length !== classes) {
       throw new UsageError(`${m.source}: trained for ${m.model.classes.length} classes, the data has ${classes}`);
     }
-    const arch = architecture(m.model.arch, m.model.input, classes);
-    const net = new Net(backend, arch, Math.min(batch, set.count));
-    net.importTensors(m.weights, m.weightsPath);
-    const [C, H, W] = arch.input;
-    const input = new Float32Array(net.maxBatch * C * H * W);
-    const labels = new Float32Array(net.maxBatch);
-    for (let start = 0; start < set.count; start += net.maxBatch) {
-      const count = Math.min(net.maxBatch, set.count - start);
-      fillBatch(set, Array.from({ length: count }, (_, i) => start + i), arch.input, m.model.preprocessing, input, labels);
-      backend.write(net.input, input.subarray(0, count * C * H * W));
-      net.forward(count, 'eval');
+    await forEachBatch(m, set, Array.from({ length: set.count }, (_, i) => i), backend, batch, async (net, start, count) => {
       const p = await net.readLogits(count);
       softmax(count, classes, p, p);
       for (let i = 0; i < p.length; i++) probs[start * classes + i] += p[i] / models.length;
-    }
+    });
   }
+  return probs;
+}
+
+/** Runs `m` in evaluation mode over images `indices` of `set`, calling `use` after each batch. */
+export async function forEachBatch(
+  m: LoadedModel,
+  set: ImageSet,
+  indices: number[],
+  backend: Backend,
+  batch: number,
+  use: (net: Net, start: number, count: number) => Promise<void>,
+): Promise<void> {
+  const arch = architecture(m.model.arch, m.model.input, m.model.classes.length);
+  const net = new Net(backend, arch, Math.max(1, Math.min(batch, indices.length)));
+  net.importTensors(m.weights, m.weightsPath);
+  const [C, H, W] = arch.input;
+  const input = new Float32Array(net.maxBatch * C * H * W);
+  const labels = new Float32Array(net.maxBatch);
+  for (let start = 0; start < indices.length; start += net.maxBatch) {
+    const count = Math.min(net.maxBatch, indices.length - start);
+    fillBatch(set, indices.slice(start, start + count), arch.input, m.model.preprocessing, input, labels);
+    backend.write(net.input, input.subarray(0, count * C * H * W));
+    net.forward(count, 'eval');
+    await use(net, start, count);
+  }
+}
+
+/** Top-1/top-5 of the models' averaged softmax over `set` (one model: plain evaluation). */
+export async function evaluateModels(models: LoadedModel[], set: ImageSet, backend: Backend, batch = 64): Promise<EvalSummary> {
+  const probs = await predictProbabilities(models, set, backend, batch);
+  const classes = set.classes.length;
   return {
     top1: countTopK(probs, set.labels, set.count, classes, 1) / set.count,
     top5: countTopK(probs, set.labels, set.count, classes, Math.min(5, classes)) / set.count,

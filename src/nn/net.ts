@@ -232,6 +232,16 @@ export class Net {
     return this.backend.read(this.logits, batch * this.arch.classes);
   }
 
+  /**
+   * The output of the named conv or linear layer for the last forward pass: [batch, ...shape],
+   * after its ReLU where one follows (they run in place), e.g. fc7's 4096-d features.
+   */
+  async readLayerOutput(name: string, batch: number): Promise<{ shape: number[]; data: Float32Array }> {
+    const layer = this.layers.find((l) => 'name' in l.spec && l.spec.name === name);
+    if (!layer) throw new ShapeError(`${this.arch.name} has no layer named "${name}"`);
+    return { shape: layer.outShape, data: await this.backend.read(layer.output, batch * product(layer.outShape)) };
+  }
+
   /** Parameters (or, with `which`, gradients or velocities) under their file names. */
   async exportTensors(which: 'value' | 'grad' | 'velocity' = 'value'): Promise<NamedTensor[]> {
     const out: NamedTensor[] = [];

@@ -21,6 +21,11 @@ export interface TrainState<Config, History> {
 
 const POINTER = 'latest.json';
 
+/** Where a run directory keeps its checkpoints. */
+export function checkpointDir(runDir: string): string {
+  return join(runDir, 'checkpoints');
+}
+
 async function writeAtomically(path: string, text: string): Promise<void> {
   const temp = `${path}.tmp-${process.pid}`;
   try {

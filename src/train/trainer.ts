@@ -2,7 +2,6 @@
 // crash-safe checkpoint each epoch (and every --checkpoint-every steps), the learning-rate
 // schedule, the test set at the end. Everything random is a function of (seed, epoch, step), so
 // a run resumed from a checkpoint continues exactly as if it had never stopped.
-import { join } from 'node:path';
 import type { Backend } from '../backend/backend.js';
 import type { SgdForm } from '../backend/cpu/sgd.js';
 import { TrainingError, UsageError } from '../core/errors.js';
@@ -13,7 +12,8 @@ import type { InitScheme } from '../nn/layers.js';
 import { Net } from '../nn/net.js';
 import { afterEpoch, initialSchedule, parseSchedule, type ScheduleState } from '../optim/schedule.js';
 import { mix32, Rng } from '../rng/hash.js';
-import { latestCheckpoint, loadCheckpoint, saveCheckpoint, type TrainState } from './checkpoint.js';
+import { buildReport } from '../report/report.js';
+import { checkpointDir, latestCheckpoint, loadCheckpoint, saveCheckpoint, type TrainState } from './checkpoint.js';
 import { evaluate, type EvalResult } from './evaluate.js';
 
 export interface TrainConfig {
@@ -38,6 +38,8 @@ export interface TrainConfig {
   limit?: number;
   /** Also checkpoint every this many steps (0: at epoch ends only). */
   checkpointEvery: number;
+  /** Write the HTML report (curves, filters, confusion, retrieval) at the end. */
+  report?: boolean;
   out: string;
 }
 
@@ -56,7 +58,7 @@ export type TrainEvent =
   | { event: 'start'; arch: string; data: string; origin: string; train: number; val: number; test: number; parameters: number; backend: string; memory_bytes: number; resumed_from_step: number }
   | { event: 'step'; epoch: number; step: number; steps: number; loss: number; lr: number; img_per_s: number }
   | ({ event: 'epoch' } & EpochRecord)
-  | { event: 'done'; test_top1: number; test_top5: number; test_n: number; seconds: number; checkpoint: string };
+  | { event: 'done'; test_top1: number; test_top5: number; test_n: number; seconds: number; checkpoint: string; report?: string };
 
 /** Saved with every checkpoint besides the tensors. */
 interface Progress {
@@ -73,10 +75,6 @@ export interface SavedModel {
   input: [number, number, number];
   classes: string[];
   preprocessing: Preprocessing;
-}
-
-export function checkpointDir(out: string): string {
-  return join(out, 'checkpoints');
 }
 
 /** Trains from scratch, or from the newest checkpoint under `resume` (its config; `epochs` may be raised). */
@@ -176,6 +174,10 @@ export async function train(
   }
   const test = await evaluate(net, data.test, Array.from({ length: data.test.count }, (_, i) => i), pre);
   const checkpoint = await save();
-  report({ event: 'done', test_top1: test.top1, test_top5: test.top5, test_n: test.n, seconds: (performance.now() - started) / 1000, checkpoint });
+  const reportPath = config.report ? (await buildReport(config.out, backend)).path : undefined;
+  report({
+    event: 'done', test_top1: test.top1, test_top5: test.top5, test_n: test.n, seconds: (performance.now() - started) / 1000, checkpoint,
+    report: reportPath,
+  });
   return test;
 }
