@@ -4,14 +4,14 @@
 import { Command, CommanderError, Option } from 'commander';
 import { AlexNetError, UsageError } from '../core/errors.js';
 import { selectBackend } from '../backend/select.js';
-import { ARCHITECTURE_NAMES } from '../nn/architectures.js';
+import { architecture, ARCHITECTURE_NAMES } from '../nn/architectures.js';
 import { train } from '../train/trainer.js';
-import { loadData } from '../data/source.js';
 import { evaluateModels, loadTrainedModel, loadWeightsFile } from '../eval/models.js';
 import { buildReport } from '../report/report.js';
 import { runBenchmark } from './bench.js';
 import { runForward } from './forward.js';
 import { collectInfo, formatInfo } from './info.js';
+import { registerDataCommands } from './data.js';
 import { registerInteropCommands } from './interop.js';
 import { finiteNumber, nonNegativeInt, oneOf, positiveInt } from './options.js';
 import { trainReporter } from './progress.js';
@@ -54,10 +54,10 @@ program
   .command('train')
   .description("train with the paper's SGD; checkpoints every epoch; evaluates on the test set")
   .option('--arch <name>', ARCHITECTURE_NAMES.join(', '), 'mini')
-  .option('--data <spec>', 'fashion-mnist[:DIR]', 'fashion-mnist')
+  .option('--data <spec>', 'fashion-mnist[:DIR], cifar10:DIR, folder:DIR, imagenet:DIR or cache:DIR', 'fashion-mnist')
   .option('--epochs <n>', 'passes over the training set (with --resume: the new total)', positiveInt('--epochs'))
-  .option('--batch <n>', 'mini-batch size', positiveInt('--batch'), 128)
-  .option('--lr <rate>', 'initial learning rate', finiteNumber('--lr', 0), 0.01)
+  .option('--batch <n>', "mini-batch size (the architecture's default: 128 for the paper's nets)", positiveInt('--batch'))
+  .option('--lr <rate>', "initial learning rate (the architecture's default: 0.01 for the paper's nets)", finiteNumber('--lr', 0))
   .option('--lr-schedule <s>', 'constant, step[:EPOCHS] or plateau[:PATIENCE] (/10, at most 3 times)', 'plateau')
   .option('--momentum <m>', 'momentum', finiteNumber('--momentum', 0), 0.9)
   .option('--weight-decay <wd>', 'weight decay', finiteNumber('--weight-decay', 0), 5e-4)
@@ -78,9 +78,11 @@ program
   .action(async (o) => {
     const backend = await selectBackend(o.backend, notice);
     const out = o.resume ?? o.out ?? `runs/${o.arch}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    const { defaults } = architecture(o.arch);
     await train(
       {
-        arch: o.arch, data: o.data, epochs: o.epochs ?? 2, batch: o.batch, lr: o.lr, schedule: o.lrSchedule, momentum: o.momentum,
+        arch: o.arch, data: o.data, epochs: o.epochs ?? 2, batch: o.batch ?? defaults.batch, lr: o.lr ?? defaults.lr,
+        schedule: o.lrSchedule, momentum: o.momentum,
         weightDecay: o.weightDecay, sgdForm: o.sgdForm, seed: o.seed, init: o.init, biasInit: o.biasInit,
         inputScale: o.inputScale, validation: o.val, limit: o.limit, checkpointEvery: o.checkpointEvery, out, report: o.report,
       },
@@ -91,6 +93,7 @@ program
   });
 
 registerInteropCommands(program);
+registerDataCommands(program);
 
 program
   .command('eval')
@@ -98,20 +101,19 @@ program
   .option('--arch <name>', 'architecture of --weights (checkpoints know their own)')
   .option('--weights <file>', 'weights (.safetensors); preprocessing from the training set of --data')
   .option('--checkpoint <dir...>', 'run or checkpoint directories; more than one averages their softmax')
-  .option('--data <spec>', 'fashion-mnist[:DIR]', 'fashion-mnist')
+  .option('--data <spec>', 'fashion-mnist[:DIR], cifar10:DIR, folder:DIR, imagenet:DIR or cache:DIR', 'fashion-mnist')
   .option('--batch <n>', 'images per forward pass', positiveInt('--batch'), 64)
   .addOption(backendOption())
   .option('--json', 'one JSON object')
   .action(async (o) => {
     if (!o.checkpoint && !o.weights) throw new UsageError('eval: give --checkpoint DIR or --weights FILE with --arch');
     if (o.weights && !o.arch) throw new UsageError('eval: --weights needs --arch');
-    const data = await loadData(o.data);
     const models = [
       ...(await Promise.all((o.checkpoint ?? []).map((dir: string) => loadTrainedModel(dir)))),
-      ...(o.weights ? [await loadWeightsFile(o.weights, o.arch, data.train)] : []),
+      ...(o.weights ? [await loadWeightsFile(o.weights, o.arch, o.data)] : []),
     ];
     const backend = await selectBackend(o.backend, notice);
-    const r = await evaluateModels(models, data.test, backend, o.batch);
+    const r = await evaluateModels(models, o.data, backend, o.batch);
     console.log(
       o.json
         ? JSON.stringify(r)

@@ -4,9 +4,8 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Backend } from '../backend/backend.js';
-import { loadData } from '../data/source.js';
 import { extractFeatures, nearest } from '../eval/features.js';
-import { loadTrainedModel, predictProbabilities } from '../eval/models.js';
+import { loadTrainedModel, predictTestSet, testData } from '../eval/models.js';
 import { architecture } from '../nn/architectures.js';
 import { checkpointDir, latestCheckpoint, loadCheckpoint } from '../train/checkpoint.js';
 import type { EpochRecord, TrainConfig } from '../train/trainer.js';
@@ -43,7 +42,6 @@ export async function buildReport(runDir: string, backend: Backend, queries = 6,
   const model = await loadTrainedModel(runDir);
   const { state } = await loadCheckpoint<TrainConfig, { epochs: EpochRecord[] }>(await latestCheckpoint(checkpointDir(runDir)));
   const epochs = state.history.epochs;
-  const data = await loadData(state.config.data);
   const out = join(runDir, 'report');
   await mkdir(out, { recursive: true });
 
@@ -63,31 +61,45 @@ export async function buildReport(runDir: string, backend: Backend, queries = 6,
   const filters = filterMosaic(conv1.data, conv1.shape, twoTowers ? 2 : 1, conv1.shape[0] >= 48 ? 16 : 12, conv1.shape[2] >= 11 ? 4 : 8);
   await writeAtomically(join(out, 'conv1.png'), encodePng(filters.width, filters.height, filters.rgb));
 
-  const probs = await predictProbabilities([model], data.test, backend);
-  const confusion = confusionMatrix(probs, data.test.labels, model.model.classes.length);
-  const correct = confusion.reduce((s, row, i) => s + row[i], 0);
+  const predictions = await predictTestSet([model], state.config.data, backend);
+  const confusion = confusionMatrix(predictions.probs, predictions.labels, model.model.classes.length);
+  const correct = confusion.reduce((sum, row, i) => sum + row[i], 0);
   await writeAtomically(join(out, 'confusion.svg'), confusionMatrixSvg(confusion, model.model.classes));
 
   // Queries: the first test image of each of the first `queries` classes; the bank: training images.
-  const queryIndices: number[] = [];
-  for (let c = 0; c < model.model.classes.length && queryIndices.length < queries; c++) {
-    const i = data.test.labels.findIndex((l) => l === c);
-    if (i >= 0) queryIndices.push(i);
+  const data = await testData(state.config.data, model.model.input[1], model.model.scale, 64);
+  let retrieval;
+  try {
+    const { train: trainSet, test: testSet } = data.sets;
+    const queryIndices: number[] = [];
+    for (let c = 0; c < model.model.classes.length && queryIndices.length < queries; c++) {
+      for (let i = 0; i < testSet.count; i++) {
+        if (testSet.label(i) === c) {
+          queryIndices.push(i);
+          break;
+        }
+      }
+    }
+    const bankIndices = Array.from({ length: Math.min(bank, trainSet.count) }, (_, i) => i);
+    const q = await extractFeatures(model, data.centreStream(testSet, queryIndices), backend);
+    const b = await extractFeatures(model, data.centreStream(trainSet, bankIndices), backend);
+    const image = (set: typeof testSet, i: number) => {
+      const pixels = new Uint8Array(set.shape[0] * set.shape[1] * set.shape[2]);
+      set.readImage(i, pixels);
+      return pixels;
+    };
+    const rows = queryIndices.map((qi, r) => [
+      image(testSet, qi),
+      ...nearest(q.data.subarray(r * q.dims, (r + 1) * q.dims), b.data, b.dims, neighbours - 1).map((n) => image(trainSet, bankIndices[n.index])),
+    ]);
+    const shape = [...testSet.shape] as [number, number, number];
+    retrieval = { mosaic: imageRows(rows, shape, shape[1] <= 32 ? 3 : 1), bankSize: bankIndices.length };
+  } finally {
+    await data.close();
   }
-  const bankIndices = Array.from({ length: Math.min(bank, data.train.count) }, (_, i) => i);
-  const q = await extractFeatures(model, data.test, queryIndices, backend);
-  const b = await extractFeatures(model, data.train, bankIndices, backend);
-  const size = data.test.channels * data.test.height * data.test.width;
-  const image = (set: typeof data.test, i: number) => set.images.subarray(i * size, (i + 1) * size);
-  const rows = queryIndices.map((qi, r) => [
-    image(data.test, qi),
-    ...nearest(q.data.subarray(r * q.dims, (r + 1) * q.dims), b.data, b.dims, neighbours - 1).map((n) => image(data.train, n.index)),
-  ]);
-  const shape: [number, number, number] = [data.test.channels, data.test.height, data.test.width];
-  const retrieval = imageRows(rows, shape, data.test.height <= 32 ? 3 : 1);
-  await writeAtomically(join(out, 'retrieval.png'), encodePng(retrieval.width, retrieval.height, retrieval.rgb));
+  await writeAtomically(join(out, 'retrieval.png'), encodePng(retrieval.mosaic.width, retrieval.mosaic.height, retrieval.mosaic.rgb));
 
-  const testTop1 = correct / data.test.count;
+  const testTop1 = correct / predictions.n;
   const last = epochs.at(-1);
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>AlexNet.ts report: ${model.model.arch} on ${state.config.data}</title>
@@ -97,12 +109,12 @@ table{border-collapse:collapse}td,th{padding:2px 10px;text-align:right;border-bo
 <body><h1>${model.model.arch} on ${state.config.data}</h1>
 <p>${epochs.length} epochs, ${state.step} steps, batch ${state.config.batch}, learning rate ${state.config.lr} (${state.config.schedule}),
 momentum ${state.config.momentum}, weight decay ${state.config.weightDecay}, seed ${state.config.seed}.
-Test top-1 <b>${(testTop1 * 100).toFixed(2)}%</b> on ${data.test.count} images${last ? `; last validation top-1 ${(last.val_top1 * 100).toFixed(2)}%` : ''}.</p>
+Test top-1 <b>${(testTop1 * 100).toFixed(2)}%</b> on ${predictions.n} images${last ? `; last validation top-1 ${(last.val_top1 * 100).toFixed(2)}%` : ''}.</p>
 <figure><img src="loss.svg" alt="loss curves"><figcaption>Training loss (mean over each epoch, with dropout) and validation loss.</figcaption></figure>
 <figure><img src="accuracy.svg" alt="accuracy curves"><figcaption>Validation top-1 and top-5 accuracy after each epoch.</figcaption></figure>
 <figure><img src="conv1.png" alt="conv1 kernels"><figcaption>The ${filters.tiles} conv1 kernels (${filters.tileSize}x${filters.tileSize}), each stretched to its own range${twoTowers ? '; one block per tower, as in the paper\'s Figure 3' : ''}.</figcaption></figure>
 <figure><img src="confusion.svg" alt="confusion matrix"><figcaption>Test-set confusion matrix: rows are true classes, columns predictions.</figcaption></figure>
-<figure><img src="retrieval.png" alt="retrieval"><figcaption>First column: test images. Then the ${neighbours - 1} training images (of the first ${bankIndices.length}) with the nearest fc7 features, nearest first: the paper's Figure 4.</figcaption></figure>
+<figure><img src="retrieval.png" alt="retrieval"><figcaption>First column: test images. Then the ${neighbours - 1} training images (of the first ${retrieval.bankSize}) with the nearest fc7 features, nearest first: the paper's Figure 4.</figcaption></figure>
 <h2>Epochs</h2><table><tr><th>epoch</th><th>lr</th><th>train loss</th><th>val loss</th><th>val top-1</th><th>val top-5</th><th>img/s</th></tr>
 ${epochs.map((e) => `<tr><td>${e.epoch}</td><td>${e.lr}</td><td>${e.train_loss.toFixed(4)}</td><td>${e.val_loss.toFixed(4)}</td><td>${(e.val_top1 * 100).toFixed(2)}%</td><td>${(e.val_top5 * 100).toFixed(2)}%</td><td>${e.img_per_s.toFixed(0)}</td></tr>`).join('\n')}
 </table></body></html>

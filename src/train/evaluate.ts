@@ -1,6 +1,5 @@
-// Evaluation of a Net over a set of images: top-1, top-5 and mean loss, in evaluation mode.
-import type { ImageSet } from '../data/fashion_mnist.js';
-import { fillBatch, type Preprocessing } from '../data/batches.js';
+// Evaluation of a Net over a batch stream: top-1, top-5 and mean loss, in evaluation mode.
+import type { Loader } from '../data/loader.js';
 import { countTopK } from '../eval/metrics.js';
 import type { Net } from '../nn/net.js';
 
@@ -11,26 +10,22 @@ export interface EvalResult {
   n: number;
 }
 
-export async function evaluate(net: Net, set: ImageSet, indices: ArrayLike<number>, pre: Preprocessing): Promise<EvalResult> {
-  const B = net.maxBatch;
-  const shape = net.arch.input;
-  const input = new Float32Array(B * shape[0] * shape[1] * shape[2]);
-  const labels = new Float32Array(B);
+export async function evaluate(net: Net, stream: Loader): Promise<EvalResult> {
+  const classes = net.arch.classes;
   let top1 = 0;
   let top5 = 0;
   let lossSum = 0;
-  for (let start = 0; start < indices.length; start += B) {
-    const batch = Math.min(B, indices.length - start);
-    fillBatch(set, Array.prototype.slice.call(indices, start, start + batch), shape, pre, input, labels);
-    net.backend.write(net.input, input.subarray(0, batch * shape[0] * shape[1] * shape[2]));
-    net.backend.write(net.labels, labels.subarray(0, batch));
-    net.forward(batch, 'eval');
+  let n = 0;
+  for await (const b of stream.epoch(0)) {
+    net.backend.write(net.input, b.input);
+    net.backend.write(net.labels, b.labels);
+    net.forward(b.count, 'eval');
     net.computeLoss();
-    const logits = await net.readLogits(batch);
-    top1 += countTopK(logits, labels, batch, net.arch.classes, 1);
-    top5 += countTopK(logits, labels, batch, net.arch.classes, Math.min(5, net.arch.classes));
-    lossSum += (await net.readLoss()) * batch;
+    const logits = await net.readLogits(b.count);
+    top1 += countTopK(logits, b.labels, b.count, classes, 1);
+    top5 += countTopK(logits, b.labels, b.count, classes, Math.min(5, classes));
+    lossSum += (await net.readLoss()) * b.count;
+    n += b.count;
   }
-  const n = indices.length;
   return { top1: top1 / n, top5: top5 / n, loss: lossSum / n, n };
 }

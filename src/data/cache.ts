@@ -1,0 +1,188 @@
+// The prepared image cache: decoded images as fixed-size uint8 records, so image i of a split
+// is bytes [(i % S) * R, (i % S + 1) * R) of shard floor(i / S) (S images per shard, R = C*H*W
+// bytes, CHW). Layout of a cache directory:
+//   index.json              header while preparing; everything (lists, skips, stats) when complete
+//   mean.f32                the training mean image, float32 little-endian, C x H x W
+//   <split>/shard-00000.u8  records; every shard but a split's last holds exactly S images
+//   <split>/shard-00000.json  the shard's files, labels and skips, and where in the split's file
+//                           list the next shard starts: the progress record a resumed run reads
+// Every file is written under a temporary name and renamed, so an interrupted run leaves only
+// whole files behind.
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DataError } from '../core/errors.js';
+import { SPLIT_NAMES, type Dataset, type ImageReader, type OpenedData, type ReaderHandle, type SkippedFile, type SplitName } from './dataset.js';
+import type { ImageStats } from './stats.js';
+
+export const CACHE_FORMAT = 'alexnet.ts image cache';
+export const INDEX_FILE = 'index.json';
+export const MEAN_FILE = 'mean.f32';
+
+/** What identifies a cache's contents; a resumed run must match it exactly. */
+export interface CacheHeader {
+  format: typeof CACHE_FORMAT;
+  version: 1;
+  /** `folder:/abs/dir` or `imagenet:/abs/dir`. */
+  source: string;
+  layout: 'CHW uint8';
+  shape: [number, number, number];
+  recordBytes: number;
+  imagesPerShard: number;
+  /** SHA-256 of the file listing and labels. */
+  fingerprint: string;
+}
+
+export interface CachedSplit {
+  count: number;
+  shards: number;
+  /** Image files relative to the source root, in record order. */
+  files: string[];
+  labels: number[];
+  /** Images per class, indexed by label. */
+  perClass: number[];
+  skipped: SkippedFile[];
+}
+
+export type CacheIndex =
+  | (CacheHeader & { complete: false })
+  | (CacheHeader & {
+      complete: true;
+      classIds: string[];
+      classes: string[];
+      splits: Partial<Record<SplitName, CachedSplit>>;
+      /** Training statistics; the mean image is in MEAN_FILE. */
+      stats: Omit<ImageStats, 'meanImage'> & { meanImage: typeof MEAN_FILE };
+    });
+
+/** One shard's sidecar. */
+export interface ShardRecord {
+  /** Index into the split's file list where the next shard starts. */
+  nextFile: number;
+  files: string[];
+  labels: number[];
+  skipped: SkippedFile[];
+}
+
+export const shardName = (k: number) => `shard-${String(k).padStart(5, '0')}`;
+
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  await writeFile(`${path}.tmp`, data);
+  await rename(`${path}.tmp`, path);
+}
+
+export const writeJsonAtomic = (path: string, value: unknown) => writeFileAtomic(path, JSON.stringify(value) + '\n');
+
+/** The cache's index, or null when `dir` has none. */
+export async function readIndex(dir: string): Promise<CacheIndex | null> {
+  const path = join(dir, INDEX_FILE);
+  const text = await readFile(path, 'utf8').catch(() => null);
+  if (text === null) return null;
+  let index: CacheIndex;
+  try {
+    index = JSON.parse(text);
+  } catch (err) {
+    throw new DataError(`${path}: not valid JSON (${(err as Error).message})`);
+  }
+  if (index.format !== CACHE_FORMAT || index.version !== 1) throw new DataError(`${path}: not an ${CACHE_FORMAT} (version 1) index`);
+  return index;
+}
+
+/** The sidecars of a split's finished shards, in order (stopping at the first missing one). */
+export async function readShardRecords(splitDir: string): Promise<ShardRecord[]> {
+  const records: ShardRecord[] = [];
+  for (;;) {
+    const text = await readFile(join(splitDir, `${shardName(records.length)}.json`), 'utf8').catch(() => null);
+    if (text === null) return records;
+    records.push(JSON.parse(text));
+  }
+}
+
+/** Reads records from shard files with positioned reads; files open on first use. */
+export class CacheReader implements ImageReader {
+  readonly shape: [number, number, number];
+  readonly count: number;
+  private readonly recordBytes: number;
+  private readonly fds = new Map<number, number>();
+
+  constructor(protected readonly source: Extract<ReaderHandle, { kind: 'cache' }>) {
+    this.shape = source.shape;
+    this.count = source.count;
+    this.recordBytes = source.shape[0] * source.shape[1] * source.shape[2];
+  }
+
+  label(i: number): number {
+    return this.source.labels[i];
+  }
+
+  readImage(i: number, out: Uint8Array): void {
+    const shard = Math.floor(i / this.source.imagesPerShard);
+    const path = join(this.source.dir, `${shardName(shard)}.u8`);
+    let fd = this.fds.get(shard);
+    if (fd === undefined) {
+      fd = openSync(path, 'r');
+      this.fds.set(shard, fd);
+    }
+    const offset = (i % this.source.imagesPerShard) * this.recordBytes;
+    const read = readSync(fd, out, 0, this.recordBytes, offset);
+    if (read !== this.recordBytes) throw new DataError(`${path}: truncated: image ${i} needs bytes ${offset}..${offset + this.recordBytes}, file ends sooner`);
+  }
+
+  close(): void {
+    for (const fd of this.fds.values()) closeSync(fd);
+    this.fds.clear();
+  }
+}
+
+class CacheDataset extends CacheReader implements Dataset {
+  constructor(
+    readonly name: string,
+    readonly split: SplitName,
+    readonly classes: readonly string[],
+    readonly classIds: readonly string[],
+    readonly files: readonly string[],
+    readonly skipped: readonly SkippedFile[],
+    readonly handle: Extract<ReaderHandle, { kind: 'cache' }>,
+  ) {
+    super(handle);
+  }
+}
+
+/** Opens a complete cache; its shard sizes are checked against the index first. */
+export async function openCache(dir: string): Promise<OpenedData> {
+  const index = await readIndex(dir);
+  if (index === null) throw new DataError(`${dir} is not a data cache: it has no ${INDEX_FILE} (write one with alexnet data prepare SPEC --out ${dir})`);
+  if (!index.complete) {
+    throw new DataError(`cache ${dir} is incomplete: run \`alexnet data prepare ${index.source} --out ${dir}\` again to finish it`);
+  }
+  const meanPath = join(dir, MEAN_FILE);
+  const meanBytes = await readFile(meanPath);
+  const meanImage = new Float32Array(meanBytes.buffer.slice(meanBytes.byteOffset, meanBytes.byteOffset + meanBytes.length));
+  if (meanImage.length !== index.recordBytes) throw new DataError(`${meanPath}: ${meanImage.length} values, expected ${index.recordBytes}`);
+
+  const datasets: Partial<Record<SplitName, Dataset>> = {};
+  for (const split of SPLIT_NAMES) {
+    const s = index.splits[split];
+    if (!s) continue;
+    const splitDir = join(dir, split);
+    for (let k = 0; k < s.shards; k++) {
+      const path = join(splitDir, `${shardName(k)}.u8`);
+      const records = k < s.shards - 1 ? index.imagesPerShard : s.count - k * index.imagesPerShard;
+      const size = statSync(path, { throwIfNoEntry: false })?.size;
+      if (size !== records * index.recordBytes) {
+        throw new DataError(`${path}: ${size === undefined ? 'missing' : `${size} bytes`}, expected ${records} images of ${index.recordBytes} bytes`);
+      }
+    }
+    const handle = { kind: 'cache' as const, shape: index.shape, count: s.count, dir: splitDir, imagesPerShard: index.imagesPerShard, labels: Int32Array.from(s.labels) };
+    datasets[split] = new CacheDataset(`cache:${dir} (${split})`, split, index.classes, index.classIds, s.files, s.skipped, handle);
+  }
+  if (!datasets.train) throw new DataError(`cache ${dir} has no training split`);
+  return {
+    name: `cache:${dir}`,
+    origin: `cache ${dir} (prepared from ${index.source})`,
+    train: datasets.train,
+    val: datasets.val,
+    test: datasets.test,
+    stats: { ...index.stats, meanImage },
+  };
+}

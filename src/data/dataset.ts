@@ -1,0 +1,182 @@
+// What training and evaluation see of a dataset: a fixed number of decoded uint8 images of one
+// stored shape (C x H x W, channel planes: CHW), each with a class label, readable synchronously
+// by index from memory or from a prepared shard cache. Everything else (file formats, decoding,
+// bad files) is settled before a Dataset exists, so epochs never decode or fail on a file.
+import { DataError, UsageError } from '../core/errors.js';
+import { CacheReader, openCache } from './cache.js';
+import { loadCifar10 } from './cifar10.js';
+import type { ImageSet } from './fashion_mnist.js';
+import { loadData } from './source.js';
+import { computeStats, type ImageStats } from './stats.js';
+
+export type SplitName = 'train' | 'val' | 'test';
+export const SPLIT_NAMES: readonly SplitName[] = ['train', 'val', 'test'];
+
+/** A file left out of a dataset, and why. */
+export interface SkippedFile {
+  file: string;
+  reason: string;
+}
+
+/** The part of a dataset that worker threads reopen: pixels and labels by index. */
+export interface ImageReader {
+  /** Stored C, H, W, e.g. 3 x 256 x 256 (folders, ImageNet), 3 x 32 x 32 (CIFAR-10), 1 x 28 x 28. */
+  readonly shape: readonly [number, number, number];
+  readonly count: number;
+  label(i: number): number;
+  /** Copies image i (C*H*W bytes, CHW) into `out`. */
+  readImage(i: number, out: Uint8Array): void;
+  /** Releases open files; the reader is unusable afterwards. */
+  close(): void;
+}
+
+export interface Dataset extends ImageReader {
+  /** Spec and split, e.g. "folder:/data/pets (train)". */
+  readonly name: string;
+  readonly split: SplitName;
+  /** Human-readable class names (ImageNet: "tench, Tinca tinca"); labels index them. */
+  readonly classes: readonly string[];
+  /** Class identifiers: folder names, ImageNet wnids; the class names for built-in sets. */
+  readonly classIds: readonly string[];
+  /** Source file of each image relative to the dataset root, where images came from files. */
+  readonly files?: readonly string[];
+  /** Files of this split that were left out, with reasons. */
+  readonly skipped: readonly SkippedFile[];
+  /** Plain data from which `openReader` rebuilds this reader in a worker thread. */
+  readonly handle: ReaderHandle;
+}
+
+export type ReaderHandle =
+  | { kind: 'memory'; shape: [number, number, number]; images: Uint8Array; labels: Int32Array }
+  | { kind: 'cache'; shape: [number, number, number]; count: number; dir: string; imagesPerShard: number; labels: Int32Array };
+
+export interface OpenedData {
+  /** The spec as given. */
+  name: string;
+  /** Where the images came from, said once to the user. */
+  origin: string;
+  train: Dataset;
+  val?: Dataset;
+  test?: Dataset;
+  /** Statistics of the training split (mean image, channel means, RGB principal components). */
+  stats: ImageStats;
+}
+
+export interface OpenOptions {
+  /** Side of the stored square images decoded from files (the paper: 256). */
+  side?: number;
+  /**
+   * For folder: and imagenet: specs, a cache directory: prepared (or its preparation resumed)
+   * on first use, reused afterwards. Without it, images are decoded into memory.
+   */
+  cache?: string;
+  /** Decoding into memory refuses datasets larger than this (bytes; default 4 GiB). */
+  memoryLimit?: number;
+  /** Called as images are decoded. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Pixels in a SharedArrayBuffer, so worker threads read them without copies. */
+export class MemoryDataset implements Dataset {
+  readonly count: number;
+  readonly handle: ReaderHandle;
+  private readonly size: number;
+
+  constructor(
+    readonly name: string,
+    readonly split: SplitName,
+    readonly shape: [number, number, number],
+    readonly classes: readonly string[],
+    readonly classIds: readonly string[],
+    private readonly images: Uint8Array,
+    private readonly labels: Int32Array,
+    readonly skipped: readonly SkippedFile[] = [],
+    readonly files?: readonly string[],
+  ) {
+    this.size = shape[0] * shape[1] * shape[2];
+    this.count = labels.length;
+    if (images.length !== this.count * this.size) {
+      throw new DataError(`${name}: ${images.length} bytes of pixels for ${this.count} images of ${this.size} bytes`);
+    }
+    this.handle = { kind: 'memory', shape, images, labels };
+  }
+
+  label(i: number): number {
+    return this.labels[i];
+  }
+
+  readImage(i: number, out: Uint8Array): void {
+    out.set(this.images.subarray(i * this.size, (i + 1) * this.size));
+  }
+
+  close(): void {}
+}
+
+/** A Uint8Array of `length` bytes on a SharedArrayBuffer. */
+export function sharedBytes(length: number): Uint8Array {
+  return new Uint8Array(new SharedArrayBuffer(length));
+}
+
+/** An in-memory ImageSet (IDX, CIFAR-10) as a Dataset, copied once into shared memory. */
+export function datasetFromSet(set: ImageSet, name: string, split: SplitName): MemoryDataset {
+  const images = sharedBytes(set.images.length);
+  images.set(set.images);
+  return new MemoryDataset(`${name} (${split})`, split, [set.channels, set.height, set.width], set.classes, set.classes, images, Int32Array.from(set.labels));
+}
+
+/** Images per class, indexed by label. */
+export function classCounts(dataset: Pick<Dataset, 'count' | 'classes' | 'label'>): number[] {
+  const counts = new Array<number>(dataset.classes.length).fill(0);
+  for (let i = 0; i < dataset.count; i++) counts[dataset.label(i)]++;
+  return counts;
+}
+
+const SPEC_KINDS = ['fashion-mnist', 'cifar10', 'folder', 'imagenet', 'cache'];
+
+/**
+ * Opens a data spec:
+ * - `fashion-mnist[:DIR]` IDX files, in memory (train and test; see source.ts);
+ * - `cifar10:DIR` the CIFAR-10 binary batches, in memory (train and test);
+ * - `folder:DIR` class-per-subfolder images, or DIR/train, DIR/val, DIR/test each laid out so;
+ * - `imagenet:DIR` the ILSVRC-2012 layout (train/<wnid>/, val/ with ground truth);
+ * - `cache:DIR` a cache written by `alexnet data prepare` (or by the `cache` option).
+ * folder: and imagenet: are decoded into memory unless `options.cache` names a cache directory.
+ */
+export async function openDataset(spec: string, options: OpenOptions = {}): Promise<OpenedData> {
+  const colon = spec.indexOf(':');
+  const kind = colon < 0 ? spec : spec.slice(0, colon);
+  const dir = colon < 0 ? '' : spec.slice(colon + 1);
+  if (!SPEC_KINDS.includes(kind)) {
+    throw new UsageError(`unknown data spec "${spec}": expected fashion-mnist[:DIR], cifar10:DIR, folder:DIR, imagenet:DIR or cache:DIR`);
+  }
+  if (kind !== 'fashion-mnist' && dir === '') throw new UsageError(`data spec "${spec}" names no directory: expected ${kind}:DIR`);
+  switch (kind) {
+    case 'fashion-mnist': {
+      const data = await loadData(spec);
+      const train = datasetFromSet(data.train, data.name, 'train');
+      return { name: spec, origin: data.origin, train, test: datasetFromSet(data.test, data.name, 'test'), stats: computeStats(train) };
+    }
+    case 'cifar10': {
+      const data = await loadCifar10(dir);
+      const train = datasetFromSet(data.train, 'cifar10', 'train');
+      return { name: spec, origin: data.origin, train, test: datasetFromSet(data.test, 'cifar10', 'test'), stats: computeStats(train) };
+    }
+    case 'folder':
+    case 'imagenet': {
+      // Imported here so that sharp (libvips) loads only when images must be decoded.
+      const { decodeToMemory, prepareCache } = await import('./prepare.js');
+      if (options.cache === undefined) return decodeToMemory(spec, options);
+      await prepareCache(spec, options.cache, { side: options.side, onProgress: (p) => options.onProgress?.(p.done, p.total) });
+      return openCache(options.cache);
+    }
+    case 'cache':
+    default: // the kinds were checked above
+      return openCache(dir);
+  }
+}
+
+/** Rebuilds a reader from a handle (in a worker thread). */
+export function openReader(handle: ReaderHandle): ImageReader {
+  if (handle.kind === 'memory') return new MemoryDataset('worker', 'train', handle.shape, [], [], handle.images, handle.labels);
+  return new CacheReader(handle);
+}

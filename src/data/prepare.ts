@@ -1,0 +1,192 @@
+// Decoding a folder: or imagenet: source once, into memory or into a shard cache (cache.ts),
+// with every unusable file skipped and reported, and the training statistics computed over the
+// decoded training images. Cache preparation resumes after an interruption: finished shards
+// are kept and decoding restarts where the last one ended.
+import { createHash } from 'node:crypto';
+import { mkdir, open, rename, type FileHandle } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { DataError } from '../core/errors.js';
+import {
+  CACHE_FORMAT, CacheReader, INDEX_FILE, MEAN_FILE, readIndex, readShardRecords, shardName, writeFileAtomic, writeJsonAtomic,
+  type CacheHeader, type CacheIndex, type CachedSplit, type ShardRecord,
+} from './cache.js';
+import { classCounts, MemoryDataset, SPLIT_NAMES, sharedBytes, type OpenedData, type OpenOptions, type SplitName } from './dataset.js';
+import { decodeInOrder } from './decode.js';
+import { scanSource, type Listing, type SplitListing } from './scan.js';
+import { computeStats } from './stats.js';
+
+/** The paper's stored side: shorter side rescaled to 256, central 256 x 256 kept. */
+export const DEFAULT_SIDE = 256;
+/** 1024 images of 3 x 256 x 256 make 192 MiB shards: few files, resumable every few seconds. */
+export const DEFAULT_IMAGES_PER_SHARD = 1024;
+/** Decodes in flight; libvips spreads each over the cores as well. */
+const CONCURRENCY = 4;
+
+export interface Progress {
+  split: SplitName;
+  /** Files handled so far over all splits (decoded or skipped), including resumed ones. */
+  done: number;
+  total: number;
+  skipped: number;
+}
+
+export interface PrepareOptions {
+  side?: number;
+  imagesPerShard?: number;
+  onProgress?: (p: Progress) => void;
+  /** Stops preparation between images (finished shards stay and are resumed next time). */
+  signal?: AbortSignal;
+}
+
+const splitsOf = (listing: Listing) => SPLIT_NAMES.filter((s) => listing.splits[s] !== undefined).map((s) => [s, listing.splits[s]!] as const);
+const totalFiles = (listing: Listing) => splitsOf(listing).reduce((n, [, s]) => n + s.files.length, 0);
+
+function fingerprint(listing: Listing): string {
+  const hash = createHash('sha256');
+  hash.update(JSON.stringify([listing.classIds, listing.classes]));
+  for (const [name, s] of splitsOf(listing)) hash.update(JSON.stringify([name, s.files.map((f) => relative(listing.root, f)), s.labels]));
+  return hash.digest('hex');
+}
+
+/** Decodes a whole source into shared memory (small datasets; large ones need a cache). */
+export async function decodeToMemory(spec: string, options: Omit<OpenOptions, 'cache'> = {}): Promise<OpenedData> {
+  const side = options.side ?? DEFAULT_SIDE;
+  const listing = await scanSource(spec);
+  const record = 3 * side * side;
+  const total = totalFiles(listing);
+  const limit = options.memoryLimit ?? 4 * 2 ** 30;
+  if (total * record > limit) {
+    throw new DataError(
+      `${spec}: ${total} images of ${record} bytes need ${((total * record) / 2 ** 30).toFixed(1)} GiB, more than decoding into memory allows; ` +
+        `prepare a cache once (alexnet data prepare ${spec} --out CACHE) and use --data cache:CACHE`,
+    );
+  }
+  const datasets: Partial<Record<SplitName, MemoryDataset>> = {};
+  let done = 0;
+  for (const [name, split] of splitsOf(listing)) {
+    const images = sharedBytes(split.files.length * record);
+    const labels: number[] = [];
+    const files: string[] = [];
+    const skipped = [...split.skipped];
+    await decodeInOrder(split.files, side, CONCURRENCY, (i, result) => {
+      const file = relative(listing.root, split.files[i]);
+      if (result.ok) {
+        images.set(result.pixels, labels.length * record);
+        labels.push(split.labels[i]);
+        files.push(file);
+      } else {
+        skipped.push({ file, reason: result.reason });
+      }
+      options.onProgress?.(++done, total);
+    });
+    datasets[name] = new MemoryDataset(
+      `${spec} (${name})`, name, [3, side, side], listing.classes, listing.classIds,
+      images.subarray(0, labels.length * record), Int32Array.from(labels), skipped, files,
+    );
+  }
+  const train = datasets.train!;
+  requireTrainingImages(train.count, spec);
+  const skipped = Object.values(datasets).reduce((n, d) => n + d.skipped.length, 0);
+  const origin = `${listing.root}, decoded into memory (${skipped} files skipped: alexnet data inspect ${spec} lists them)`;
+  return { name: spec, origin, train, val: datasets.val, test: datasets.test, stats: computeStats(train) };
+}
+
+function requireTrainingImages(count: number, spec: string): void {
+  if (count === 0) throw new DataError(`${spec}: none of the training images could be decoded (see the skipped files)`);
+}
+
+/**
+ * Writes (or finishes) the cache of a folder: or imagenet: spec in `out` and returns its index.
+ * A complete cache with the same header is returned as is.
+ */
+export async function prepareCache(spec: string, out: string, options: PrepareOptions = {}): Promise<Extract<CacheIndex, { complete: true }>> {
+  const side = options.side ?? DEFAULT_SIDE;
+  const listing = await scanSource(spec);
+  const header: CacheHeader = {
+    format: CACHE_FORMAT, version: 1, source: listing.source, layout: 'CHW uint8', shape: [3, side, side],
+    recordBytes: 3 * side * side, imagesPerShard: options.imagesPerShard ?? DEFAULT_IMAGES_PER_SHARD, fingerprint: fingerprint(listing),
+  };
+  await mkdir(out, { recursive: true });
+  const existing = await readIndex(out);
+  if (existing) {
+    const differs = (Object.keys(header) as (keyof CacheHeader)[]).filter((k) => JSON.stringify(existing[k]) !== JSON.stringify(header[k]));
+    if (differs.length > 0) {
+      const why = differs.includes('fingerprint') ? ' (files were added, removed or renamed since)' : '';
+      throw new DataError(`${out} holds a different cache (its ${differs.join(', ')} differ${why}): delete it or choose another --out`);
+    }
+    if (existing.complete) return existing;
+  } else {
+    await writeJsonAtomic(join(out, INDEX_FILE), { ...header, complete: false });
+  }
+
+  const progress = { done: 0, total: totalFiles(listing), skipped: splitsOf(listing).reduce((n, [, s]) => n + s.skipped.length, 0) };
+  const splits: Partial<Record<SplitName, CachedSplit>> = {};
+  for (const [name, split] of splitsOf(listing)) {
+    const shards = await writeSplit(out, name, split, listing, header, options, progress);
+    const labels = shards.flatMap((s) => s.labels);
+    splits[name] = {
+      count: labels.length, shards: shards.length, files: shards.flatMap((s) => s.files), labels,
+      perClass: classCounts({ count: labels.length, classes: listing.classes, label: (i) => labels[i] }), skipped: [...split.skipped, ...shards.flatMap((s) => s.skipped)],
+    };
+  }
+  const trainSplit = splits.train!;
+  requireTrainingImages(trainSplit.count, spec);
+  const train = new CacheReader({
+    kind: 'cache', shape: header.shape, count: trainSplit.count, dir: join(out, 'train'), imagesPerShard: header.imagesPerShard, labels: Int32Array.from(trainSplit.labels),
+  });
+  const stats = computeStats(train);
+  train.close();
+  await writeFileAtomic(join(out, MEAN_FILE), new Uint8Array(stats.meanImage.buffer));
+  const index: Extract<CacheIndex, { complete: true }> = {
+    ...header, complete: true, classIds: listing.classIds, classes: listing.classes, splits, stats: { ...stats, meanImage: MEAN_FILE },
+  };
+  await writeJsonAtomic(join(out, INDEX_FILE), index);
+  return index;
+}
+
+/** Decodes one split into shards from where its finished shards end; returns all its sidecars. */
+async function writeSplit(
+  out: string, name: SplitName, split: SplitListing, listing: Listing, header: CacheHeader, options: PrepareOptions, progress: Omit<Progress, 'split'>,
+): Promise<ShardRecord[]> {
+  const dir = join(out, name);
+  await mkdir(dir, { recursive: true });
+  const shards = await readShardRecords(dir);
+  const start = shards.at(-1)?.nextFile ?? 0;
+  progress.done += start;
+  progress.skipped += shards.reduce((n, s) => n + s.skipped.length, 0);
+  const last = split.files.length - 1;
+
+  let current: ShardRecord = { nextFile: start, files: [], labels: [], skipped: [] };
+  let file = null as FileHandle | null; // (a cast, so the callback's assignments are not narrowed away)
+  const path = () => join(dir, shardName(shards.length));
+  try {
+    await decodeInOrder(split.files.slice(start), header.shape[1], CONCURRENCY, async (k, result) => {
+      const i = start + k;
+      const rel = relative(listing.root, split.files[i]);
+      file ??= await open(`${path()}.u8.tmp`, 'w');
+      if (result.ok) {
+        await file.write(result.pixels, 0, result.pixels.length, current.files.length * header.recordBytes);
+        current.files.push(rel);
+        current.labels.push(split.labels[i]);
+      } else {
+        current.skipped.push({ file: rel, reason: result.reason });
+        progress.skipped++;
+      }
+      progress.done++;
+      options.onProgress?.({ split: name, ...progress });
+      if (current.files.length === header.imagesPerShard || i === last) {
+        // Shard first, then its sidecar: a sidecar on disk means its shard is whole.
+        current.nextFile = i + 1;
+        await file.close();
+        file = null;
+        await rename(`${path()}.u8.tmp`, `${path()}.u8`);
+        await writeJsonAtomic(`${path()}.json`, current);
+        shards.push(current);
+        current = { nextFile: i + 1, files: [], labels: [], skipped: [] };
+      }
+    }, options.signal);
+  } finally {
+    await file?.close();
+  }
+  return shards;
+}

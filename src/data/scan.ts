@@ -1,0 +1,251 @@
+// Finding the images of folder: and imagenet: specs and their labels, without decoding them
+// (so without sharp): listing, and checking a file's first bytes.
+// Listings are sorted (code-unit order) so that image indices, caches and batches are the same
+// on every machine. Files that cannot be images are reported here; files that fail to decode
+// are reported later, by the decoder.
+import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { extname, join, relative, resolve } from 'node:path';
+import { DataError } from '../core/errors.js';
+import { SPLIT_NAMES, type SkippedFile, type SplitName } from './dataset.js';
+
+/** Extensions taken as images (any case); any other file is reported as skipped. */
+export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp'];
+
+export interface SplitListing {
+  /** Image files, absolute. */
+  files: string[];
+  labels: number[];
+  /** Files already known to be unusable (wrong extension, no label), relative to the root. */
+  skipped: SkippedFile[];
+}
+
+export interface Listing {
+  /** `kind:absolute-root`, the cache's record of where the images came from. */
+  source: string;
+  root: string;
+  classIds: string[];
+  classes: string[];
+  splits: Partial<Record<SplitName, SplitListing>>;
+}
+
+/** Synset-name files (`n01440764 tench, Tinca tinca` per line), tried in this order. */
+export const SYNSET_FILES = ['LOC_synset_mapping.txt', 'synset_words.txt'];
+/** ImageNet validation ground truth: Kaggle's CSV, or a plain `<file> <wnid>` list. */
+export const VAL_TRUTH_FILES = ['LOC_val_solution.csv', 'val_labels.txt'];
+
+const byCodeUnit = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+async function requireDirectory(dir: string, what: string): Promise<void> {
+  const problem = await stat(dir).then(
+    (s) => (s.isDirectory() ? null : 'is not a directory'),
+    () => 'does not exist',
+  );
+  if (problem !== null) throw new DataError(`${what} ${dir} ${problem}`);
+}
+
+/** Subdirectories (sorted) and other entries (sorted) of `dir`; symbolic links are followed. */
+async function entries(dir: string): Promise<{ dirs: string[]; files: string[] }> {
+  const all = await readdir(dir, { withFileTypes: true });
+  const isDir = await Promise.all(
+    all.map((e) => (e.isSymbolicLink() ? stat(join(dir, e.name)).then((s) => s.isDirectory(), () => false) : e.isDirectory())),
+  );
+  const dirs = all.filter((_, i) => isDir[i]).map((e) => e.name).sort(byCodeUnit);
+  const files = all.filter((_, i) => !isDir[i]).map((e) => e.name).sort(byCodeUnit);
+  return { dirs, files };
+}
+
+/** Every non-directory under `dir`, depth first, sorted at each level. */
+async function walk(dir: string): Promise<string[]> {
+  const { dirs, files } = await entries(dir);
+  const nested = await Promise.all(dirs.map((d) => walk(join(dir, d))));
+  return [...files.map((f) => join(dir, f)), ...nested.flat()];
+}
+
+const isImageName = (file: string) => IMAGE_EXTENSIONS.includes(extname(file).toLowerCase());
+
+function notAnImage(root: string, file: string): SkippedFile {
+  return { file: relative(root, file), reason: `not an image file (extension "${extname(file)}"; expected ${IMAGE_EXTENSIONS.join(', ')})` };
+}
+
+/**
+ * Images of a class-per-subfolder directory, labelled by their folder's index in `classIds`.
+ * Training folders define the classes and must each hold images; in val/test folders, files of
+ * classes not trained on are skipped.
+ */
+async function classFolders(root: string, dir: string, classIds: string[], training: boolean): Promise<SplitListing> {
+  const listing: SplitListing = { files: [], labels: [], skipped: [] };
+  const { dirs, files } = await entries(dir);
+  for (const f of files) listing.skipped.push({ file: relative(root, join(dir, f)), reason: 'not inside a class folder' });
+  for (const name of dirs) {
+    const label = classIds.indexOf(name);
+    const found = await walk(join(dir, name));
+    if (training && !found.some(isImageName)) throw new DataError(`class folder ${join(dir, name)} has no image files (${IMAGE_EXTENSIONS.join(', ')})`);
+    for (const f of found) {
+      if (label < 0) {
+        listing.skipped.push({ file: relative(root, f), reason: `class "${name}" is not among the training classes` });
+      } else if (isImageName(f)) {
+        listing.files.push(f);
+        listing.labels.push(label);
+      } else {
+        listing.skipped.push(notAnImage(root, f));
+      }
+    }
+  }
+  return listing;
+}
+
+function checkClasses(dir: string, classIds: string[]): void {
+  if (classIds.length === 0) throw new DataError(`${dir} has no class folders: expected one subfolder of images per class`);
+  if (classIds.length === 1) throw new DataError(`${dir} has one class folder ("${classIds[0]}"): classification needs at least two`);
+}
+
+/**
+ * `folder:DIR`: DIR/<class>/... images; or split folders DIR/train/<class>/..., with optional
+ * DIR/val and DIR/test using the training classes. Class folders are searched recursively.
+ */
+export async function scanFolder(dir: string): Promise<Listing> {
+  const root = resolve(dir);
+  await requireDirectory(root, 'image folder');
+  const top = await entries(root);
+  const splitDirs = SPLIT_NAMES.filter((s) => top.dirs.includes(s));
+  const trainDir = splitDirs.length > 0 ? join(root, 'train') : root;
+  if (splitDirs.length > 0 && !splitDirs.includes('train')) {
+    throw new DataError(`image folder ${root} has ${splitDirs.join('/')} but no train/ folder`);
+  }
+  const classIds = (await entries(trainDir)).dirs;
+  checkClasses(trainDir, classIds);
+  const listing: Listing = { source: `folder:${root}`, root, classIds, classes: classIds, splits: {} };
+  for (const split of splitDirs.length > 0 ? splitDirs : (['train'] as SplitName[])) {
+    listing.splits[split] = await classFolders(root, split === 'train' ? trainDir : join(root, split), classIds, split === 'train');
+  }
+  if (splitDirs.length > 0) {
+    for (const f of top.files) listing.splits.train!.skipped.push({ file: f, reason: 'not inside a split or class folder' });
+  }
+  return listing;
+}
+
+/** wnid -> name from a synset file, or null when DIR has none. */
+async function synsetNames(root: string): Promise<Map<string, string> | null> {
+  for (const name of SYNSET_FILES) {
+    const text = await readFile(join(root, name), 'utf8').catch(() => null);
+    if (text === null) continue;
+    const names = new Map<string, string>();
+    for (const line of text.split(/\r?\n/)) {
+      const m = /^(\S+)\s+(.*\S)/.exec(line);
+      if (m) names.set(m[1], m[2]);
+    }
+    return names;
+  }
+  return null;
+}
+
+/** Image base name (no extension) -> wnid, from the first ground-truth file present. */
+async function valTruth(root: string): Promise<{ file: string; truth: Map<string, string> }> {
+  for (const name of VAL_TRUTH_FILES) {
+    const file = join(root, name);
+    const text = await readFile(file, 'utf8').catch(() => null);
+    if (text === null) continue;
+    const truth = new Map<string, string>();
+    for (const [n, line] of text.split(/\r?\n/).entries()) {
+      if (line.trim() === '' || (n === 0 && line.startsWith('ImageId'))) continue;
+      // CSV: "ILSVRC2012_val_00008726,n02119789 255 142 454 329 ..." (first box's wnid);
+      // list: "ILSVRC2012_val_00008726.JPEG n02119789".
+      const m = /^([^,\s]+)[,\s]+(\S+)/.exec(line.trim());
+      if (!m) throw new DataError(`${file}, line ${n + 1}: expected "<image> <wnid>", found "${line}"`);
+      truth.set(m[1].replace(/\.[^.]*$/, ''), m[2]);
+    }
+    return { file, truth };
+  }
+  throw new DataError(`${root}/val has no ground truth: expected one of ${VAL_TRUTH_FILES.join(', ')} in ${root} (or val/<wnid>/ folders)`);
+}
+
+/**
+ * `imagenet:DIR`, the ILSVRC-2012 layout: DIR/train/<wnid>/*.JPEG; optional DIR/val, either
+ * flat with a ground-truth file in DIR (VAL_TRUTH_FILES) or as val/<wnid>/ folders; class names
+ * from a synset file in DIR (SYNSET_FILES) when present. DIR/test (unlabelled) is not used.
+ */
+export async function scanImagenet(dir: string): Promise<Listing> {
+  const root = resolve(dir);
+  await requireDirectory(root, 'ImageNet directory');
+  await requireDirectory(join(root, 'train'), 'ImageNet training folder');
+  const classIds = (await entries(join(root, 'train'))).dirs;
+  checkClasses(join(root, 'train'), classIds);
+  const names = await synsetNames(root);
+  const missing = names ? classIds.filter((id) => !names.has(id)) : [];
+  if (missing.length > 0) {
+    throw new DataError(`${root}: ${missing.length} training classes (${missing.slice(0, 3).join(', ')}...) are missing from its synset file`);
+  }
+  const listing: Listing = {
+    source: `imagenet:${root}`, root, classIds, classes: classIds.map((id) => names?.get(id) ?? id),
+    splits: { train: await classFolders(root, join(root, 'train'), classIds, true) },
+  };
+  const valDir = join(root, 'val');
+  const val = await stat(valDir).then((s) => s.isDirectory(), () => false);
+  if (!val) return listing;
+  const { dirs, files } = await entries(valDir);
+  if (dirs.length > 0) {
+    listing.splits.val = await classFolders(root, valDir, classIds, false);
+    return listing;
+  }
+  const { file: truthFile, truth } = await valTruth(root);
+  const split: SplitListing = { files: [], labels: [], skipped: [] };
+  for (const f of files) {
+    const path = join(valDir, f);
+    const wnid = truth.get(f.replace(/\.[^.]*$/, ''));
+    const label = wnid === undefined ? -1 : classIds.indexOf(wnid);
+    if (!isImageName(f)) split.skipped.push(notAnImage(root, path));
+    else if (wnid === undefined) split.skipped.push({ file: relative(root, path), reason: `no entry in ${truthFile}` });
+    else if (label < 0) split.skipped.push({ file: relative(root, path), reason: `class ${wnid} is not among the training classes` });
+    else {
+      split.files.push(path);
+      split.labels.push(label);
+    }
+  }
+  listing.splits.val = split;
+  return listing;
+}
+
+/** The listing of a folder: or imagenet: spec. */
+export async function scanSource(spec: string): Promise<Listing> {
+  const colon = spec.indexOf(':');
+  const kind = spec.slice(0, colon);
+  const dir = spec.slice(colon + 1);
+  if (colon > 0 && dir !== '') {
+    if (kind === 'folder') return scanFolder(dir);
+    if (kind === 'imagenet') return scanImagenet(dir);
+  }
+  throw new DataError(`"${spec}" is not an image-file spec: expected folder:DIR or imagenet:DIR`);
+}
+
+/** The format named by a file's first bytes, or null: content decides, not the extension. */
+export function sniffFormat(head: Uint8Array): 'jpeg' | 'png' | 'webp' | null {
+  const at = (offset: number, bytes: number[]) => bytes.every((b, i) => head[offset + i] === b);
+  if (at(0, [0xff, 0xd8, 0xff])) return 'jpeg';
+  if (at(0, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return 'png';
+  if (at(0, [0x52, 0x49, 0x46, 0x46]) && at(8, [0x57, 0x45, 0x42, 0x50])) return 'webp'; // RIFF....WEBP
+  return null;
+}
+
+/** Why a file with these first bytes is not an image we read, or null when it may be one. */
+export function headerProblem(head: Uint8Array, size: number): string | null {
+  if (size === 0) return 'empty file (0 bytes)';
+  if (sniffFormat(head) !== null) return null;
+  const shown = Array.from(head.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join(' ');
+  return `not a JPEG, PNG or WebP image (starts with bytes ${shown})`;
+}
+
+/** Checks only a file's first bytes (fast; for inspecting without decoding). */
+export async function checkHeader(path: string): Promise<string | null> {
+  try {
+    const file = await open(path);
+    try {
+      const head = new Uint8Array(12);
+      const { bytesRead } = await file.read(head, 0, head.length, 0);
+      return headerProblem(head.subarray(0, bytesRead), bytesRead);
+    } finally {
+      await file.close();
+    }
+  } catch (err) {
+    return `cannot read (${(err as Error).message})`;
+  }
+}

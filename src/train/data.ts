@@ -1,0 +1,90 @@
+// The data a training run sees, from any data spec: a seeded hold-out for validation, and batch
+// streams through the Loader: random crops, mirrors and PCA lighting for training, centre crops
+// for validation and test, minus the training set's mean image (SPEC section 4).
+import { DataError } from '../core/errors.js';
+import { openDataset, type Dataset } from '../data/dataset.js';
+import { Loader, type Batch } from '../data/loader.js';
+import type { ImageStats } from '../data/stats.js';
+import { mix32, Rng } from '../rng/hash.js';
+
+export interface TrainingData {
+  name: string;
+  origin: string;
+  classes: string[];
+  /** [C, H, W] of the network input: the stored channels and the crop side. */
+  input: [number, number, number];
+  stats: ImageStats;
+  train: Loader;
+  val: Loader;
+  test: Loader;
+  /** The images behind the training and test streams (e.g. to show them). */
+  sets: { train: Dataset; test: Dataset };
+  /** A centre-crop stream over images `indices` of `set`, preprocessed as the others. */
+  centreStream(set: Dataset, indices: number[]): Loader;
+  counts: { train: number; val: number; test: number };
+  close(): Promise<void>;
+}
+
+export interface DataOptions {
+  spec: string;
+  /** Side of the network's square input. */
+  crop: number;
+  batch: number;
+  seed: number;
+  /** Training images held out for validation when the data has no val split. */
+  validation: number;
+  /** Use only the first `limit` training images. */
+  limit?: number;
+  scale: number;
+  /** Worker threads reading and augmenting ahead of the computation. */
+  workers: number;
+}
+
+/** The stored side for a crop: 256 for the paper's 224/227 crops, else 4 pixels of play. */
+export function storedSide(crop: number): number {
+  return crop >= 224 ? 256 : crop + 4;
+}
+
+export async function openTrainingData(o: DataOptions): Promise<TrainingData> {
+  const data = await openDataset(o.spec, { side: storedSide(o.crop) });
+  const [C, H] = data.train.shape;
+  // Fashion-MNIST and CIFAR-10 keep their own sizes: crop what fits.
+  const crop = Math.min(o.crop, H);
+  const limit = Math.min(o.limit ?? data.train.count, data.train.count);
+  const order = Array.from({ length: limit }, (_, i) => i);
+  let valSet: Dataset = data.train;
+  let valIndices: number[];
+  let trainIndices = order;
+  if (data.val) {
+    valSet = data.val;
+    valIndices = Array.from({ length: data.val.count }, (_, i) => i);
+  } else {
+    if (o.validation >= limit) throw new DataError(`--val ${o.validation} leaves no training images (the set has ${limit})`);
+    new Rng(mix32(o.seed ^ 0x7a1)).shuffle(order);
+    valIndices = order.slice(limit - o.validation);
+    trainIndices = order.slice(0, limit - o.validation);
+  }
+  const testSet = data.test ?? valSet;
+  const common = { crop, scale: o.scale, seed: o.seed, batch: o.batch, lighting: C === 3 ? 0.1 : 0 };
+  const train = new Loader(data.train, data.stats, { ...common, mode: 'train', indices: trainIndices, workers: o.workers });
+  const val = new Loader(valSet, data.stats, { ...common, mode: 'centre', indices: valIndices, workers: 0 });
+  const test = new Loader(testSet, data.stats, { ...common, mode: 'centre', workers: 0 });
+  return {
+    name: data.name,
+    origin: data.test ? data.origin : `${data.origin} (no test split: the validation images are the test set)`,
+    classes: [...data.train.classes],
+    input: [C, crop, crop],
+    stats: data.stats,
+    train,
+    val,
+    test,
+    counts: { train: trainIndices.length, val: valIndices.length, test: testSet.count },
+    sets: { train: data.train, test: testSet },
+    centreStream: (set, indices) => new Loader(set, data.stats, { ...common, mode: 'centre', indices, workers: 0 }),
+    close: async () => {
+      await Promise.all([train.close(), val.close(), test.close()]);
+    },
+  };
+}
+
+export type { Batch };
