@@ -54,6 +54,7 @@ export function paperFamily(o: PaperFamilyOptions): Architecture {
     classes: o.classes,
     defaultInit: 'paper',
     inputScale: 1,
+    defaults: { batch: 128, lr: 0.01 },
     layers: [
       conv(0, o.conv1Kernel, o.conv1Stride, o.conv1Pad, 1, 0), relu, ...lrn, pool,
       conv(1, o.conv2Kernel, 1, Math.floor(o.conv2Kernel / 2), o.groups, o.convBiasInit), relu, ...lrn, pool,
@@ -100,6 +101,7 @@ function torchvision(): Architecture {
     classes: 1000,
     defaultInit: 'he',
     inputScale: 1 / 255,
+    defaults: { batch: 128, lr: 0.01 },
     layers: [
       conv(1, 64, 11, 4, 2), relu, pool,
       conv(2, 192, 5, 1, 2), relu, pool,
