@@ -4,7 +4,7 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { CpuBackend } from '../src/backend/cpu/index.js';
-import { runBenchmark } from '../src/cli/bench.js';
+import { benchmark } from '../src/cli/bench.js';
 
 const { values } = parseArgs({
   options: {
@@ -18,7 +18,7 @@ const { values } = parseArgs({
 for (const arch of values.arch!.split(',')) {
   for (const mode of values.mode!.split(',') as ('infer' | 'train')[]) {
     const batch = Number(values.batch ?? (arch === 'mini' ? 128 : 32));
-    const result = await runBenchmark({ arch, batch, mode, steps: Number(values.steps) }, new CpuBackend());
+    const result = await benchmark({ arch, batch, mode, backend: new CpuBackend(), steps: Number(values.steps), warmup: 1 });
     console.log(JSON.stringify({ ...result, threads: availableParallelism(), node: process.version }));
   }
 }

@@ -1,13 +1,13 @@
 #!/usr/bin/python3
 """Check `alexnet forward` against PyTorch on full-size nets with random weights.
 
-    /usr/bin/python3 scripts/torch_forward_check.py paper|torchvision [--seed S] [--batch N]
+    /usr/bin/python3 scripts/torch_forward_check.py paper|torchvision [--seed S] [--batch N] [--backend cpu|webgpu]
 
 Builds the architecture in PyTorch (paper: the 2012 net with LocalResponseNorm(5, alpha=5e-4,
 beta=0.75, k=2), i.e. the paper's undivided alpha=1e-4; torchvision: torchvision.models.alexnet),
 draws He-scaled random weights and an input of std 60 (mean-subtracted raw pixels, so LRN
 matters), writes both as safetensors (torchvision: its own state_dict keys), runs
-`node dist/src/cli/main.js forward --backend cpu`, and compares the logits with PyTorch's,
+`node dist/src/cli/main.js forward --backend B` (cpu by default), and compares the logits with PyTorch's,
 computed in float64. Prints one JSON line; exits 1 if the max relative error (largest absolute
 difference over the largest absolute logit) exceeds 1e-4. The elementwise figure is printed too:
 it is dominated by logits near zero, where float32 rounding of ~1e3-sized sums shows.
@@ -60,6 +60,7 @@ def main():
     ap.add_argument('arch', choices=['paper', 'torchvision'])
     ap.add_argument('--seed', type=int, default=7)
     ap.add_argument('--batch', type=int, default=2)
+    ap.add_argument('--backend', choices=['cpu', 'webgpu'], default='cpu')
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     net, params, side = paper_net() if args.arch == 'paper' else torchvision_net()
@@ -79,13 +80,13 @@ def main():
         write_safetensors(weights, params, {'generator': 'scripts/torch_forward_check.py', 'seed': args.seed})
         write_safetensors(inputs, {'input': x}, {})
         subprocess.run(['node', os.path.join(ROOT, 'dist/src/cli/main.js'), 'forward', '--arch', args.arch,
-                        '--weights', weights, '--input', inputs, '--output', outputs, '--backend', 'cpu'],
+                        '--weights', weights, '--input', inputs, '--output', outputs, '--backend', args.backend],
                        check=True, stdout=subprocess.DEVNULL)
         ours = read_safetensors(outputs)[0]['logits'].astype(np.float64)
     want = logits.numpy()
     elementwise = np.abs(ours - want) / np.maximum(np.abs(want), 1e-3 * np.abs(want).max())
     result = {
-        'arch': args.arch, 'seed': args.seed, 'batch': args.batch, 'torch': torch.__version__,
+        'arch': args.arch, 'backend': args.backend, 'seed': args.seed, 'batch': args.batch, 'torch': torch.__version__,
         'logit_std': float(want.std()),
         'max_rel_err': float(np.abs(ours - want).max() / np.abs(want).max()),
         'max_elementwise_rel_err_floor_1e-3': float(elementwise.max()),

@@ -23,3 +23,5 @@ export { parsePth } from './io/pth.js';
 export { parseCaffeModel, caffeWeights } from './io/caffe.js';
 export { encodeOnnx } from './io/onnx.js';
 export { evaluateModels, loadTrainedModel, type EvalSummary } from './eval/models.js';
+export { createWebGpuBackend, WebGpuBackend, GpuError, probeAdapter, type WebGpuOptions } from './backend/webgpu/index.js';
+export { benchmark, type BenchOptions, type BenchResult } from './cli/bench.js';

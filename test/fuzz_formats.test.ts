@@ -24,7 +24,7 @@ const MAX_PARSE_MS = 1000;
 
 /** A net with one of each layer a Caffe model is checked for, on 1x4x4 inputs. */
 const TINY: Architecture = {
-  name: 'tiny', input: [1, 4, 4], classes: 3, defaultInit: 'he', inputScale: 1, defaults: { batch: 1, lr: 0.01 },
+  name: 'tiny', input: [1, 4, 4], classes: 3, defaultInit: 'he', inputScale: 1, defaults: { batch: 1, lr: 0.01, schedule: 'constant' },
   layers: [
     { kind: 'conv', name: 'conv1', outChannels: 2, kernel: 3, stride: 1, pad: 1, groups: 1, biasInit: 0 },
     { kind: 'relu' }, { kind: 'lrn', params: CAFFE_LRN }, { kind: 'maxpool', size: 3, stride: 2, rounding: 'ceil' },

@@ -9,10 +9,11 @@ const PYTHON = '/usr/bin/python3';
 const probe = spawnSync(PYTHON, ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
 const skip = probe.status === 0 ? false : 'PyTorch is not installed (apt-get install python3-torch python3-torchvision)';
 
-for (const arch of ['paper', 'torchvision']) {
-  test(`alexnet forward --arch ${arch} matches PyTorch within 1e-4 relative`, { skip }, () => {
+// The WebGPU run needs an adapter (Mesa's llvmpipe in CI; see test/webgpu_ops.test.ts).
+for (const [arch, backend] of [['paper', 'cpu'], ['torchvision', 'cpu'], ['paper', 'webgpu']]) {
+  test(`alexnet forward --arch ${arch} --backend ${backend} matches PyTorch within 1e-4 relative`, { skip }, () => {
     const root = new URL('../../', import.meta.url).pathname;
-    const run = spawnSync(PYTHON, ['scripts/torch_forward_check.py', arch], { cwd: root, encoding: 'utf8' });
+    const run = spawnSync(PYTHON, ['scripts/torch_forward_check.py', arch, '--backend', backend], { cwd: root, encoding: 'utf8' });
     assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`);
     const result = JSON.parse(run.stdout.trim().split('\n').pop()!);
     assert.ok(result.max_rel_err <= 1e-4, JSON.stringify(result));

@@ -1,18 +1,26 @@
-// `alexnet bench`: images per second of forward (infer) or full training steps (train) on
-// random data, the median of timed steps after one warm-up step. Speed lives here and in
-// bench/, never in tests.
+// Throughput of a whole net on a backend: the numbers `alexnet bench` prints (DESIGN.md
+// section 8). Works with any Backend; WebGPU adds per-op GPU times (timestamp queries) on
+// request. Each timed step ends with a read-back of one float (the loss, or one logit), so its
+// time covers the GPU finishing the work; the result is the median over the timed steps,
+// after warm-up steps that also build every pipeline.
 import type { Backend } from '../backend/backend.js';
-import { product } from '../core/geometry.js';
 import { architecture } from '../nn/architectures.js';
 import { Net } from '../nn/net.js';
 import { forwardMacs, planLayers } from '../nn/plan.js';
 import { Rng } from '../rng/hash.js';
+import type { ProfileEntry } from '../backend/webgpu/context.js';
+import { WebGpuBackend } from '../backend/webgpu/index.js';
 
 export interface BenchOptions {
   arch: string;
   batch: number;
   mode: 'train' | 'infer';
-  steps: number;
+  backend: Backend;
+  /** Timed steps (default 10) after `warmup` untimed ones (default 3). */
+  steps?: number;
+  warmup?: number;
+  /** Per-op GPU time over one extra step (WebGPU with timestamp-query only). */
+  profile?: boolean;
 }
 
 export interface BenchResult {
@@ -23,38 +31,63 @@ export interface BenchResult {
   device: string;
   img_per_s: number;
   ms_per_step: number;
+  /** Useful arithmetic: 2 x multiply-adds per image (x3 for a training step) per second. */
   gflop_per_s: number;
-  steps: number;
+  /** GPU milliseconds per op over one step, largest first (with `profile`). */
+  profile?: { op: string; calls: number; ms: number }[];
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
 
-export async function runBenchmark(o: BenchOptions, backend: Backend): Promise<BenchResult> {
+export async function benchmark(o: BenchOptions): Promise<BenchResult> {
+  const { backend, batch } = o;
   const arch = architecture(o.arch);
-  const net = new Net(backend, arch, o.batch);
+  const net = new Net(backend, arch, batch);
   net.initialize({ scheme: arch.defaultInit, seed: 1 });
   const rng = new Rng(2);
-  backend.write(net.input, Float32Array.from({ length: o.batch * product(arch.input) }, () => rng.normal() * 60 * arch.inputScale));
-  backend.write(net.labels, Float32Array.from({ length: o.batch }, () => rng.below(arch.classes)));
-  const times: number[] = [];
-  for (let s = 0; s <= o.steps; s++) {
-    const start = performance.now();
+  const [c, h, w] = arch.input;
+  backend.write(net.input, Float32Array.from({ length: batch * c * h * w }, () => rng.normal()));
+  backend.write(net.labels, Float32Array.from({ length: batch }, () => rng.below(arch.classes)));
+  const sgd = { lr: 1e-4, momentum: 0.9, weightDecay: 5e-4, form: 'paper' as const };
+  let step = 0;
+  const run = async () => {
     if (o.mode === 'train') {
-      net.forward(o.batch, 'train', 1, s);
+      net.forward(batch, 'train', 1, step++);
       net.backward();
-      net.update({ lr: 1e-5, momentum: 0.9, weightDecay: 5e-4, form: 'paper' });
-      await net.readLoss(); // waits for the step to finish on every backend
+      net.update(sgd);
+      await net.readLoss();
     } else {
-      net.forward(o.batch, 'eval');
-      await net.readLogits(1);
+      net.forward(batch, 'eval');
+      await backend.read(net.logits, 1);
     }
-    if (s > 0) times.push(performance.now() - start);
+  };
+  for (let i = 0; i < (o.warmup ?? 3); i++) await run();
+  const times: number[] = [];
+  for (let i = 0; i < (o.steps ?? 10); i++) {
+    const t0 = performance.now();
+    await run();
+    times.push(performance.now() - t0);
   }
   const ms = median(times);
-  const flopsPerImage = 2 * forwardMacs(planLayers(arch)) * (o.mode === 'train' ? 3 : 1);
-  return {
-    arch: o.arch, batch: o.batch, mode: o.mode, backend: backend.name, device: backend.device,
-    img_per_s: +((o.batch / ms) * 1000).toFixed(2), ms_per_step: +ms.toFixed(2),
-    gflop_per_s: +((flopsPerImage * o.batch) / ms / 1e6).toFixed(2), steps: o.steps,
+  const result: BenchResult = {
+    arch: o.arch,
+    batch,
+    mode: o.mode,
+    backend: backend.name,
+    device: backend.device,
+    img_per_s: (batch * 1000) / ms,
+    ms_per_step: ms,
+    gflop_per_s: (2 * forwardMacs(planLayers(arch)) * (o.mode === 'train' ? 3 : 1) * batch) / ms / 1e6,
   };
+  if (o.profile && backend instanceof WebGpuBackend && backend.startProfile()) {
+    await run();
+    const entries: ProfileEntry[] = await backend.profile();
+    backend.stopProfile();
+    result.profile = entries.map((e) => ({ op: e.op, calls: e.calls, ms: Number(e.ms.toFixed(4)) }));
+  }
+  return result;
 }

@@ -8,9 +8,9 @@ import { architecture, ARCHITECTURE_NAMES } from '../nn/architectures.js';
 import { train } from '../train/trainer.js';
 import { evaluateModels, loadTrainedModel, loadWeightsFile } from '../eval/models.js';
 import { buildReport } from '../report/report.js';
-import { runBenchmark } from './bench.js';
+import { benchmark } from './bench.js';
 import { runForward } from './forward.js';
-import { collectInfo, formatInfo } from './info.js';
+import { collectInfoWithWebGpu, formatInfo } from './info.js';
 import { registerDataCommands } from './data.js';
 import { registerInteropCommands } from './interop.js';
 import { finiteNumber, nonNegativeInt, oneOf, positiveInt } from './options.js';
@@ -29,8 +29,8 @@ program
   .command('info')
   .description('backends found, architectures and their costs')
   .option('--json', 'one JSON object')
-  .action((o) => {
-    const info = collectInfo();
+  .action(async (o) => {
+    const info = await collectInfoWithWebGpu();
     console.log(o.json ? JSON.stringify(info) : formatInfo(info));
   });
 
@@ -58,7 +58,7 @@ program
   .option('--epochs <n>', 'passes over the training set (with --resume: the new total)', positiveInt('--epochs'))
   .option('--batch <n>', "mini-batch size (the architecture's default: 128 for the paper's nets)", positiveInt('--batch'))
   .option('--lr <rate>', "initial learning rate (the architecture's default: 0.01 for the paper's nets)", finiteNumber('--lr', 0))
-  .option('--lr-schedule <s>', 'constant, step[:EPOCHS] or plateau[:PATIENCE] (/10, at most 3 times)', 'plateau')
+  .option('--lr-schedule <s>', "constant, step[:EPOCHS] or plateau[:PATIENCE] (/10, at most 3 times); the architecture's default (the paper's: plateau)")
   .option('--momentum <m>', 'momentum', finiteNumber('--momentum', 0), 0.9)
   .option('--weight-decay <wd>', 'weight decay', finiteNumber('--weight-decay', 0), 5e-4)
   .option('--sgd-form <form>', 'paper (v <- m v - wd lr w - lr g) or pytorch', oneOf('--sgd-form', ['paper', 'pytorch'] as const), 'paper')
@@ -82,7 +82,7 @@ program
     await train(
       {
         arch: o.arch, data: o.data, epochs: o.epochs ?? 2, batch: o.batch ?? defaults.batch, lr: o.lr ?? defaults.lr,
-        schedule: o.lrSchedule, momentum: o.momentum,
+        schedule: o.lrSchedule ?? defaults.schedule, momentum: o.momentum,
         weightDecay: o.weightDecay, sgdForm: o.sgdForm, seed: o.seed, init: o.init, biasInit: o.biasInit,
         inputScale: o.inputScale, validation: o.val, limit: o.limit, checkpointEvery: o.checkpointEvery, out, report: o.report,
       },
@@ -128,15 +128,20 @@ program
   .addOption(archOption())
   .requiredOption('--batch <n>', 'batch size', positiveInt('--batch'))
   .addOption(new Option('--mode <mode>', 'train or infer').choices(['train', 'infer']).makeOptionMandatory())
-  .option('--steps <n>', 'timed steps after one warm-up', positiveInt('--steps'), 5)
+  .option('--steps <n>', 'timed steps (median reported)', positiveInt('--steps'), 5)
+  .option('--warmup <n>', 'untimed steps first (they also build every GPU pipeline)', nonNegativeInt('--warmup'), 2)
+  .option('--profile', 'per-op GPU time over one more step (WebGPU with timestamp queries)')
   .addOption(backendOption())
   .option('--json', 'one JSON object')
   .action(async (o) => {
     const backend = await selectBackend(o.backend, notice);
-    const r = await runBenchmark({ arch: o.arch, batch: o.batch, mode: o.mode, steps: o.steps }, backend);
-    console.log(
-      o.json ? JSON.stringify(r) : `${r.arch} ${r.mode} batch ${r.batch} on ${r.device}: ${r.img_per_s} img/s, ${r.ms_per_step} ms/step, ${r.gflop_per_s} GFLOP/s`,
-    );
+    const r = await benchmark({ arch: o.arch, batch: o.batch, mode: o.mode, backend, steps: o.steps, warmup: o.warmup, profile: o.profile });
+    if (o.json) {
+      console.log(JSON.stringify(r));
+      return;
+    }
+    console.log(`${r.arch} ${r.mode} batch ${r.batch} on ${r.device}: ${r.img_per_s.toFixed(1)} img/s, ${r.ms_per_step.toFixed(1)} ms/step, ${r.gflop_per_s.toFixed(1)} GFLOP/s`);
+    for (const e of r.profile ?? []) console.log(`  ${e.ms.toFixed(3).padStart(10)} ms  ${e.calls}x ${e.op}`);
   });
 
 program

@@ -54,7 +54,7 @@ export function paperFamily(o: PaperFamilyOptions): Architecture {
     classes: o.classes,
     defaultInit: 'paper',
     inputScale: 1,
-    defaults: { batch: 128, lr: 0.01 },
+    defaults: { batch: 128, lr: 0.01, schedule: 'plateau' },
     layers: [
       conv(0, o.conv1Kernel, o.conv1Stride, o.conv1Pad, 1, 0), relu, ...lrn, pool,
       conv(1, o.conv2Kernel, 1, Math.floor(o.conv2Kernel / 2), o.groups, o.convBiasInit), relu, ...lrn, pool,
@@ -101,7 +101,7 @@ function torchvision(): Architecture {
     classes: 1000,
     defaultInit: 'he',
     inputScale: 1 / 255,
-    defaults: { batch: 128, lr: 0.01 },
+    defaults: { batch: 128, lr: 0.01, schedule: 'plateau' },
     layers: [
       conv(1, 64, 11, 4, 2), relu, pool,
       conv(2, 192, 5, 1, 2), relu, pool,
@@ -150,12 +150,19 @@ const BUILDERS: Record<string, () => Architecture> = {
       conv1Kernel: 5,
       conv1Stride: 1,
       conv1Pad: 2,
-      hidden: 256,
+      hidden: 512,
       convBiasInit: 0.1,
       fcBiasInit: 0.1,
     }),
     defaultInit: 'he',
-    inputScale: 1 / 255,
+    // Mean-subtracted pixels / 64 have a standard deviation near 1.4, which offsets the two
+    // LRNs' fixed k^-beta = 0.59 shrinkage for a He-initialised net.
+    inputScale: 1 / 64,
+    // Two epochs on a CPU: smaller batches give twice the updates (measured on 20,000 images:
+    // batch 64 lr 0.02 reached 74-76% validation top-1 after one pass, batch 128 lr 0.05 72.6%),
+    // and the paper's /10 comes after every epoch (at most three times) rather than on a
+    // plateau: at a constant 0.02 two epochs gave 86.7% validation top-1.
+    defaults: { batch: 64, lr: 0.02, schedule: 'step:1' },
   }),
 };
 

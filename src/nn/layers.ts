@@ -77,8 +77,11 @@ export interface Architecture {
    * paper's raw range, matched to its N(0, 0.01^2) init; "he"-initialised nets take 1/255.
    */
   inputScale: number;
-  /** Training settings used unless the user picks others (the paper: batch 128, lr 0.01). */
-  defaults: { batch: number; lr: number };
+  /**
+   * Training settings used unless the user picks others (the paper: batch 128, lr 0.01, divided
+   * by 10 when the validation error stops improving).
+   */
+  defaults: { batch: number; lr: number; schedule: string };
   /**
    * Names of the parameter tensors in weight files, for each parameterised layer by its spec
    * name; absent means `${name}.weight` / `${name}.bias`.

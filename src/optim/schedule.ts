@@ -3,6 +3,7 @@
 import { UsageError } from '../core/errors.js';
 
 export type ScheduleKind = 'constant' | 'step' | 'plateau';
+// Both step and plateau divide by 10 at most three times, as the paper did.
 
 export interface ScheduleConfig {
   kind: ScheduleKind;
@@ -31,7 +32,7 @@ export function parseSchedule(text: string): ScheduleConfig {
     case 'constant':
       return { kind, every: 0, patience: 0, maxDrops: 0 };
     case 'step':
-      return { kind, every: n ?? 30, patience: 0, maxDrops: Infinity };
+      return { kind, every: n ?? 30, patience: 0, maxDrops: 3 };
     case 'plateau':
       return { kind, every: 0, patience: n ?? 1, maxDrops: 3 };
     default:

@@ -1,5 +1,5 @@
 // The CPU backend: tensors are typed-array views. By default Float32 with the fast paths
-// (im2col + blocked GEMM for conv and linear); `reference: true` runs the plain loops of
+// (im2col + WebAssembly SIMD GEMM for conv and linear); `reference: true` runs the plain loops of
 // conv.ts and linear.ts instead, and `float64: true` keeps everything in Float64 for
 // gradient checks of whole nets.
 import type { Backend, Tensor } from '../backend.js';
@@ -57,7 +57,7 @@ export class CpuBackend implements Backend {
   constructor(options: CpuOptions = {}) {
     this.float64 = options.float64 ?? false;
     const reference = options.reference || this.float64;
-    this.device = reference ? 'CPU (reference loops)' : 'CPU (im2col + blocked GEMM)';
+    this.device = reference ? 'CPU (reference loops)' : 'CPU (im2col + WebAssembly SIMD GEMM)';
     this.conv = reference
       ? { forward: conv2dForward, data: conv2dBackwardData, filter: conv2dBackwardFilter }
       : { forward: conv2dForwardGemm, data: conv2dBackwardDataGemm, filter: conv2dBackwardFilterGemm };

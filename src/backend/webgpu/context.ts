@@ -1,0 +1,589 @@
+// The recording machinery under the WebGPU backend:
+// - buffers, counted (live buffers and bytes) so that tests can assert that steps do not leak;
+// - kernels: composed WGSL -> pipeline, cached by final source; explicit bind-group layouts;
+// - one pending command encoder with an open compute pass: ops append dispatches, and nothing
+//   is submitted until data must cross (write, read) or the uniform pool is full, so a training
+//   step is one submission whose only read-back is the loss when asked;
+// - uniforms: one buffer of 256-byte slots, filled in a host mirror and written once per
+//   submission (the cursor restarts at each submit), so steady state allocates nothing;
+// - bind groups cached by (layout, uniform slot, buffer ranges): the same step reuses them;
+// - read-back through a small pool of MAP_READ staging buffers;
+// - errors: validation / out-of-memory / internal error scopes around each submission window,
+//   shader compilation messages with file:line:column, and device loss, all turned into a
+//   GpuError that every later call throws.
+import type { Tensor } from '../backend.js';
+import { ShapeError } from '../../core/errors.js';
+import type { OpenedDevice } from './device.js';
+import { GpuError } from './errors.js';
+import { composeShader, formatCompilationMessages, packParams, type ComposedShader, type KernelSpec } from './shaders.js';
+
+const USAGE = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, UNIFORM: 64, STORAGE: 128, QUERY_RESOLVE: 512 } as const;
+const MAP_MODE_READ = 1;
+const SHADER_STAGE_COMPUTE = 4;
+const UNIFORM_SLOT = 256;
+const UNIFORM_SLOTS = 256;
+/** Staging buffers above this size are destroyed after use rather than pooled. */
+const STAGING_KEEP_BYTES = 16 << 20;
+const BIND_GROUP_CACHE_LIMIT = 8192;
+
+export interface TrackedBuffer {
+  readonly id: number;
+  readonly gpu: GPUBuffer;
+  readonly bytes: number;
+  readonly label: string;
+  destroyed: boolean;
+}
+
+export class GpuTensor implements Tensor {
+  constructor(
+    readonly label: string,
+    readonly size: number,
+    readonly buffer: TrackedBuffer,
+    /** Bytes from the start of the buffer. */
+    readonly offset: number,
+  ) {}
+}
+
+/** A tensor made by the WebGPU backend, or a clear error. */
+export function gpuTensor(t: Tensor): GpuTensor {
+  if (!(t instanceof GpuTensor)) throw new TypeError(`tensor ${t.label} was not made by the WebGPU backend`);
+  return t;
+}
+
+/** A range of a tensor to bind: `count` floats from `offset` floats into it. */
+export interface Use {
+  t: Tensor;
+  offset?: number;
+  count: number;
+  write?: boolean;
+}
+
+interface BoundRange {
+  buffer: TrackedBuffer;
+  offset: number;
+  size: number;
+  write: boolean;
+}
+
+export interface Kernel {
+  name: string;
+  shader: ComposedShader;
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+  layoutKey: string;
+}
+
+/** A dispatch recorded by dispatch(): its uniform slot, in the submission it belongs to. */
+export interface Recorded {
+  slot: number;
+  kernel: Kernel;
+  submission: number;
+  dispatch: number;
+}
+
+export interface ProfileEntry {
+  op: string;
+  calls: number;
+  ms: number;
+}
+
+export class GpuContext {
+  readonly device: GPUDevice;
+  readonly limits: Record<string, number>;
+  readonly maxBinding: number;
+  readonly maxGroups: number;
+  readonly offsetAlign: number;
+  /** Live GPU buffers and their bytes (tensors, uniforms, staging, scratch). */
+  liveBuffers = 0;
+  liveBytes = 0;
+  /** Queue submissions so far (a training step should add one). */
+  submissions = 0;
+  /** Dispatches recorded so far. */
+  dispatches = 0;
+
+  private nextId = 1;
+  private readonly buffers = new Set<TrackedBuffer>();
+  private readonly kernels = new Map<string, Kernel>();
+  private readonly layouts = new Map<string, GPUBindGroupLayout>();
+  private readonly bindGroups = new Map<string, GPUBindGroup>();
+  private readonly uniforms: TrackedBuffer;
+  private readonly uniformMirror = new ArrayBuffer(UNIFORM_SLOT * UNIFORM_SLOTS);
+  private readonly uniformView = new DataView(this.uniformMirror);
+  private uniformCursor = 0;
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private windowOps: string[] = [];
+  private readonly staging: { buffer: TrackedBuffer; busy: boolean }[] = [];
+  private failure: GpuError | null = null;
+  private checks: Promise<void>[] = [];
+  private disposed = false;
+  private readonly dummies: TrackedBuffer[] = [];
+  private scratchBuffer: TrackedBuffer | null = null;
+  private hostStaging = new Float32Array(0);
+  // Profiling with timestamp queries: one pass per dispatch, resolved at each submit.
+  private profiler: {
+    querySet: GPUQuerySet;
+    resolve: TrackedBuffer;
+    capacity: number;
+    labels: string[];
+    totals: Map<string, ProfileEntry>;
+  } | null = null;
+
+  /** `maxBindingBytes` lowers the binding limit below the device's (tests of the split paths). */
+  constructor(
+    readonly opened: OpenedDevice,
+    maxBindingBytes = Infinity,
+  ) {
+    this.device = opened.device;
+    this.limits = opened.limits;
+    this.maxBinding = Math.min(this.limits.maxStorageBufferBindingSize ?? 128 << 20, maxBindingBytes);
+    this.maxGroups = this.limits.maxComputeWorkgroupsPerDimension ?? 65535;
+    this.offsetAlign = Math.max(this.limits.minStorageBufferOffsetAlignment ?? 256, 4);
+    this.device.lost.then((info) => {
+      if (!this.disposed) this.fail(`the GPU device was lost (${info.reason}): ${info.message || 'no message'}`);
+    });
+    this.device.addEventListener('uncapturederror', (e) => {
+      this.fail(`uncaptured GPU error: ${(e as GPUUncapturedErrorEvent).error.message}`);
+    });
+    this.openScopes();
+    this.uniforms = this.createBuffer('uniforms', UNIFORM_SLOT * UNIFORM_SLOTS, USAGE.UNIFORM | USAGE.COPY_DST);
+    for (let i = 0; i < 2; i++) this.dummies.push(this.createBuffer(`unused binding ${i}`, 256, USAGE.STORAGE));
+  }
+
+  // ---- failures ---------------------------------------------------------------------------
+
+  private fail(message: string): void {
+    this.failure ??= new GpuError(message);
+  }
+
+  /** Throws the first failure seen, as a GpuError, on every call after it. */
+  check(): void {
+    if (this.disposed) throw new GpuError('the WebGPU backend was disposed');
+    if (this.failure) throw new GpuError(this.failure.message);
+  }
+
+  private openScopes(): void {
+    this.device.pushErrorScope('internal');
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
+  }
+
+  /** Closes the scopes of the current window; their errors name the window's ops. */
+  private closeScopes(): void {
+    const ops = this.windowOps;
+    this.windowOps = [];
+    const describe = () => {
+      const unique = [...new Set(ops)];
+      return unique.length ? ` (in ${unique.slice(0, 8).join(', ')}${unique.length > 8 ? ', ...' : ''})` : '';
+    };
+    for (let i = 0; i < 3; i++) {
+      this.checks.push(
+        this.device.popErrorScope().then(
+          (err) => {
+            if (err) this.fail(`GPU ${err.constructor?.name ?? 'error'}${describe()}: ${err.message}`);
+          },
+          () => undefined, // no scope left: the device is gone, and `lost` says why
+        ),
+      );
+    }
+    this.openScopes();
+  }
+
+  /** Waits for every pending error check; throws the first failure. */
+  async settle(): Promise<void> {
+    const checks = this.checks;
+    this.checks = [];
+    await Promise.all(checks);
+    this.check();
+  }
+
+  // ---- buffers ----------------------------------------------------------------------------
+
+  createBuffer(label: string, bytes: number, usage: number): TrackedBuffer {
+    const size = Math.max(256, Math.ceil(bytes / 256) * 256);
+    const maxBuffer = this.limits.maxBufferSize ?? 256 << 20;
+    if (size > maxBuffer) {
+      throw new GpuError(`${label}: ${size} bytes exceed this adapter's maxBufferSize (${maxBuffer})`);
+    }
+    const gpu = this.device.createBuffer({ label, size, usage });
+    const b: TrackedBuffer = { id: this.nextId++, gpu, bytes: size, label, destroyed: false };
+    this.buffers.add(b);
+    this.liveBuffers++;
+    this.liveBytes += size;
+    return b;
+  }
+
+  destroyBuffer(b: TrackedBuffer): void {
+    if (b.destroyed) return;
+    b.destroyed = true;
+    b.gpu.destroy();
+    this.buffers.delete(b);
+    this.liveBuffers--;
+    this.liveBytes -= b.bytes;
+    const tag = `#${b.id}@`;
+    for (const key of this.bindGroups.keys()) if (key.includes(tag)) this.bindGroups.delete(key);
+  }
+
+  /** A storage buffer for tensors: zero-filled, copyable both ways. */
+  allocate(label: string, size: number): GpuTensor {
+    this.check();
+    if (!Number.isInteger(size) || size < 0) throw new ShapeError(`${label}: size must be a non-negative integer, found ${size}`);
+    const b = this.createBuffer(label, size * 4, USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST);
+    return new GpuTensor(label, size, b, 0);
+  }
+
+  /** A scratch buffer of at least `floats` floats (grown, never shrunk). */
+  scratch(floats: number): GpuTensor {
+    if (!this.scratchBuffer || this.scratchBuffer.bytes < floats * 4) {
+      if (this.scratchBuffer) {
+        this.flush(); // pending dispatches may use the old one
+        this.destroyBuffer(this.scratchBuffer);
+      }
+      this.scratchBuffer = this.createBuffer('split-K partial sums', floats * 4, USAGE.STORAGE);
+    }
+    return new GpuTensor('split-K partial sums', this.scratchBuffer.bytes / 4, this.scratchBuffer, 0);
+  }
+
+  /** A small buffer bound where a kernel's binding is unused (no bias, no dlogits). */
+  dummy(i = 0): GpuTensor {
+    return new GpuTensor('unused', 64, this.dummies[i], 0);
+  }
+
+  // ---- kernels ----------------------------------------------------------------------------
+
+  kernel(op: string, spec: KernelSpec): Kernel {
+    const shader = composeShader(spec);
+    const cached = this.kernels.get(shader.source);
+    if (cached) return cached;
+    const name = spec.files[spec.files.length - 1];
+    const entries: GPUBindGroupLayoutEntry[] = shader.bindings.map((b) => ({
+      binding: b.binding,
+      visibility: SHADER_STAGE_COMPUTE,
+      buffer: { type: b.kind === 'uniform' ? 'uniform' : b.kind === 'read' ? 'read-only-storage' : 'storage' },
+    }));
+    const layoutKey = shader.bindings.map((b) => `${b.binding}:${b.kind}`).join(',');
+    let layout = this.layouts.get(layoutKey);
+    if (!layout) {
+      layout = this.device.createBindGroupLayout({ label: `layout ${layoutKey}`, entries });
+      this.layouts.set(layoutKey, layout);
+    }
+    const label = `${op} [${spec.files.join('+')}${spec.consts ? ` ${Object.entries(spec.consts).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}]`;
+    const module = this.device.createShaderModule({ label, code: shader.source });
+    this.checks.push(
+      module.getCompilationInfo().then(
+        (info) => {
+          if (info.messages.some((m) => m.type === 'error')) this.fail(formatCompilationMessages(op, shader, info.messages));
+        },
+        () => undefined,
+      ),
+    );
+    const pipeline = this.device.createComputePipeline({
+      label,
+      layout: this.device.createPipelineLayout({ label, bindGroupLayouts: [layout] }),
+      compute: { module, entryPoint: 'main' },
+    });
+    const kernel: Kernel = { name, shader, pipeline, layout, layoutKey };
+    this.kernels.set(shader.source, kernel);
+    return kernel;
+  }
+
+  get pipelineCount(): number {
+    return this.kernels.size;
+  }
+
+  // ---- binding ----------------------------------------------------------------------------
+
+  /**
+   * Buffer ranges for `uses`, aligned down to the adapter's offset alignment (the remainder,
+   * in floats, becomes the `<name>_base` parameter), and which read bindings must be declared
+   * read_write because their buffer is written in the same dispatch. A written range that
+   * overlaps another binding is refused: WebGPU forbids it (in-place ops have own kernels).
+   */
+  bind(op: string, uses: Readonly<Record<string, Use>>): { ranges: Record<string, BoundRange>; bases: Record<string, number>; readWrite: string[] } {
+    const ranges: Record<string, BoundRange> = {};
+    const bases: Record<string, number> = {};
+    for (const [name, u] of Object.entries(uses)) {
+      const t = gpuTensor(u.t);
+      const offset = u.offset ?? 0;
+      const count = Math.max(1, u.count);
+      if (offset + u.count > t.size) {
+        throw new ShapeError(`${op}: ${name} (${t.label}) holds ${t.size} floats; the op needs ${offset + u.count}`);
+      }
+      const start = t.offset + offset * 4;
+      const aligned = start - (start % this.offsetAlign);
+      const size = start + count * 4 - aligned;
+      if (size > this.maxBinding) {
+        throw new GpuError(
+          `${op}: ${name} (${t.label}) needs a ${size}-byte binding, over this adapter's maxStorageBufferBindingSize (${this.maxBinding}); use a smaller batch`,
+        );
+      }
+      ranges[name] = { buffer: t.buffer, offset: aligned, size: Math.min(size, t.buffer.bytes - aligned), write: Boolean(u.write) };
+      bases[`${name}_base`] = (start - aligned) / 4;
+    }
+    const readWrite: string[] = [];
+    const names = Object.keys(ranges);
+    for (let i = 0; i < names.length; i++) {
+      for (let j = i + 1; j < names.length; j++) {
+        const [a, b] = [names[i], names[j]];
+        const [ra, rb] = [ranges[a], ranges[b]];
+        if (ra.buffer !== rb.buffer || !(ra.write || rb.write)) continue;
+        if (ra.offset < rb.offset + rb.size && rb.offset < ra.offset + ra.size) {
+          throw new GpuError(`${op}: ${a} and ${b} overlap in buffer ${ra.buffer.label} and one is written; this op cannot run in place`);
+        }
+        for (const [n, r] of [[a, ra], [b, rb]] as const) if (!r.write && !readWrite.includes(n)) readWrite.push(n);
+      }
+    }
+    return { ranges, bases, readWrite };
+  }
+
+  // ---- recording --------------------------------------------------------------------------
+
+  private ensurePass(label: string): GPUComputePassEncoder {
+    this.encoder ??= this.device.createCommandEncoder({ label: `submission ${this.submissions + 1}` });
+    if (this.profiler) {
+      this.pass?.end();
+      const p = this.profiler;
+      if (p.labels.length >= p.capacity) {
+        this.pass = null;
+        this.flush();
+        this.encoder = this.device.createCommandEncoder({ label: `submission ${this.submissions + 1}` });
+      }
+      const i = p.labels.length;
+      p.labels.push(label);
+      this.pass = this.encoder.beginComputePass({
+        label,
+        timestampWrites: { querySet: p.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
+      });
+      return this.pass;
+    }
+    this.pass ??= this.encoder.beginComputePass({ label: 'ops' });
+    return this.pass;
+  }
+
+  private endPass(): GPUCommandEncoder {
+    this.encoder ??= this.device.createCommandEncoder({ label: `submission ${this.submissions + 1}` });
+    this.pass?.end();
+    this.pass = null;
+    return this.encoder;
+  }
+
+  /**
+   * Records one dispatch of `kernel` over `grid` workgroups with `params` (the Params struct)
+   * and `ranges` (from bind()). `op` names it in errors and profiles.
+   */
+  dispatch(op: string, kernel: Kernel, params: Record<string, number>, ranges: Record<string, BoundRange>, grid: readonly [number, number, number]): Recorded | null {
+    this.check();
+    if (grid.some((g) => g === 0)) return null;
+    for (const g of grid) {
+      if (g > this.maxGroups) throw new GpuError(`${op}: a grid of ${grid.join('x')} workgroups exceeds ${this.maxGroups} in one dimension`);
+    }
+    if (this.uniformCursor === UNIFORM_SLOTS) this.flush();
+    const slot = this.uniformCursor++;
+    packParams(op, kernel.shader.fields, params, this.uniformView, slot * UNIFORM_SLOT);
+    let key = `${kernel.layoutKey}|${slot}`;
+    const entries: GPUBindGroupEntry[] = [];
+    for (const b of kernel.shader.bindings) {
+      if (b.kind === 'uniform') {
+        entries.push({ binding: b.binding, resource: { buffer: this.uniforms.gpu, offset: slot * UNIFORM_SLOT, size: kernel.shader.uniformBytes } });
+        key += `|u${kernel.shader.uniformBytes}`;
+        continue;
+      }
+      const r = ranges[b.name];
+      if (!r) throw new GpuError(`${op}: no tensor given for binding ${b.name} of ${kernel.name}.wgsl`);
+      entries.push({ binding: b.binding, resource: { buffer: r.buffer.gpu, offset: r.offset, size: r.size } });
+      key += `|#${r.buffer.id}@${r.offset}+${r.size}`;
+    }
+    let group = this.bindGroups.get(key);
+    if (!group) {
+      if (this.bindGroups.size >= BIND_GROUP_CACHE_LIMIT) this.bindGroups.clear();
+      group = this.device.createBindGroup({ label: `${op} bindings`, layout: kernel.layout, entries });
+      this.bindGroups.set(key, group);
+    }
+    const pass = this.ensurePass(op);
+    pass.setPipeline(kernel.pipeline);
+    pass.setBindGroup(0, group);
+    pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
+    this.windowOps.push(op);
+    this.dispatches++;
+    return { slot, kernel, submission: this.submissions, dispatch: this.dispatches };
+  }
+
+  /** Whether `r` is the last dispatch recorded and its uniforms are not yet submitted. */
+  isLast(r: Recorded): boolean {
+    return r.submission === this.submissions && r.dispatch === this.dispatches && this.encoder !== null;
+  }
+
+  /** Changes a parameter of a recorded, unsubmitted dispatch (its uniforms are written at submit). */
+  patchParam(r: Recorded, name: string, value: number): void {
+    if (r.submission !== this.submissions || this.encoder === null) throw new GpuError(`patchParam ${name}: that dispatch was submitted`);
+    const i = r.kernel.shader.fields.findIndex((f) => f.name === name);
+    if (i < 0 || r.kernel.shader.fields[i].type !== 'u32') throw new GpuError(`patchParam: ${r.kernel.name} has no u32 parameter ${name}`);
+    this.uniformView.setUint32(r.slot * UNIFORM_SLOT + 4 * i, value, true);
+  }
+
+  /** Submits everything recorded (uniforms first). */
+  flush(): void {
+    if (!this.encoder) return;
+    const encoder = this.endPass();
+    this.encoder = null;
+    if (this.uniformCursor > 0) {
+      this.device.queue.writeBuffer(this.uniforms.gpu, 0, this.uniformMirror, 0, this.uniformCursor * UNIFORM_SLOT);
+    }
+    this.uniformCursor = 0;
+    const profiled = this.profiler && this.profiler.labels.length > 0 ? this.resolveProfile(encoder) : null;
+    this.device.queue.submit([encoder.finish()]);
+    this.submissions++;
+    this.closeScopes();
+    if (profiled) this.checks.push(profiled());
+  }
+
+  /** Uploads `data` to `t` at `offset` floats, after everything recorded before it. */
+  write(t: Tensor, data: Float32Array, offset = 0): void {
+    this.check();
+    const g = gpuTensor(t);
+    if (offset + data.length > g.size) {
+      throw new ShapeError(`write to ${g.label}: ${data.length} floats at ${offset} do not fit in ${g.size}`);
+    }
+    if (data.length === 0) return;
+    this.flush(); // queue.writeBuffer would otherwise overtake recorded, unsubmitted work
+    let src = data;
+    if (!(data.buffer instanceof ArrayBuffer)) {
+      // A SharedArrayBuffer (the data loader's workers): writeBuffer takes only ArrayBuffers.
+      if (this.hostStaging.length < data.length) this.hostStaging = new Float32Array(data.length);
+      src = this.hostStaging.subarray(0, data.length);
+      src.set(data);
+    }
+    this.device.queue.writeBuffer(g.buffer.gpu, g.offset + offset * 4, src.buffer, src.byteOffset, src.byteLength);
+  }
+
+  /** The first `count` floats of `t`, after everything recorded before it. */
+  async read(t: Tensor, count: number): Promise<Float32Array> {
+    this.check();
+    const g = gpuTensor(t);
+    if (!Number.isInteger(count) || count < 0 || count > g.size) {
+      throw new ShapeError(`read of ${g.label}: count must be in 0..${g.size}, found ${count}`);
+    }
+    if (count === 0) {
+      this.flush();
+      await this.settle();
+      return new Float32Array(0);
+    }
+    const bytes = count * 4;
+    const stage = this.takeStaging(bytes);
+    this.endPass().copyBufferToBuffer(g.buffer.gpu, g.offset, stage.buffer.gpu, 0, bytes);
+    this.windowOps.push(`read ${g.label}`);
+    this.flush();
+    try {
+      await stage.buffer.gpu.mapAsync(MAP_MODE_READ, 0, bytes);
+    } catch (e) {
+      await this.settle();
+      throw new GpuError(`read of ${g.label}: mapping the staging buffer failed: ${(e as Error).message}`);
+    }
+    const out = new Float32Array(stage.buffer.gpu.getMappedRange(0, bytes).slice(0));
+    stage.buffer.gpu.unmap();
+    this.releaseStaging(stage);
+    await this.settle();
+    return out;
+  }
+
+  private takeStaging(bytes: number): { buffer: TrackedBuffer; busy: boolean } {
+    let best: { buffer: TrackedBuffer; busy: boolean } | null = null;
+    for (const s of this.staging) {
+      if (!s.busy && s.buffer.bytes >= bytes && (!best || s.buffer.bytes < best.buffer.bytes)) best = s;
+    }
+    if (!best) {
+      // Powers of two while small (reused across sizes), whole MiBs when large.
+      const size = bytes <= STAGING_KEEP_BYTES ? 2 ** Math.ceil(Math.log2(Math.max(bytes, 256))) : Math.ceil(bytes / (1 << 20)) * (1 << 20);
+      best = { buffer: this.createBuffer(`read-back ${size} B`, size, USAGE.MAP_READ | USAGE.COPY_DST), busy: false };
+      this.staging.push(best);
+    }
+    best.busy = true;
+    return best;
+  }
+
+  private releaseStaging(s: { buffer: TrackedBuffer; busy: boolean }): void {
+    s.busy = false;
+    const idle = this.staging.filter((x) => !x.busy);
+    if (s.buffer.bytes > STAGING_KEEP_BYTES || idle.length > 4) {
+      this.staging.splice(this.staging.indexOf(s), 1);
+      this.destroyBuffer(s.buffer);
+    }
+  }
+
+  // ---- profiling --------------------------------------------------------------------------
+
+  /** Starts per-op GPU timing (timestamp queries; one pass per dispatch, so a little slower). */
+  startProfile(): boolean {
+    if (!this.device.features.has('timestamp-query')) return false;
+    if (this.profiler) return true;
+    this.flush();
+    const capacity = 1024;
+    this.profiler = {
+      querySet: this.device.createQuerySet({ label: 'op timestamps', type: 'timestamp', count: 2 * capacity }),
+      resolve: this.createBuffer('op timestamps', 2 * capacity * 8, USAGE.QUERY_RESOLVE | USAGE.COPY_SRC),
+      capacity,
+      labels: [],
+      totals: new Map(),
+    };
+    return true;
+  }
+
+  private resolveProfile(encoder: GPUCommandEncoder): () => Promise<void> {
+    const p = this.profiler!;
+    const labels = p.labels;
+    p.labels = [];
+    const bytes = labels.length * 16;
+    encoder.resolveQuerySet(p.querySet, 0, 2 * labels.length, p.resolve.gpu, 0);
+    const stage = this.takeStaging(bytes);
+    encoder.copyBufferToBuffer(p.resolve.gpu, 0, stage.buffer.gpu, 0, bytes);
+    return async () => {
+      try {
+        await stage.buffer.gpu.mapAsync(MAP_MODE_READ, 0, bytes);
+      } catch {
+        this.releaseStaging(stage);
+        return;
+      }
+      const t = new BigUint64Array(stage.buffer.gpu.getMappedRange(0, bytes).slice(0));
+      stage.buffer.gpu.unmap();
+      this.releaseStaging(stage);
+      labels.forEach((op, i) => {
+        const ms = Number(t[2 * i + 1] - t[2 * i]) / 1e6;
+        const e = p.totals.get(op) ?? { op, calls: 0, ms: 0 };
+        e.calls++;
+        e.ms += ms > 0 && ms < 1e6 ? ms : 0;
+        p.totals.set(op, e);
+      });
+    };
+  }
+
+  /** GPU time per op since startProfile() (or the last reset), largest first. */
+  async profile(reset = true): Promise<ProfileEntry[]> {
+    if (!this.profiler) return [];
+    this.flush();
+    await this.settle();
+    const out = [...this.profiler.totals.values()].sort((a, b) => b.ms - a.ms);
+    if (reset) this.profiler.totals.clear();
+    return out;
+  }
+
+  stopProfile(): void {
+    if (!this.profiler) return;
+    this.flush();
+    this.profiler.querySet.destroy();
+    this.destroyBuffer(this.profiler.resolve);
+    this.profiler = null;
+  }
+
+  // ---- teardown ---------------------------------------------------------------------------
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.encoder = null;
+    this.pass = null;
+    for (const b of [...this.buffers]) this.destroyBuffer(b);
+    this.bindGroups.clear();
+    this.kernels.clear();
+    this.device.destroy();
+  }
+}

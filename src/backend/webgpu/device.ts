@@ -1,0 +1,174 @@
+// Device setup: a WebGPU adapter from the browser (navigator.gpu) or, in Node, from Dawn (npm
+// package `webgpu`); the adapter's real limits and the optional features we use, requested at
+// device creation. WebGPU's defaults (128 MiB per storage binding, 16 KiB workgroup memory) are
+// below what AlexNet wants and what most adapters offer.
+import { GpuError } from './errors.js';
+
+/** Limits raised to the adapter's values when the device is created. */
+export const REQUESTED_LIMITS = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupSizeZ',
+  'maxComputeWorkgroupsPerDimension',
+  'maxStorageBuffersPerShaderStage',
+  'maxUniformBufferBindingSize',
+] as const;
+
+/** Features used where present, never required: fast paths are gated on them. */
+export const OPTIONAL_FEATURES = ['timestamp-query', 'subgroups', 'shader-f16'] as const;
+
+export interface AdapterDescription {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** A software adapter (llvmpipe, SwiftShader): sizes work for few cores. */
+  fallback: boolean;
+}
+
+export interface OpenedDevice {
+  gpu: GPU;
+  adapter: GPUAdapter;
+  device: GPUDevice;
+  info: AdapterDescription;
+  /** Features enabled on the device. */
+  features: string[];
+  /** Every adapter limit, by name (as granted to the device for the requested ones). */
+  limits: Record<string, number>;
+}
+
+export interface DeviceOptions {
+  /** Dawn switches for `create()` in Node, e.g. 'enable-dawn-features=allow_unsafe_apis'. */
+  dawnFlags?: string[];
+  powerPreference?: GPUPowerPreference;
+}
+
+let dawn: { key: string; gpu: GPU } | null = null;
+
+/** navigator.gpu in a browser; Dawn's GPU in Node; null where neither exists. */
+export async function getGpu(dawnFlags: string[] = []): Promise<GPU | null> {
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  if (nav?.gpu) return nav.gpu;
+  if (typeof process === 'undefined' || !process.versions?.node) return null;
+  const key = dawnFlags.join('\n');
+  if (dawn?.key === key) return dawn.gpu;
+  let mod: { create: (flags: string[]) => GPU };
+  try {
+    const name = 'webgpu'; // a variable, so that browser bundlers leave Dawn out
+    mod = (await import(name)) as typeof mod;
+  } catch (e) {
+    throw new GpuError(`the npm package "webgpu" (Dawn for Node) could not be loaded: ${(e as Error).message}`);
+  }
+  // Software Vulkan (llvmpipe) warns without a runtime directory.
+  process.env.XDG_RUNTIME_DIR ??= '/tmp';
+  dawn = { key, gpu: mod.create(dawnFlags) };
+  return dawn.gpu;
+}
+
+interface InfoFields {
+  vendor?: string;
+  architecture?: string;
+  device?: string;
+  description?: string;
+  isFallbackAdapter?: boolean;
+}
+
+function describe(adapter: GPUAdapter): AdapterDescription {
+  return describeInfo(adapter.info as InfoFields);
+}
+
+function describeInfo(i: InfoFields): AdapterDescription {
+  const text = `${i.vendor} ${i.architecture} ${i.device} ${i.description}`.toLowerCase();
+  return {
+    vendor: i.vendor ?? '',
+    architecture: i.architecture ?? '',
+    device: i.device ?? '',
+    description: i.description ?? '',
+    fallback: Boolean(i.isFallbackAdapter) || /llvmpipe|lavapipe|swiftshader|software/.test(text),
+  };
+}
+
+function limitsOf(limits: GPUSupportedLimits): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const key in limits) {
+    const v = (limits as unknown as Record<string, unknown>)[key];
+    if (typeof v === 'number') out[key] = v;
+  }
+  return out;
+}
+
+export interface AdapterProbe {
+  info: AdapterDescription;
+  features: string[];
+  limits: Record<string, number>;
+}
+
+/**
+ * The adapter alone (for `alexnet info` and `--backend auto`), or null when there is none. In
+ * Node the probe runs in a child process: Dawn prints warnings about some drivers (llvmpipe's
+ * limits) straight to the process's stderr, which would otherwise reach every command's output.
+ */
+export async function probeAdapter(options: DeviceOptions = {}): Promise<AdapterProbe | null> {
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  if (!nav?.gpu && typeof process !== 'undefined' && process.versions?.node) {
+    const quiet = await probeInChild(options).catch(() => undefined);
+    if (quiet !== undefined) return quiet;
+  }
+  return probeHere(options);
+}
+
+async function probeInChild(options: DeviceOptions): Promise<AdapterProbe | null> {
+  const { execFile } = await import('node:child_process');
+  const url = import.meta.resolve('webgpu');
+  const script = `
+    const { create } = await import(${JSON.stringify(url)});
+    const a = await create(${JSON.stringify(options.dawnFlags ?? [])}).requestAdapter({ powerPreference: ${JSON.stringify(options.powerPreference ?? 'high-performance')} });
+    if (!a) { console.log('null'); process.exit(0); }
+    const i = a.info;
+    const limits = {};
+    for (const k in a.limits) if (typeof a.limits[k] === 'number') limits[k] = a.limits[k];
+    console.log(JSON.stringify({ info: { vendor: i.vendor, architecture: i.architecture, device: i.device, description: i.description, isFallbackAdapter: i.isFallbackAdapter }, features: [...a.features].sort(), limits }));
+    process.exit(0);`;
+  const stdout = await new Promise<string>((resolve, reject) => {
+    execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 60_000, env: { XDG_RUNTIME_DIR: '/tmp', ...process.env } }, (err, out) =>
+      err ? reject(err) : resolve(out),
+    );
+  });
+  const last = stdout.trim().split('\n').pop() ?? '';
+  const parsed = JSON.parse(last) as { info: InfoFields; features: string[]; limits: Record<string, number> } | null;
+  return parsed && { info: describeInfo(parsed.info), features: parsed.features, limits: parsed.limits };
+}
+
+async function probeHere(options: DeviceOptions): Promise<AdapterProbe | null> {
+  const gpu = await getGpu(options.dawnFlags);
+  if (!gpu) return null;
+  const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
+  if (!adapter) return null;
+  return { info: describe(adapter), features: [...adapter.features].sort(), limits: limitsOf(adapter.limits) };
+}
+
+/** A device with the adapter's limits and our optional features, or null when no adapter exists. */
+export async function openDevice(options: DeviceOptions = {}): Promise<OpenedDevice | null> {
+  const gpu = await getGpu(options.dawnFlags);
+  if (!gpu) return null;
+  const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
+  if (!adapter) return null;
+  const requiredLimits: Record<string, number> = {};
+  for (const name of REQUESTED_LIMITS) {
+    const v = (adapter.limits as unknown as Record<string, number | undefined>)[name];
+    if (typeof v === 'number') requiredLimits[name] = v;
+  }
+  const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
+  const info = describe(adapter);
+  let device: GPUDevice;
+  try {
+    device = await adapter.requestDevice({ label: 'alexnet', requiredLimits, requiredFeatures });
+  } catch (e) {
+    throw new GpuError(`${info.description || info.device}: requestDevice failed: ${(e as Error).message}`);
+  }
+  return { gpu, adapter, device, info, features: [...device.features].sort(), limits: limitsOf(device.limits) };
+}
