@@ -1,6 +1,7 @@
 // Shared test utilities: seeded data, finite differences, and closeness checks that report the
 // worst element.
 import assert from 'node:assert/strict';
+import { paperFamily } from '../src/nn/architectures.js';
 import { Rng } from '../src/rng/hash.js';
 
 export function randomArray(size: number, seed: number, scale = 1): Float64Array {
@@ -60,3 +61,22 @@ export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) s += a[i] * b[i];
   return s;
 }
+
+/** A micro AlexNet with every component (grouped convs, LRN, overlapping pools, dropout) on 3x15x15. */
+export const micro = paperFamily({
+  name: 'micro',
+  input: [3, 15, 15],
+  classes: 3,
+  conv: [4, 6, 6, 6, 4],
+  conv1Kernel: 3,
+  conv1Stride: 1,
+  conv1Pad: 1,
+  conv2Kernel: 5,
+  hidden: 5,
+  lrn: { size: 3, alpha: 0.05, beta: 0.75, k: 2, alphaDividedBySize: false },
+  groups: 2,
+  rounding: 'floor',
+  dropout: 0.5,
+  convBiasInit: 0.1,
+  fcBiasInit: 0.1,
+});

@@ -4,29 +4,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CpuBackend, cpuData } from '../src/backend/cpu/index.js';
-import { paperFamily, architecture } from '../src/nn/architectures.js';
+import { architecture } from '../src/nn/architectures.js';
 import { Net } from '../src/nn/net.js';
 import { forwardMacs, planLayers } from '../src/nn/plan.js';
 import { sgdUpdate } from '../src/backend/cpu/sgd.js';
-import { assertClose, numericGradient, randomArray } from './helpers.js';
+import { assertClose, micro, numericGradient, randomArray } from './helpers.js';
 
-const micro = paperFamily({
-  name: 'micro',
-  input: [3, 15, 15],
-  classes: 3,
-  conv: [4, 6, 6, 6, 4],
-  conv1Kernel: 3,
-  conv1Stride: 1,
-  conv1Pad: 1,
-  conv2Kernel: 5,
-  hidden: 5,
-  lrn: { size: 3, alpha: 0.05, beta: 0.75, k: 2, alphaDividedBySize: false },
-  groups: 2,
-  rounding: 'floor',
-  dropout: 0.5,
-  convBiasInit: 0.1,
-  fcBiasInit: 0.1,
-});
 
 function microNet(backend: CpuBackend, batch: number) {
   const net = new Net(backend, micro, batch);

@@ -9,9 +9,9 @@ import { test } from 'node:test';
 import type { Backend } from '../src/backend/backend.js';
 import { CpuBackend } from '../src/backend/cpu/index.js';
 import { createWebGpuBackend } from '../src/backend/webgpu/index.js';
-import { architecture, paperFamily } from '../src/nn/architectures.js';
+import { architecture } from '../src/nn/architectures.js';
 import { Net } from '../src/nn/net.js';
-import { randomArray } from './helpers.js';
+import { micro, randomArray } from './helpers.js';
 
 const gpu = await createWebGpuBackend();
 const skip = gpu ? false : 'no WebGPU adapter here (DESIGN.md section 5 installs Mesa llvmpipe)';
@@ -86,23 +86,6 @@ test('paper net forward (batch 1, eval): WebGPU logits equal the CPU logits', { 
   assert.ok(d / m <= 1e-4, `max relative error ${d / m}`);
 });
 
-const micro = paperFamily({
-  name: 'micro',
-  input: [3, 15, 15],
-  classes: 3,
-  conv: [4, 6, 6, 6, 4],
-  conv1Kernel: 3,
-  conv1Stride: 1,
-  conv1Pad: 1,
-  conv2Kernel: 5,
-  hidden: 5,
-  lrn: { size: 3, alpha: 0.05, beta: 0.75, k: 2, alphaDividedBySize: false },
-  groups: 2,
-  rounding: 'floor',
-  dropout: 0.5,
-  convBiasInit: 0.1,
-  fcBiasInit: 0.1,
-});
 
 test('no leak: 200 training steps leave live GPU buffers and bytes as the first step left them, one submission per step', { skip }, async () => {
   const backend = (await createWebGpuBackend())!;

@@ -1,7 +1,7 @@
 // The IDX format of MNIST and its relatives: magic bytes 0x00 0x00 <type> <ndims>, then
 // ndims big-endian u32 dimensions, then the data in row-major order. Only unsigned bytes
 // (type 0x08) are accepted, which is what every MNIST-family image and label file uses.
-import { readFile } from 'node:fs/promises';
+import { readInputFile } from '../io/files.js';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { FormatError } from '../core/errors.js';
@@ -77,15 +77,7 @@ export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
 
 /** Reads an IDX file, gunzipping it when it is named .gz or starts with the gzip magic. */
 export async function readIdx(path: string): Promise<IdxArray> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new FormatError(path, 'file not found');
-    if (code === 'EISDIR') throw new FormatError(path, 'is a directory, expected an IDX file');
-    throw new FormatError(path, `cannot read file (${(err as Error).message})`);
-  }
+  let bytes = await readInputFile(path, 'an IDX file');
 
   if (path.endsWith('.gz') || (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b)) {
     try {

@@ -4,7 +4,8 @@
 // size before it allocates anything: a hostile or truncated file gives a FormatError that
 // names the file and the field, never a RangeError or an out-of-memory crash.
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
+import { readInputFile } from './files.js';
 import { dirname } from 'node:path';
 import { AlexNetError, FormatError, ShapeError } from '../core/errors.js';
 import { product, shapeString } from '../core/geometry.js';
@@ -205,16 +206,7 @@ export function parseSafetensors(
 export async function readSafetensors(
   path: string,
 ): Promise<{ tensors: Map<string, NamedTensor>; metadata: Record<string, string> }> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new FormatError(path, 'file not found');
-    if (code === 'EISDIR') throw new FormatError(path, 'is a directory, expected a .safetensors file');
-    throw new FormatError(path, `cannot read file (${(err as Error).message})`);
-  }
-  return parseSafetensors(bytes, path);
+  return parseSafetensors(await readInputFile(path, 'a .safetensors file'), path);
 }
 
 /** Lays the tensors out as F32 in the given order, after a header padded to 8 bytes. */

@@ -2,7 +2,7 @@
 // torch.save (.pth/.pt, zip or legacy) and Caffe's .caffemodel. The format is told by the
 // content where it has a signature (ZIP, pickle, the safetensors JSON header) and by the
 // extension otherwise (protobuf has no signature).
-import { readFile } from 'node:fs/promises';
+import { readInputFile } from './files.js';
 import { extname } from 'node:path';
 import { FormatError } from '../core/errors.js';
 import { architecture, parameterNames } from '../nn/architectures.js';
@@ -15,15 +15,8 @@ import { expectTensor, parseSafetensors, type NamedTensor } from './safetensors.
 export type WeightFormat = 'safetensors' | 'pth' | 'caffemodel';
 
 /** The whole file, with read failures as FormatErrors naming it. */
-export async function readWeightBytes(path: string): Promise<Uint8Array> {
-  try {
-    return await readFile(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new FormatError(path, 'file not found');
-    if (code === 'EISDIR') throw new FormatError(path, 'is a directory, expected a weight file');
-    throw new FormatError(path, `cannot read file (${(err as Error).message})`);
-  }
+export function readWeightBytes(path: string): Promise<Uint8Array> {
+  return readInputFile(path, 'a weight file');
 }
 
 export function detectWeightFormat(bytes: Uint8Array, path: string): WeightFormat {
