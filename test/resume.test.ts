@@ -2,7 +2,7 @@
 // continues exactly as an uninterrupted run (same losses, bit for bit, on the CPU), and the
 // checkpoint pointer only ever names complete checkpoints.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,7 +41,7 @@ test('SIGKILL mid-epoch, then --resume: later losses equal an uninterrupted run 
   const out = join(root, 'killed');
   const child = spawn(process.execPath, [
     MAIN, 'train', '--arch', 'mini', '--data', config.data, '--epochs', '2', '--batch', '50', '--limit', '600',
-    '--val', '100', '--seed', '9', '--checkpoint-every', '3', '--lr-schedule', 'plateau', '--backend', 'cpu',
+    '--val', '100', '--seed', '9', '--checkpoint-every', '3', '--lr', '0.01', '--lr-schedule', 'plateau', '--backend', 'cpu',
     '--out', out, '--json', '--log-steps',
   ]);
   const seen: TrainEvent[] = [];
@@ -80,4 +80,44 @@ test('SIGKILL mid-epoch, then --resume: later losses equal an uninterrupted run 
   const doneA = straight.at(-1) as Extract<TrainEvent, { event: 'done' }>;
   const doneB = resumed.at(-1) as Extract<TrainEvent, { event: 'done' }>;
   assert.equal(doneB.test_top1, doneA.test_top1);
+});
+
+test('a NaN loss stops training with a clear message and leaves the last checkpoint intact', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'alexnet-nan-'));
+  const config: TrainConfig = {
+    arch: 'mini', data: `fashion-mnist:${BUNDLED_FASHION_MNIST}`, epochs: 3, batch: 50, lr: 0.01, schedule: 'constant',
+    momentum: 0.9, weightDecay: 5e-4, sgdForm: 'paper', seed: 2, validation: 100, limit: 300, checkpointEvery: 0, out,
+  };
+  await train({ ...config, epochs: 1 }, new CpuBackend(), () => {});
+  const before = await loadCheckpoint(await latestCheckpoint(checkpointDir(out)));
+  assert.equal(before.state.step, 4);
+  // Resume with an absurd learning rate: the loss overflows within a few steps.
+  await assert.rejects(
+    train(config, new CpuBackend(), () => {}, { dir: out, epochs: 3, lr: 1e12 }),
+    /loss became (NaN|Infinity|-Infinity) at epoch 2, step \d+; stopped without applying that step, and the last checkpoint under .* is intact/,
+  );
+  const after = await loadCheckpoint(await latestCheckpoint(checkpointDir(out)));
+  assert.equal(after.state.step, 4, 'no checkpoint was written after the divergence');
+  for (const [name, t] of after.weights) assert.deepEqual(t.data, before.weights.get(name)!.data, name);
+});
+
+test('a full disk while writing a checkpoint leaves the previous one intact', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'alexnet-full-'));
+  const args = ['--arch', 'mini', '--data', `fashion-mnist:${BUNDLED_FASHION_MNIST}`, '--batch', '50', '--limit', '300', '--val', '100',
+    '--seed', '4', '--backend', 'cpu', '--no-report', '--json'];
+  const first = spawnSync(process.execPath, [MAIN, 'train', ...args, '--epochs', '1', '--out', out], { encoding: 'utf8' });
+  assert.equal(first.status, 0, first.stderr);
+  const before = await loadCheckpoint(await latestCheckpoint(checkpointDir(out)));
+  // Files may not grow past 512 KiB (the weights are 1.7 MB), and the signal that would kill the
+  // process is ignored, so writes fail with EFBIG as they would with ENOSPC on a full disk.
+  const script = `trap '' XFSZ; ulimit -f 512; exec "${process.execPath}" "${MAIN}" train --resume "${out}" --epochs 2 --no-report --backend cpu`;
+  const full = spawnSync('bash', ['-c', script], { encoding: 'utf8' });
+  assert.equal(full.status, 1, full.stderr);
+  const lines = full.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, full.stderr);
+  assert.match(lines[0], /^alexnet: .*(too large|EFBIG)/);
+  const after = await loadCheckpoint(await latestCheckpoint(checkpointDir(out)));
+  assert.equal(after.state.step, before.state.step);
+  for (const [name, t] of after.weights) assert.deepEqual(t.data, before.weights.get(name)!.data, name);
+  assert.deepEqual(readdirSync(checkpointDir(out)).filter((n) => n.startsWith('ckpt-')), [`ckpt-${String(before.state.step).padStart(8, '0')}`]);
 });

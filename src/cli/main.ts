@@ -71,7 +71,7 @@ program
   .option('--checkpoint-every <steps>', 'also checkpoint every this many steps', nonNegativeInt('--checkpoint-every'), 0)
   .option('--out <dir>', 'run directory: checkpoints/ (weights, momenta, state) and report/ are written there')
   .option('--no-report', 'skip the HTML report at the end')
-  .option('--resume <dir>', "continue the run in DIR from its newest checkpoint, with that run's settings")
+  .option('--resume <dir>', "continue the run in DIR from its newest checkpoint, with that run's settings (--epochs and --lr may change)")
   .addOption(backendOption())
   .option('--json', 'JSON lines: start, one per epoch, done')
   .option('--log-steps', 'with --json, also one line per step')
@@ -88,7 +88,7 @@ program
       },
       backend,
       trainReporter(Boolean(o.json), Boolean(o.logSteps)),
-      o.resume ? { dir: o.resume, epochs: o.epochs } : undefined,
+      o.resume ? { dir: o.resume, epochs: o.epochs, lr: o.lr } : undefined,
     );
   });
 

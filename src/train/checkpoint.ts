@@ -5,7 +5,7 @@
 // complete checkpoint.
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DataError, FormatError } from '../core/errors.js';
+import { DataError, FormatError, TrainingError } from '../core/errors.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import type { Net } from '../nn/net.js';
 
@@ -53,7 +53,7 @@ export async function saveCheckpoint<C, H>(dir: string, net: Net, state: TrainSt
     await rename(temp, final);
   } catch (err) {
     await rm(temp, { recursive: true, force: true });
-    throw err;
+    throw new TrainingError(`could not write checkpoint ${final} (${(err as Error).message}); the previous checkpoint is intact`);
   }
   await writeAtomically(join(dir, POINTER), JSON.stringify({ checkpoint: name }) + '\n');
   for (const entry of await readdir(dir)) {

@@ -79,12 +79,15 @@ export interface SavedModel {
   channelMean: number[];
 }
 
-/** Trains from scratch, or from the newest checkpoint under `resume` (its config; `epochs` may be raised). */
+/**
+ * Trains from scratch, or from the newest checkpoint under `resume` with that run's settings;
+ * `epochs` may be raised and `lr` replaces the current learning rate.
+ */
 export async function train(
   requested: TrainConfig,
   backend: Backend,
   report: (e: TrainEvent) => void,
-  resume?: { dir: string; epochs?: number },
+  resume?: { dir: string; epochs?: number; lr?: number },
 ): Promise<EvalResult> {
   const started = performance.now();
   const restored = resume ? await loadCheckpoint<TrainConfig, Progress>(await latestCheckpoint(checkpointDir(resume.dir))) : null;
@@ -105,6 +108,7 @@ export async function train(
       net.importTensors(restored.weights, restored.weightsPath);
       net.importTensors(restored.momenta, restored.optimizerPath, 'velocity');
       state = restored.state;
+      if (resume?.lr !== undefined) state.history.schedule.lr = resume.lr;
     } else {
       net.initialize({ scheme: config.init ?? arch.defaultInit, seed: config.seed, biasOverride: config.biasInit });
       state = { config, epoch: 0, step: 0, history: { schedule: initialSchedule(config.lr), stepInEpoch: 0, epochLossSum: 0, epochs: [] } };
