@@ -14,7 +14,7 @@ import { train, type TrainConfig, type TrainEvent } from '../src/train/trainer.j
 import { evaluateModels, loadTrainedModel } from '../src/eval/models.js';
 
 const config = (out: string): TrainConfig => ({
-  arch: 'mini', data: `fashion-mnist:${BUNDLED_FASHION_MNIST}`, epochs: 1, batch: 32, lr: 0.02, momentum: 0.9,
+  arch: 'mini', data: `fashion-mnist:${BUNDLED_FASHION_MNIST}`, epochs: 1, batch: 32, lr: 0.01, momentum: 0.9,
   weightDecay: 5e-4, sgdForm: 'paper', seed: 5, validation: 500, limit: 3500, schedule: 'constant', checkpointEvery: 0, out,
 });
 
