@@ -7,14 +7,18 @@
 //    augmentation), float32 output (everything on the CPU) and uint8 output (stored images and
 //    crop parameters; cropping, mirroring, mean and lighting left to the device), for each
 //    worker count.
-// 3. The single-thread cost of each step: reading a record; cropping, mirroring, normalising.
+// 3. The device side of the uint8 path: those batches uploaded and cropped, mirrored and
+//    normalised by the WebGPU backend's writeCrops (when an adapter exists; on llvmpipe this is
+//    the CPU emulating a GPU), end to end from the loader, and the upload + kernel alone.
+// 4. The single-thread cost of each step: reading a record; cropping, mirroring, normalising.
 // Nothing else heavy should run meanwhile: the figures are per machine, not per test.
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { augmentInto, lightingColour, makePlan, trainDraw } from '../src/data/augment.js';
+import { createWebGpuBackend } from '../src/backend/webgpu/index.js';
+import { augmentInto, cropGeometry, lightingColour, makePlan, trainDraw } from '../src/data/augment.js';
 import { openDataset } from '../src/data/dataset.js';
 import { decodeInOrder } from '../src/data/decode.js';
 import { Loader } from '../src/data/loader.js';
@@ -98,6 +102,31 @@ try {
       await loader.close();
       emit({ bench: 'augmented_crops', crop: 227, batch, output, workers, ...r });
     }
+  }
+
+  const gpu = await createWebGpuBackend();
+  if (gpu) {
+    const out = gpu.allocate('crops', batch * 3 * 227 * 227);
+    const mean = gpu.allocate('mean image', 3 * 256 * 256);
+    const loader = new Loader(data.train, data.stats, { batch, seed: 1, mode: 'train', crop: 227, workers: 1, output: 'uint8' });
+    gpu.write(mean, loader.plan.mean);
+    let epoch = 0;
+    const device = { device: gpu.device, fallback: gpu.adapter.fallback };
+    const endToEnd = await rate(loader.batchesPerEpoch * batch, async () => {
+      for await (const b of loader.epoch(epoch++)) gpu.writeCrops(cropGeometry(loader.plan, b.count), b.pixels, b.params, mean, out);
+      await gpu.synchronize();
+    });
+    emit({ bench: 'device_crops', crop: 227, batch, from: 'loader, 1 worker', ...device, ...endToEnd });
+    const first = (await loader.epoch(0).next()).value!;
+    const pixels = first.pixels.slice();
+    const params = first.params.slice();
+    await loader.close();
+    const kernel = await rate(batch, async () => {
+      gpu.writeCrops(cropGeometry(loader.plan, batch), pixels, params, mean, out);
+      await gpu.synchronize();
+    });
+    emit({ bench: 'device_crops', crop: 227, batch, from: 'one batch, upload + kernel', ...device, ...kernel });
+    gpu.dispose();
   }
 
   // Single-thread cost per image of each step.

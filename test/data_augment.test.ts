@@ -3,11 +3,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  augmentBatch, augmentInto, centreView, lightingColour, makePlan, normalizeBatch, tenViews, trainDraw, PARAMS_PER_CROP,
+  augmentBatch, augmentInto, centreView, lightingColour, makePlan, cropGeometry, tenViews, trainDraw, PARAMS_PER_CROP,
 } from '../src/data/augment.js';
 import { MemoryDataset, sharedBytes } from '../src/data/dataset.js';
 import { computeStats, symmetricEigen, type ImageStats } from '../src/data/stats.js';
 import { Rng } from '../src/rng/hash.js';
+import { cropImages } from '../src/backend/cpu/crops.js';
 
 /** Images whose pixel (c, y, x) of image n is (n + 7c + 3y + x) mod 256: positions are legible. */
 function positional(count: number, shape: [number, number, number]): MemoryDataset {
@@ -175,7 +176,7 @@ test('a uint8 batch (stored images and params) finished by normalizeBatch equals
     augmentBatch(set, bytePlan, 2, [4, 0, 3, 1, 2], b);
     assert.deepEqual(b.params, a.params);
     const finished = new Float32Array(size);
-    normalizeBatch(b.pixels, b.params, 5, views, bytePlan, finished);
+    cropImages(cropGeometry(bytePlan, 5), b.pixels, b.params, bytePlan.mean, finished);
     assert.deepEqual(Buffer.from(finished.buffer), Buffer.from(a.input.buffer), mode);
   }
 });

@@ -3,11 +3,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
-import { normalizeBatch } from '../src/data/augment.js';
+import { cropGeometry } from '../src/data/augment.js';
 import { MemoryDataset, sharedBytes } from '../src/data/dataset.js';
 import { Loader, type Batch, type LoaderOptions } from '../src/data/loader.js';
 import { computeStats } from '../src/data/stats.js';
 import { Rng } from '../src/rng/hash.js';
+import { cropImages } from '../src/backend/cpu/crops.js';
 
 const SHAPE: [number, number, number] = [3, 24, 20];
 const COUNT = 37;
@@ -103,7 +104,7 @@ test('uint8 output with workers, finished on the CPU, equals float output', asyn
     assert.equal(b.input.length, 0);
     assert.equal(b.pixels.length, b.count * 3 * 24 * 20);
     const finished = new Float32Array(f.input.length);
-    normalizeBatch(b.pixels, b.params, b.count, b.views, bytes.plan, finished);
+    cropImages(cropGeometry(bytes.plan, b.count), b.pixels, b.params, bytes.plan.mean, finished);
     assert.deepEqual(finished, f.input);
   }
   await Promise.all([floats.close(), bytes.close()]);

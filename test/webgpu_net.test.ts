@@ -2,7 +2,8 @@
 // the CPU run's losses (same seed, so the same initial weights and dropout masks); the paper
 // net's forward pass gives the CPU's logits (fc6 through the split path on llvmpipe); and 200
 // training steps leave the backend's GPU memory (live buffers and bytes) as the first step left
-// it, with one queue submission per step. Skipped, with the reason printed, only where no
+// it, with one queue submission per step; uint8 batches cropped, mirrored and lit on the GPU
+// train as the CPU's float batches do. Skipped, with the reason printed, only where no
 // adapter exists and CI is unset.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -11,6 +12,11 @@ import { CpuBackend } from '../src/backend/cpu/index.js';
 import { createWebGpuBackend } from '../src/backend/webgpu/index.js';
 import { architecture } from '../src/nn/architectures.js';
 import { Net } from '../src/nn/net.js';
+import { MemoryDataset, sharedBytes } from '../src/data/dataset.js';
+import { Loader } from '../src/data/loader.js';
+import { computeStats } from '../src/data/stats.js';
+import { feedBatch } from '../src/train/feed.js';
+import { Rng } from '../src/rng/hash.js';
 import { micro, randomArray } from './helpers.js';
 
 const gpu = await createWebGpuBackend();
@@ -65,6 +71,44 @@ test('mini net: 5 training steps on WebGPU reproduce the CPU losses within 1e-4 
     const e = scaleErr(got.weights[i].data, w.data);
     assert.ok(e <= 1e-4, `${w.name} differs by ${e} of its largest value`);
   });
+});
+
+test('uint8 batches cropped, mirrored and lit on WebGPU train as the CPU float batches do', { skip }, async () => {
+  // 40 RGB 28x28 images; training crops of 24 at random positions, mirrors, PCA lighting.
+  const shape: [number, number, number] = [3, 28, 28];
+  const rng = new Rng(21);
+  const images = sharedBytes(40 * 3 * 28 * 28);
+  for (let i = 0; i < images.length; i++) images[i] = Math.floor(rng.uniform() * 256);
+  const set = new MemoryDataset('noise', 'train', shape, ['a', 'b'], ['a', 'b'], images, Int32Array.from({ length: 40 }, (_, n) => n % 2));
+  const stats = computeStats(set);
+  const options = { mode: 'train' as const, seed: 3, crop: 24, batch: 8, scale: 1 / 64 };
+  const run = async (backend: Backend, output: 'float32' | 'uint8') => {
+    const loader = new Loader(set, stats, { ...options, output });
+    const net = new Net(backend, architecture('mini', [3, 24, 24], 2), 8);
+    net.initialize({ scheme: 'he', seed: 4 });
+    const inputs: Float32Array[] = [];
+    const losses: number[] = [];
+    let step = 0;
+    for await (const b of loader.epoch(1)) {
+      feedBatch(net, loader.plan, b);
+      inputs.push(await backend.read(net.input, b.count * 3 * 24 * 24));
+      backend.write(net.labels, b.labels);
+      net.forward(b.count, 'train', 4, step++);
+      net.backward();
+      net.update(SGD);
+      losses.push(await net.readLoss());
+    }
+    await loader.close();
+    return { inputs, losses };
+  };
+  const want = await run(new CpuBackend(), 'float32');
+  const got = await run(gpu!, 'uint8');
+  assert.equal(got.inputs.length, 5);
+  got.inputs.forEach((x, k) => {
+    const worst = x.reduce((m, v, i) => Math.max(m, Math.abs(v - want.inputs[k][i])), 0);
+    assert.ok(worst <= 1e-5, `batch ${k}: input differs by up to ${worst}`);
+  });
+  want.losses.forEach((l, i) => assert.ok(rel(got.losses[i], l) <= 1e-4, `step ${i}: loss ${got.losses[i]} on WebGPU, ${l} on the CPU`));
 });
 
 test('paper net forward (batch 1, eval): WebGPU logits equal the CPU logits', { skip }, async () => {

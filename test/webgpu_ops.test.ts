@@ -12,11 +12,12 @@
 // no adapter exists and CI is unset.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Backend, Tensor } from '../src/backend/backend.js';
+import type { Backend, CropGeometry, Tensor } from '../src/backend/backend.js';
 import { CpuBackend } from '../src/backend/cpu/index.js';
 import type { LrnParams } from '../src/backend/cpu/lrn.js';
 import { createWebGpuBackend, GpuError, type WebGpuBackend, type WebGpuOptions } from '../src/backend/webgpu/index.js';
 import { convGeometry, poolGeometry } from '../src/core/geometry.js';
+import { Rng } from '../src/rng/hash.js';
 import { randomArray } from './helpers.js';
 
 const TOL = 1e-4;
@@ -424,6 +425,61 @@ test('softmax cross-entropy: mean loss and dlogits equal the CPU', { skip }, asy
     const what = `softmaxCrossEntropy ${batch}x${classes}`;
     await parity(gpu!, what, d, ['loss', 'dl'], (b, t) => b.softmaxCrossEntropy(batch, classes, t.logits, t.labels, t.loss, t.dl));
     await parity(gpu!, `${what} (loss only)`, d, ['loss'], (b, t) => b.softmaxCrossEntropy(batch, classes, t.logits, t.labels, t.loss, null));
+  }
+});
+
+// ---- network input from uint8 images ------------------------------------------------------
+
+interface CropCase {
+  name: string;
+  g: CropGeometry;
+}
+
+const CROP_CASES: CropCase[] = [
+  // 3 x 35 x 35 = 3,675 bytes: images start mid-word, so the byte unpacking is exercised.
+  { name: 'RGB 35x35, ten 31-pixel views', g: { images: 3, views: 10, channels: 3, height: 35, width: 35, crop: 31, scale: 1 / 64 } },
+  { name: 'grey 28x28, one view each', g: { images: 5, views: 1, channels: 1, height: 28, width: 28, crop: 28, scale: 0.5 } },
+  { name: 'RGB 9x13 (not square), 7-pixel crops', g: { images: 4, views: 2, channels: 3, height: 9, width: 13, crop: 7, scale: 1 } },
+];
+
+async function cropParity(be: Backend, c: CropCase, seed: number): Promise<void> {
+  const g = c.g;
+  const imageSize = g.channels * g.height * g.width;
+  const crops = g.images * g.views;
+  const rng = new Rng(seed);
+  const pixels = Uint8Array.from({ length: g.images * imageSize }, () => Math.floor(rng.uniform() * 256));
+  const params = new Float32Array(crops * 6);
+  for (let k = 0; k < crops; k++) {
+    const colour = [0, 1, 2].map((ch) => (ch < g.channels ? Math.fround(20 * (rng.uniform() - 0.5)) : 0));
+    params.set([Math.floor(rng.uniform() * (g.width - g.crop + 1)), Math.floor(rng.uniform() * (g.height - g.crop + 1)), k % 2, ...colour], k * 6);
+  }
+  const mean = f32(imageSize, seed + 1, 128);
+  const results: Float32Array[] = [];
+  for (const b of [cpu, be]) {
+    const m = b.allocate(`${c.name}.mean`, imageSize);
+    b.write(m, mean);
+    const out = b.allocate(`${c.name}.out`, crops * g.channels * g.crop * g.crop + 5);
+    b.writeCrops(g, pixels, params, m, out);
+    results.push(await b.read(out));
+  }
+  assertNear(`writeCrops ${c.name}`, results[1], results[0]);
+}
+
+for (const [i, c] of CROP_CASES.entries()) {
+  test(`writeCrops ${c.name}: crops, mirrors, mean, colour and scale equal the CPU's`, { skip }, async () => {
+    await cropParity(gpu!, c, 300 + i);
+    // Chunks of images under a 4 KiB binding limit, where one image's crops fit in it.
+    if (c.g.views * c.g.channels * c.g.crop ** 2 * 4 <= 4096 - 256) await cropParity(split!, c, 310 + i);
+  });
+}
+
+test('writeCrops refuses params that place a crop outside its image, and a short pixel array', { skip }, async () => {
+  const g: CropGeometry = { images: 1, views: 1, channels: 1, height: 8, width: 8, crop: 6, scale: 1 };
+  for (const b of [cpu, gpu!]) {
+    const mean = b.allocate('mean', 64);
+    const out = b.allocate('out', 36);
+    assert.throws(() => b.writeCrops(g, new Uint8Array(64), Float32Array.of(3, 0, 0, 0, 0, 0), mean, out), /crop 0: \(x 3, y 0, flip 0\)/);
+    assert.throws(() => b.writeCrops(g, new Uint8Array(63), new Float32Array(6), mean, out), /pixels: 1 images of 64 bytes need 64, found 63/);
   }
 });
 

@@ -6,12 +6,13 @@
 // - Labels travel as floats holding class indices (exact below 2^24).
 import type { ConvGeometry, PoolGeometry } from '../core/geometry.js';
 import type { DropoutParams } from './cpu/activation.js';
+import type { CropGeometry } from './cpu/crops.js';
 import type { LrnParams } from './cpu/lrn.js';
 import type { LinearShape } from './cpu/linear.js';
 import type { AdaptivePoolGeometry } from './cpu/pool.js';
 import type { SgdParams } from './cpu/sgd.js';
 
-export type { ConvGeometry, PoolGeometry, DropoutParams, LrnParams, LinearShape, AdaptivePoolGeometry, SgdParams };
+export type { ConvGeometry, CropGeometry, PoolGeometry, DropoutParams, LrnParams, LinearShape, AdaptivePoolGeometry, SgdParams };
 
 export interface Tensor {
   readonly label: string;
@@ -33,6 +34,12 @@ export interface Backend {
   write(t: Tensor, data: Float32Array, offset?: number): void;
   read(t: Tensor, count?: number): Promise<Float32Array>;
   fill(t: Tensor, value: number, count?: number): void;
+  /**
+   * Network input from stored uint8 images (cpu/crops.ts is the spec): uploads `pixels`
+   * [images, C, H, W] and `params` [crops, 6], then writes each crop, mirrored, mean-subtracted,
+   * lit and scaled, into `out` [crops, C, crop, crop]. The data loader's 'uint8' batches.
+   */
+  writeCrops(g: CropGeometry, pixels: Uint8Array, params: Float32Array, mean: Tensor, out: Tensor): void;
 
   conv2dForward(g: ConvGeometry, x: Tensor, w: Tensor, bias: Tensor | null, y: Tensor): void;
   conv2dBackwardData(g: ConvGeometry, dy: Tensor, w: Tensor, dx: Tensor): void;

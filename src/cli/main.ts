@@ -6,18 +6,17 @@ import { AlexNetError, UsageError } from '../core/errors.js';
 import { selectBackend } from '../backend/select.js';
 import { architecture, ARCHITECTURE_NAMES } from '../nn/architectures.js';
 import { train } from '../train/trainer.js';
-import { evaluateModels, loadTrainedModel, loadWeightsFile } from '../eval/models.js';
+import { evaluateModels } from '../eval/models.js';
 import { buildReport } from '../report/report.js';
 import { benchmark } from './bench.js';
 import { runForward } from './forward.js';
 import { collectInfoWithWebGpu, formatInfo } from './info.js';
 import { registerDataCommands } from './data.js';
 import { registerInteropCommands } from './interop.js';
-import { finiteNumber, nonNegativeInt, oneOf, positiveInt } from './options.js';
+import { backendOption, finiteNumber, nonNegativeInt, notice, oneOf, positiveInt } from './options.js';
+import { loadModels, modelOptions, registerModelCommands } from './models.js';
 import { trainReporter } from './progress.js';
 
-const notice = (line: string) => process.stderr.write(`${line}\n`);
-const backendOption = () => new Option('--backend <name>', 'cpu, webgpu or auto').default('auto');
 const archOption = () => new Option('--arch <name>', ARCHITECTURE_NAMES.join(', ')).makeOptionMandatory();
 
 const program = new Command('alexnet')
@@ -93,32 +92,26 @@ program
   });
 
 registerInteropCommands(program);
+registerModelCommands(program);
 registerDataCommands(program);
 
-program
-  .command('eval')
+modelOptions(program.command('eval'), 'many')
   .description('top-1 / top-5 accuracy on the test set; several --checkpoint values make an ensemble')
-  .option('--arch <name>', 'architecture of --weights (checkpoints know their own)')
-  .option('--weights <file>', 'weights (.safetensors); preprocessing from the training set of --data')
-  .option('--checkpoint <dir...>', 'run or checkpoint directories; more than one averages their softmax')
   .option('--data <spec>', 'fashion-mnist[:DIR], cifar10:DIR, folder:DIR, imagenet:DIR or cache:DIR', 'fashion-mnist')
-  .option('--batch <n>', 'images per forward pass', positiveInt('--batch'), 64)
+  .option('--batch <n>', 'images per forward pass (default 64; 8 with --ten-crop)', positiveInt('--batch'))
+  .option('--ten-crop', "average the softmax over ten crops per image (corners, centre and their mirror images), as the paper's test results did")
   .addOption(backendOption())
   .option('--json', 'one JSON object')
   .action(async (o) => {
-    if (!o.checkpoint && !o.weights) throw new UsageError('eval: give --checkpoint DIR or --weights FILE with --arch');
-    if (o.weights && !o.arch) throw new UsageError('eval: --weights needs --arch');
-    const models = [
-      ...(await Promise.all((o.checkpoint ?? []).map((dir: string) => loadTrainedModel(dir)))),
-      ...(o.weights ? [await loadWeightsFile(o.weights, o.arch, o.data)] : []),
-    ];
+    const models = await loadModels('eval', o);
     const backend = await selectBackend(o.backend, notice);
-    const r = await evaluateModels(models, o.data, backend, o.batch);
+    const tenCrop = Boolean(o.tenCrop);
+    const r = await evaluateModels(models, o.data, backend, { batch: o.batch ?? (tenCrop ? 8 : 64), tenCrop });
     console.log(
       o.json
         ? JSON.stringify(r)
         : `top-1 ${(r.top1 * 100).toFixed(2)}% (error ${((1 - r.top1) * 100).toFixed(2)}%), top-5 ${(r.top5 * 100).toFixed(2)}% ` +
-            `on ${r.n} test images, ${r.models} model${r.models > 1 ? 's' : ''}`,
+            `on ${r.n} test images, ${r.models} model${r.models > 1 ? 's' : ''}, ${tenCrop ? 'ten crops' : 'centre crop'}`,
     );
   });
 

@@ -1,5 +1,10 @@
 // Parsers for command-line option values: each failure names the option and what was expected.
+import { Option } from 'commander';
 import { UsageError } from '../core/errors.js';
+
+/** Said once on stderr (e.g. which backend auto chose): stdout stays for results. */
+export const notice = (line: string) => process.stderr.write(`${line}\n`);
+export const backendOption = () => new Option('--backend <name>', 'cpu, webgpu or auto').default('auto');
 
 export function positiveInt(option: string) {
   return (value: string): number => {

@@ -6,26 +6,19 @@
 // any worker count and any resumed run produce the same bytes.
 //
 // Float batches are made on the CPU in one pass: (pixel - mean + colour) * scale at the crop's
-// (mirrored) source positions. For a device that augments, uint8 batches carry the stored
-// images uncropped with per-crop parameters: the CPU only reads records (no per-pixel work),
-// and the device applies the same formula (normalizeBatch is its CPU reference).
+// (mirrored) source positions (src/backend/cpu/crops.ts). For a device that augments, uint8
+// batches carry the stored images uncropped with per-crop parameters: the CPU only reads
+// records (no per-pixel work), and the backend's writeCrops applies the same formula.
 import { UsageError } from '../core/errors.js';
+import { cropInto, PARAMS_PER_CROP, type CropGeometry, type View } from '../backend/cpu/crops.js';
 import type { ImageReader } from './dataset.js';
 import type { ImageStats } from './stats.js';
 import { randomU32 } from '../rng/hash.js';
 
-/** Top-left corner of a crop in the stored image, and whether it is mirrored. */
-export interface View {
-  x: number;
-  y: number;
-  flip: boolean;
-}
+export { PARAMS_PER_CROP, type View };
 
 export type MeanMode = 'image' | 'channel' | 'none';
 export type ViewMode = 'train' | 'centre' | 'ten-crop';
-
-/** Per crop in a batch: x, y, flip (0 or 1), then the colour added to channels 0..2. */
-export const PARAMS_PER_CROP = 6;
 
 /** Everything a worker needs to augment, as plain (structured-clonable) data. */
 export interface AugmentPlan {
@@ -128,29 +121,11 @@ export function lightingColour(plan: AugmentPlan, alpha: readonly number[]): num
   });
 }
 
-/**
- * Writes the crop at `view` of a stored image (C x H x W, at `imageOffset` in `image`) into
- * `out` at `offset` as floats: (pixel - mean + colour[c]) * scale, pixel and mean read at the
- * same source position, so a mirrored crop is the mirror image of the mean-subtracted patch.
- */
+/** Writes the crop at `view` of a stored image (at `imageOffset` in `image`) into `out` at `offset`. */
 export function augmentInto(
   image: Uint8Array, imageOffset: number, plan: AugmentPlan, view: View, colour: readonly number[], out: Float32Array, offset: number,
 ): void {
-  const [C, H, W] = plan.shape;
-  const { crop, mean, scale } = plan;
-  let o = offset;
-  for (let c = 0; c < C; c++) {
-    const add = colour[c];
-    for (let y = 0; y < crop; y++) {
-      const row = c * H * W + (view.y + y) * W + view.x;
-      const at = imageOffset + row;
-      if (view.flip) {
-        for (let x = crop - 1; x >= 0; x--) out[o++] = (image[at + x] - mean[row + x] + add) * scale;
-      } else {
-        for (let x = 0; x < crop; x++) out[o++] = (image[at + x] - mean[row + x] + add) * scale;
-      }
-    }
-  }
+  cropInto(image, imageOffset, plan.shape, plan.crop, view, colour, plan.mean, plan.scale, out, offset);
 }
 
 /**
@@ -213,16 +188,8 @@ export function augmentBatch(
   }
 }
 
-/**
- * The float batch of a uint8 one (stored images, `views` crops each, and their params): what a
- * device does with uint8 batches, done on the CPU.
- */
-export function normalizeBatch(pixels: Uint8Array, params: Float32Array, images: number, views: number, plan: AugmentPlan, out: Float32Array): void {
-  const [C, H, W] = plan.shape;
-  const cropSize = C * plan.crop * plan.crop;
-  for (let k = 0; k < images * views; k++) {
-    const p = params.subarray(k * PARAMS_PER_CROP, (k + 1) * PARAMS_PER_CROP);
-    const view = { x: p[0], y: p[1], flip: p[2] === 1 };
-    augmentInto(pixels, Math.floor(k / views) * C * H * W, plan, view, [p[3], p[4], p[5]], out, k * cropSize);
-  }
+/** The geometry of a uint8 batch of `images` under `plan`, for a backend's writeCrops. */
+export function cropGeometry(plan: AugmentPlan, images: number): CropGeometry {
+  const [channels, height, width] = plan.shape;
+  return { images, views: viewsPerImage(plan.mode), channels, height, width, crop: plan.crop, scale: plan.scale };
 }

@@ -13,6 +13,7 @@ import { architecture } from '../nn/architectures.js';
 import { Net } from '../nn/net.js';
 import { latestCheckpoint, loadCheckpoint } from '../train/checkpoint.js';
 import { openTrainingData, type TrainingData } from '../train/data.js';
+import { batchOutputFor, feedBatch } from '../train/feed.js';
 import type { SavedModel } from '../train/trainer.js';
 import { countTopK } from './metrics.js';
 
@@ -40,18 +41,35 @@ export async function loadTrainedModel(path: string): Promise<LoadedModel> {
 /** A bare weights file for `arch`, preprocessed as training on `spec` would have been. */
 export async function loadWeightsFile(path: string, arch: string, spec: string): Promise<LoadedModel> {
   const a = architecture(arch);
-  const data = await testData(spec, a.input[1], a.inputScale, 1);
+  const data = await testData(spec, { crop: a.input[1], scale: a.inputScale, batch: 1 });
   await data.close();
   const model: SavedModel = { arch, input: data.input, classes: data.classes, data: spec, scale: a.inputScale, channelMean: data.stats.channelMean };
   return { source: path, model, weights: await readWeights(path, arch), weightsPath: path };
 }
 
-/** The data of `spec` with centre crops of side `crop` (only its test stream is used). */
-export function testData(spec: string, crop: number, scale: number, batch: number): Promise<TrainingData> {
-  return openTrainingData({ spec, crop, batch, seed: 1, validation: 0, scale, workers: 0 });
+export interface TestDataOptions {
+  /** Crop side, and the factor on mean-subtracted pixels. */
+  crop: number;
+  scale: number;
+  batch: number;
+  /** Loader output: floats, or uint8 for a backend that crops (feed.ts's batchOutputFor). */
+  output?: 'float32' | 'uint8';
+  /** The paper's ten crops per test image instead of the centre crop. */
+  tenCrop?: boolean;
 }
 
-/** Runs `m` in evaluation mode over `stream`, calling `use` after each batch. */
+/** The data of `spec`, preprocessed for evaluation (only its test stream is used). */
+export function testData(spec: string, o: TestDataOptions): Promise<TrainingData> {
+  return openTrainingData({
+    spec, crop: o.crop, batch: o.batch, seed: 1, validation: 0, scale: o.scale, workers: 0,
+    output: o.output, testViews: o.tenCrop ? 'ten-crop' : 'centre',
+  });
+}
+
+/**
+ * Runs `m` in evaluation mode over `stream`, calling `use` after each batch of `count` images
+ * (`count * views` crops, image-major).
+ */
 export async function forEachBatch(
   m: LoadedModel,
   stream: Loader,
@@ -60,12 +78,12 @@ export async function forEachBatch(
   use: (net: Net, labels: Float32Array, start: number, count: number) => Promise<void>,
 ): Promise<void> {
   const arch = architecture(m.model.arch, m.model.input, m.model.classes.length);
-  const net = new Net(backend, arch, batch);
+  const net = new Net(backend, arch, batch * stream.views);
   net.importTensors(m.weights, m.weightsPath);
   let start = 0;
   for await (const b of stream.epoch(0)) {
-    backend.write(net.input, b.input);
-    net.forward(b.count, 'eval');
+    feedBatch(net, stream.plan, b);
+    net.forward(b.count * b.views, 'eval');
     await use(net, b.labels, start, b.count);
     start += b.count;
   }
@@ -79,11 +97,21 @@ export interface Predictions {
   classes: string[];
 }
 
-/** The models' averaged softmax over the test split of `spec` (each model's own crop and preprocessing). */
-export async function predictTestSet(models: LoadedModel[], spec: string, backend: Backend, batch = 64): Promise<Predictions> {
+export interface PredictOptions {
+  batch?: number;
+  /** Average the softmax over the paper's ten crops of each image (corners, centre, mirrored). */
+  tenCrop?: boolean;
+}
+
+/**
+ * The models' softmax over the test split of `spec` (each model's own crop and preprocessing),
+ * averaged over the models and, with tenCrop, over each image's ten views.
+ */
+export async function predictTestSet(models: LoadedModel[], spec: string, backend: Backend, o: PredictOptions = {}): Promise<Predictions> {
+  const batch = o.batch ?? 64;
   let out: Predictions | null = null;
   for (const m of models) {
-    const data = await testData(spec, m.model.input[1], m.model.scale, batch);
+    const data = await testData(spec, { crop: m.model.input[1], scale: m.model.scale, batch, output: batchOutputFor(backend), tenCrop: o.tenCrop });
     try {
       const classes = data.classes.length;
       if (m.model.classes.length !== classes) {
@@ -91,10 +119,16 @@ export async function predictTestSet(models: LoadedModel[], spec: string, backen
       }
       const n = data.counts.test;
       const result: Predictions = out ?? { probs: new Float32Array(n * classes), labels: new Float32Array(n), n, classes: data.classes };
+      const views = data.test.views;
       await forEachBatch(m, data.test, backend, batch, async (net, labels, start, count) => {
-        const p = await net.readLogits(count);
-        softmax(count, classes, p, p);
-        for (let i = 0; i < p.length; i++) result.probs[start * classes + i] += p[i] / models.length;
+        const p = await net.readLogits(count * views);
+        softmax(count * views, classes, p, p);
+        const weight = 1 / (models.length * views);
+        for (let i = 0; i < count; i++) {
+          for (let v = 0; v < views; v++) {
+            for (let c = 0; c < classes; c++) result.probs[(start + i) * classes + c] += p[(i * views + v) * classes + c] * weight;
+          }
+        }
         result.labels.set(labels, start);
       });
       out = result;
@@ -111,16 +145,18 @@ export interface EvalSummary {
   top5: number;
   n: number;
   models: number;
+  views: number;
 }
 
-/** Top-1/top-5 of the models' averaged softmax (one model: plain evaluation). */
-export async function evaluateModels(models: LoadedModel[], spec: string, backend: Backend, batch = 64): Promise<EvalSummary> {
-  const p = await predictTestSet(models, spec, backend, batch);
+/** Top-1/top-5 of the models' averaged softmax (one model, centre crops: plain evaluation). */
+export async function evaluateModels(models: LoadedModel[], spec: string, backend: Backend, o: PredictOptions = {}): Promise<EvalSummary> {
+  const p = await predictTestSet(models, spec, backend, o);
   const k = p.classes.length;
   return {
     top1: countTopK(p.probs, p.labels, p.n, k, 1) / p.n,
     top5: countTopK(p.probs, p.labels, p.n, k, Math.min(5, k)) / p.n,
     n: p.n,
     models: models.length,
+    views: o.tenCrop ? 10 : 1,
   };
 }

@@ -4,8 +4,8 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Backend } from '../backend/backend.js';
-import { extractFeatures, nearest } from '../eval/features.js';
-import { loadTrainedModel, predictTestSet, testData } from '../eval/models.js';
+import { loadTrainedModel, predictTestSet } from '../eval/models.js';
+import { firstOfEachClass, similarImages, similarRows } from '../eval/predict.js';
 import { architecture } from '../nn/architectures.js';
 import { checkpointDir, latestCheckpoint, loadCheckpoint } from '../train/checkpoint.js';
 import type { EpochRecord, TrainConfig } from '../train/trainer.js';
@@ -67,36 +67,9 @@ export async function buildReport(runDir: string, backend: Backend, queries = 6,
   await writeAtomically(join(out, 'confusion.svg'), confusionMatrixSvg(confusion, model.model.classes));
 
   // Queries: the first test image of each of the first `queries` classes; the bank: training images.
-  const data = await testData(state.config.data, model.model.input[1], model.model.scale, 64);
-  let retrieval;
-  try {
-    const { train: trainSet, test: testSet } = data.sets;
-    const queryIndices: number[] = [];
-    for (let c = 0; c < model.model.classes.length && queryIndices.length < queries; c++) {
-      for (let i = 0; i < testSet.count; i++) {
-        if (testSet.label(i) === c) {
-          queryIndices.push(i);
-          break;
-        }
-      }
-    }
-    const bankIndices = Array.from({ length: Math.min(bank, trainSet.count) }, (_, i) => i);
-    const q = await extractFeatures(model, data.centreStream(testSet, queryIndices), backend);
-    const b = await extractFeatures(model, data.centreStream(trainSet, bankIndices), backend);
-    const image = (set: typeof testSet, i: number) => {
-      const pixels = new Uint8Array(set.shape[0] * set.shape[1] * set.shape[2]);
-      set.readImage(i, pixels);
-      return pixels;
-    };
-    const rows = queryIndices.map((qi, r) => [
-      image(testSet, qi),
-      ...nearest(q.data.subarray(r * q.dims, (r + 1) * q.dims), b.data, b.dims, neighbours - 1).map((n) => image(trainSet, bankIndices[n.index])),
-    ]);
-    const shape = [...testSet.shape] as [number, number, number];
-    retrieval = { mosaic: imageRows(rows, shape, shape[1] <= 32 ? 3 : 1), bankSize: bankIndices.length };
-  } finally {
-    await data.close();
-  }
+  const similar = await similarImages(model, backend, { testQueries: (test) => firstOfEachClass(test, queries), k: neighbours - 1, bankSize: bank });
+  const shape = [...similar.bank.shape] as [number, number, number];
+  const retrieval = { mosaic: imageRows(similarRows(similar), shape, shape[1] <= 32 ? 3 : 1), bankSize: Math.min(bank, similar.bank.count) };
   await writeAtomically(join(out, 'retrieval.png'), encodePng(retrieval.mosaic.width, retrieval.mosaic.height, retrieval.mosaic.rgb));
 
   const testTop1 = correct / predictions.n;

@@ -38,6 +38,10 @@ export interface DataOptions {
   scale: number;
   /** Worker threads reading and augmenting ahead of the computation. */
   workers: number;
+  /** Views of each test image: the centre crop (default) or the paper's ten crops. */
+  testViews?: 'centre' | 'ten-crop';
+  /** 'uint8' leaves cropping and normalising to the backend (see feed.ts); default 'float32'. */
+  output?: 'float32' | 'uint8';
 }
 
 /** The stored side for a crop: 256 for the paper's 224/227 crops, else 4 pixels of play. */
@@ -65,10 +69,10 @@ export async function openTrainingData(o: DataOptions): Promise<TrainingData> {
     trainIndices = order.slice(0, limit - o.validation);
   }
   const testSet = data.test ?? valSet;
-  const common = { crop, scale: o.scale, seed: o.seed, batch: o.batch, lighting: C === 3 ? 0.1 : 0 };
+  const common = { crop, scale: o.scale, seed: o.seed, batch: o.batch, lighting: C === 3 ? 0.1 : 0, output: o.output };
   const train = new Loader(data.train, data.stats, { ...common, mode: 'train', indices: trainIndices, workers: o.workers });
   const val = new Loader(valSet, data.stats, { ...common, mode: 'centre', indices: valIndices, workers: 0 });
-  const test = new Loader(testSet, data.stats, { ...common, mode: 'centre', workers: 0 });
+  const test = new Loader(testSet, data.stats, { ...common, mode: o.testViews ?? 'centre', workers: 0 });
   return {
     name: data.name,
     origin: data.test ? data.origin : `${data.origin} (no test split: the validation images are the test set)`,

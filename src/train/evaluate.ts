@@ -2,6 +2,7 @@
 import type { Loader } from '../data/loader.js';
 import { countTopK } from '../eval/metrics.js';
 import type { Net } from '../nn/net.js';
+import { feedBatch } from './feed.js';
 
 export interface EvalResult {
   top1: number;
@@ -17,7 +18,7 @@ export async function evaluate(net: Net, stream: Loader): Promise<EvalResult> {
   let lossSum = 0;
   let n = 0;
   for await (const b of stream.epoch(0)) {
-    net.backend.write(net.input, b.input);
+    feedBatch(net, stream.plan, b);
     net.backend.write(net.labels, b.labels);
     net.forward(b.count, 'eval');
     net.computeLoss();

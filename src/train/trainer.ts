@@ -13,6 +13,7 @@ import { buildReport } from '../report/report.js';
 import { checkpointDir, latestCheckpoint, loadCheckpoint, saveCheckpoint, type TrainState } from './checkpoint.js';
 import { openTrainingData } from './data.js';
 import { evaluate, type EvalResult } from './evaluate.js';
+import { batchOutputFor, feedBatch } from './feed.js';
 
 export interface TrainConfig {
   arch: string;
@@ -97,7 +98,7 @@ export async function train(
   const scale = config.inputScale ?? base.inputScale;
   const data = await openTrainingData({
     spec: config.data, crop: base.input[1], batch: config.batch, seed: config.seed, validation: config.validation,
-    limit: config.limit, scale, workers: 1,
+    limit: config.limit, scale, workers: 1, output: batchOutputFor(backend),
   });
   try {
     const arch = architecture(config.arch, data.input, data.classes.length);
@@ -132,7 +133,7 @@ export async function train(
       // The batches depend only on (seed, epoch, batch number): a resumed run skips those it took.
       for await (const b of data.train.epoch(epoch)) {
         if (s++ < firstStep) continue;
-        backend.write(net.input, b.input);
+        feedBatch(net, data.train.plan, b);
         backend.write(net.labels, b.labels);
         net.forward(b.count, 'train', config.seed, state.step);
         net.backward();

@@ -3,7 +3,9 @@
 // conv.ts and linear.ts instead, and `float64: true` keeps everything in Float64 for
 // gradient checks of whole nets.
 import type { Backend, Tensor } from '../backend.js';
+import { ShapeError } from '../../core/errors.js';
 import { dropoutBackward, dropoutForward, reluBackward, reluForward } from './activation.js';
+import { checkCrops, cropImages, type CropGeometry } from './crops.js';
 import { conv2dBackwardData, conv2dBackwardFilter, conv2dForward } from './conv.js';
 import { conv2dBackwardDataGemm, conv2dBackwardFilterGemm, conv2dForwardGemm } from './conv_gemm.js';
 import {
@@ -75,6 +77,11 @@ export class CpuBackend implements Backend {
   }
   write(t: Tensor, data: Float32Array, offset = 0): void {
     d(t).set(data, offset);
+  }
+  writeCrops(g: CropGeometry, pixels: Uint8Array, params: Float32Array, mean: Tensor, out: Tensor): void {
+    const fault = checkCrops(g, pixels.length, params, mean.size, out.size);
+    if (fault) throw new ShapeError(`writeCrops to ${out.label}: ${fault}`);
+    cropImages(g, pixels, params, d(mean), d(out));
   }
   async read(t: Tensor, count = t.size): Promise<Float32Array> {
     return Float32Array.from(d(t).subarray(0, count));

@@ -119,7 +119,7 @@ export class GpuContext {
   private disposed = false;
   private readonly dummies: TrackedBuffer[] = [];
   private scratchBuffer: TrackedBuffer | null = null;
-  private hostStaging = new Float32Array(0);
+  private hostStaging = new Uint8Array(0);
   // Profiling with timestamp queries: one pass per dispatch, resolved at each submit.
   private profiler: {
     querySet: GPUQuerySet;
@@ -439,19 +439,29 @@ export class GpuContext {
 
   /** Uploads `data` to `t` at `offset` floats, after everything recorded before it. */
   write(t: Tensor, data: Float32Array, offset = 0): void {
-    this.check();
     const g = gpuTensor(t);
     if (offset + data.length > g.size) {
       throw new ShapeError(`write to ${g.label}: ${data.length} floats at ${offset} do not fit in ${g.size}`);
     }
-    if (data.length === 0) return;
+    this.writeBytes(t, new Uint8Array(data.buffer, data.byteOffset, data.byteLength), offset);
+  }
+
+  /** Uploads raw bytes (e.g. uint8 images, 4 per float slot) to `t` at `offset` floats. */
+  writeBytes(t: Tensor, bytes: Uint8Array, offset = 0): void {
+    this.check();
+    const g = gpuTensor(t);
+    if (offset * 4 + bytes.length > g.size * 4) {
+      throw new ShapeError(`write to ${g.label}: ${bytes.length} bytes at float ${offset} do not fit in ${g.size} floats`);
+    }
+    if (bytes.length === 0) return;
     this.flush(); // queue.writeBuffer would otherwise overtake recorded, unsubmitted work
-    let src = data;
-    if (!(data.buffer instanceof ArrayBuffer)) {
-      // A SharedArrayBuffer (the data loader's workers): writeBuffer takes only ArrayBuffers.
-      if (this.hostStaging.length < data.length) this.hostStaging = new Float32Array(data.length);
-      src = this.hostStaging.subarray(0, data.length);
-      src.set(data);
+    let src = bytes;
+    const padded = Math.ceil(bytes.length / 4) * 4; // writeBuffer moves whole 4-byte words
+    if (!(bytes.buffer instanceof ArrayBuffer) || padded !== bytes.length) {
+      // writeBuffer takes only ArrayBuffers (the data loader's workers fill SharedArrayBuffers).
+      if (this.hostStaging.length < padded) this.hostStaging = new Uint8Array(padded);
+      src = this.hostStaging.subarray(0, padded);
+      src.set(bytes);
     }
     this.device.queue.writeBuffer(g.buffer.gpu, g.offset + offset * 4, src.buffer, src.byteOffset, src.byteLength);
   }

@@ -13,6 +13,7 @@ import type {
   AdaptivePoolGeometry,
   Backend,
   ConvGeometry,
+  CropGeometry,
   DropoutParams,
   LinearShape,
   LrnParams,
@@ -22,6 +23,7 @@ import type {
 } from '../backend.js';
 import { ShapeError } from '../../core/errors.js';
 import { dropThreshold } from '../../rng/hash.js';
+import { checkCrops, PARAMS_PER_CROP } from '../cpu/crops.js';
 import { lrnScale } from '../cpu/lrn.js';
 import { GpuContext, gpuTensor, GpuTensor, type ProfileEntry, type Recorded, type Use } from './context.js';
 import { openDevice, type AdapterDescription, type DeviceOptions } from './device.js';
@@ -147,6 +149,45 @@ export class WebGpuBackend implements Backend {
 
   fill(t: Tensor, value: number, count = t.size): void {
     this.flat('fill', count, (o, n) => this.run('fill', ['fill'], { count: n, value }, { t: { t, offset: o, count: n, write: true } }, grid1d(n, WG, this.ctx.maxGroups)));
+  }
+
+  /** Where writeCrops uploads images and crop params (grown when a batch needs more, never shrunk). */
+  private cropInputs: { pixels: GpuTensor; params: GpuTensor } | null = null;
+
+  writeCrops(g: CropGeometry, pixels: Uint8Array, params: Float32Array, mean: Tensor, out: Tensor): void {
+    const fault = checkCrops(g, pixels.length, params, mean.size, out.size);
+    if (fault) throw new ShapeError(`writeCrops to ${out.label}: ${fault}`);
+    const imageBytes = g.channels * g.height * g.width;
+    const cropSize = g.channels * g.crop * g.crop;
+    const P = PARAMS_PER_CROP;
+    const inputs = this.cropInputsFor(Math.ceil((g.images * imageBytes) / 4), g.images * g.views * P);
+    this.ctx.writeBytes(inputs.pixels, pixels.subarray(0, g.images * imageBytes));
+    this.ctx.write(inputs.params, params.subarray(0, g.images * g.views * P));
+    const shape = { C: g.channels, H: g.height, W: g.width, crop: g.crop, views: g.views, scale: g.scale };
+    this.byBatch('writeCrops', g.images, [g.views * cropSize, imageBytes / 4 + 1], (n0, b) => {
+      const byte = n0 * imageBytes;
+      const total = b * g.views * cropSize;
+      this.run(`writeCrops ${out.label}`, ['crop_images'], { ...shape, total, byte0: byte % 4 }, {
+        pixels: { t: inputs.pixels, offset: Math.floor(byte / 4), count: Math.ceil(((byte % 4) + b * imageBytes) / 4) },
+        params: { t: inputs.params, offset: n0 * g.views * P, count: b * g.views * P },
+        mean: { t: mean, count: imageBytes },
+        out: { t: out, offset: n0 * g.views * cropSize, count: total, write: true },
+      }, grid1d(total, WG, this.ctx.maxGroups));
+    });
+  }
+
+  private cropInputsFor(pixelWords: number, paramFloats: number): { pixels: GpuTensor; params: GpuTensor } {
+    const c = this.cropInputs;
+    if (c && c.pixels.size >= pixelWords && c.params.size >= paramFloats) return c;
+    if (c) {
+      this.ctx.flush(); // recorded work may still read the old buffers
+      for (const t of [c.pixels, c.params]) this.ctx.destroyBuffer(t.buffer);
+    }
+    this.cropInputs = {
+      pixels: this.ctx.allocate('uint8 images', Math.max(pixelWords, c?.pixels.size ?? 0)),
+      params: this.ctx.allocate('crop params', Math.max(paramFloats, c?.params.size ?? 0)),
+    };
+    return this.cropInputs;
   }
 
   // ---- convolution ------------------------------------------------------------------------

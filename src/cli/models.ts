@@ -1,0 +1,118 @@
+// Commands that use a trained model: `alexnet predict` (top-5 classes of image files),
+// `alexnet features` (a layer's activations over a data split, to safetensors) and
+// `alexnet similar` (the training images nearest a query by fc7 features: the paper's
+// Figure 4); and the model options they share with `alexnet eval`. Wiring only.
+import { writeFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { selectBackend } from '../backend/select.js';
+import { UsageError } from '../core/errors.js';
+import { extractFeatures } from '../eval/features.js';
+import { loadTrainedModel, loadWeightsFile, type LoadedModel } from '../eval/models.js';
+import { predictFiles, similarImages, similarRows, trainingDataOf } from '../eval/predict.js';
+import { writeSafetensors } from '../io/safetensors.js';
+import { imageRows } from '../report/mosaic.js';
+import { encodePng } from '../report/png.js';
+import { ARCHITECTURE_NAMES } from '../nn/architectures.js';
+import { backendOption, nonNegativeInt, notice, oneOf, positiveInt } from './options.js';
+
+/** --checkpoint (one, or several for an ensemble), or --weights with --arch. */
+export function modelOptions(cmd: Command, checkpoints: 'one' | 'many'): Command {
+  return cmd
+    .option(checkpoints === 'many' ? '--checkpoint <dir...>' : '--checkpoint <dir>', checkpoints === 'many'
+      ? 'run or checkpoint directories; more than one averages their softmax'
+      : 'a run or checkpoint directory written by alexnet train')
+    .option('--weights <file>', 'weights (.safetensors, .pth, .caffemodel) instead of a checkpoint; needs --arch')
+    .option('--arch <name>', `architecture of --weights: ${ARCHITECTURE_NAMES.join(', ')}`);
+}
+
+/** The models the options name; --weights are preprocessed as training on `o.data` would be. */
+export async function loadModels(what: string, o: { checkpoint?: string | string[]; weights?: string; arch?: string; data?: string }): Promise<LoadedModel[]> {
+  if (!o.checkpoint && !o.weights) throw new UsageError(`${what}: give --checkpoint DIR, or --weights FILE with --arch`);
+  if (o.weights && !o.arch) throw new UsageError(`${what}: --weights needs --arch`);
+  const dirs = o.checkpoint === undefined ? [] : Array.isArray(o.checkpoint) ? o.checkpoint : [o.checkpoint];
+  return [
+    ...(await Promise.all(dirs.map((dir) => loadTrainedModel(dir)))),
+    ...(o.weights ? [await loadWeightsFile(o.weights, o.arch!, o.data ?? 'fashion-mnist')] : []),
+  ];
+}
+
+async function oneModel(what: string, o: Parameters<typeof loadModels>[1]): Promise<LoadedModel> {
+  const models = await loadModels(what, o);
+  if (models.length !== 1) throw new UsageError(`${what}: give one model (--checkpoint or --weights), found ${models.length}`);
+  return models[0];
+}
+
+const percent = (p: number) => `${(p * 100).toFixed(1)}%`;
+const dataOption = ['--data <spec>', 'with --weights: the training set whose statistics and class names apply (default fashion-mnist)'] as const;
+
+export function registerModelCommands(program: Command): void {
+  modelOptions(program.command('predict'), 'one')
+    .description('the most probable classes of image files (JPEG, PNG, WebP), with probabilities')
+    .argument('<images...>', 'image files')
+    .option(...dataOption)
+    .option('--top <k>', 'classes per image', positiveInt('--top'), 5)
+    .addOption(backendOption())
+    .option('--json', 'one JSON object per image')
+    .action(async (images: string[], o) => {
+      const model = await oneModel('predict', o);
+      const backend = await selectBackend(o.backend, notice);
+      for (const p of await predictFiles(model, images, backend, o.top)) {
+        if (o.json) console.log(JSON.stringify(p));
+        else console.log(`${p.file}\n${p.top.map((t) => `  ${percent(t.probability).padStart(6)}  ${t.name}`).join('\n')}`);
+      }
+    });
+
+  modelOptions(program.command('features'), 'one')
+    .description("a layer's activations (fc7 by default: 4096 per image in the paper net) for a data split, to safetensors")
+    .requiredOption('--out <file>', 'the .safetensors file: features [images, dims], labels [images]')
+    .option(...dataOption)
+    .option('--split <name>', 'train or test', oneOf('--split', ['train', 'test'] as const), 'test')
+    .option('--layer <name>', 'conv1 ... conv5, fc6, fc7, fc8', 'fc7')
+    .option('--limit <n>', 'the first n images of the split only', positiveInt('--limit'))
+    .addOption(backendOption())
+    .action(async (o) => {
+      const model = await oneModel('features', o);
+      const backend = await selectBackend(o.backend, notice);
+      const data = await trainingDataOf(model, backend);
+      try {
+        const set = data.sets[o.split as 'train' | 'test'];
+        const indices = Array.from({ length: Math.min(o.limit ?? set.count, set.count) }, (_, i) => i);
+        const f = await extractFeatures(model, data.centreStream(set, indices), backend, o.layer);
+        const labels = Float32Array.from(indices, (i) => set.label(i));
+        await writeSafetensors(o.out, [
+          { name: 'features', shape: [indices.length, f.dims], data: f.data },
+          { name: 'labels', shape: [indices.length], data: labels },
+        ], { layer: o.layer, split: o.split, data: model.model.data, classes: JSON.stringify(model.model.classes) });
+        console.log(`wrote ${o.layer} features [${indices.length}, ${f.dims}] of ${set.name} to ${o.out}`);
+      } finally {
+        await data.close();
+      }
+    });
+
+  modelOptions(program.command('similar'), 'one')
+    .description("the training images nearest to each query by Euclidean distance of fc7 features (the paper's Figure 4)")
+    .argument('[images...]', 'query image files (default: the first test image of each class)')
+    .option(...dataOption)
+    .option('--k <n>', 'neighbours per query', positiveInt('--k'), 6)
+    .option('--bank <n>', 'search the first n training images (0: all)', nonNegativeInt('--bank'), 0)
+    .option('--layer <name>', 'whose activations are compared', 'fc7')
+    .option('--png <file>', 'also draw the queries and their neighbours, one row per query')
+    .addOption(backendOption())
+    .option('--json', 'one JSON object per query')
+    .action(async (images: string[], o) => {
+      const model = await oneModel('similar', o);
+      const backend = await selectBackend(o.backend, notice);
+      const s = await similarImages(model, backend, { files: images, k: o.k, bankSize: o.bank || Infinity, layer: o.layer });
+      s.queryIndices.forEach((qi, r) => {
+        const query = images[r] ?? `test image ${qi} (${model.model.classes[s.queries.label(qi)]})`;
+        if (o.json) console.log(JSON.stringify({ query, neighbours: s.neighbours[r] }));
+        else console.log(`${query}\n${s.neighbours[r].map((n) => `  ${n.distance.toFixed(2).padStart(8)}  training image ${n.index} (${n.name})`).join('\n')}`);
+      });
+      if (o.png) {
+        const shape = [...s.bank.shape] as [number, number, number];
+        const mosaic = imageRows(similarRows(s), shape, shape[1] <= 32 ? 3 : 1);
+        await writeFile(o.png, encodePng(mosaic.width, mosaic.height, mosaic.rgb));
+        notice(`drew ${s.queryIndices.length} rows to ${o.png}`);
+      }
+    });
+}
