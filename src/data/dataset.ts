@@ -6,6 +6,7 @@ import { DataError, UsageError } from '../core/errors.js';
 import { CacheReader, openCache } from './cache.js';
 import { loadCifar10 } from './cifar10.js';
 import type { ImageSet } from './fashion_mnist.js';
+import { ResampledReader } from './resample.js';
 import { loadData } from './source.js';
 import { computeStats, type ImageStats } from './stats.js';
 
@@ -48,7 +49,8 @@ export interface Dataset extends ImageReader {
 
 export type ReaderHandle =
   | { kind: 'memory'; shape: [number, number, number]; images: Uint8Array; labels: Int32Array }
-  | { kind: 'cache'; shape: [number, number, number]; count: number; dir: string; imagesPerShard: number; labels: Int32Array };
+  | { kind: 'cache'; shape: [number, number, number]; count: number; dir: string; imagesPerShard: number; labels: Int32Array }
+  | { kind: 'resampled'; base: ReaderHandle; side: number; channels: number };
 
 export interface OpenedData {
   /** The spec as given. */
@@ -178,5 +180,6 @@ export async function openDataset(spec: string, options: OpenOptions = {}): Prom
 /** Rebuilds a reader from a handle (in a worker thread). */
 export function openReader(handle: ReaderHandle): ImageReader {
   if (handle.kind === 'memory') return new MemoryDataset('worker', 'train', handle.shape, [], [], handle.images, handle.labels);
+  if (handle.kind === 'resampled') return new ResampledReader(openReader(handle.base), handle.side, handle.channels);
   return new CacheReader(handle);
 }

@@ -41,14 +41,15 @@ export async function loadTrainedModel(path: string): Promise<LoadedModel> {
 /** A bare weights file for `arch`, preprocessed as training on `spec` would have been. */
 export async function loadWeightsFile(path: string, arch: string, spec: string): Promise<LoadedModel> {
   const a = architecture(arch);
-  const data = await testData(spec, { crop: a.input[1], scale: a.inputScale, batch: 1 });
+  const data = await testData(spec, { channels: a.input[0], crop: a.input[1], scale: a.inputScale, batch: 1 });
   await data.close();
   const model: SavedModel = { arch, input: data.input, classes: data.classes, data: spec, scale: a.inputScale, channelMean: data.stats.channelMean };
   return { source: path, model, weights: await readWeights(path, arch), weightsPath: path };
 }
 
 export interface TestDataOptions {
-  /** Crop side, and the factor on mean-subtracted pixels. */
+  /** The net's input channels and crop side, and the factor on mean-subtracted pixels. */
+  channels?: number;
   crop: number;
   scale: number;
   batch: number;
@@ -61,7 +62,7 @@ export interface TestDataOptions {
 /** The data of `spec`, preprocessed for evaluation (only its test stream is used). */
 export function testData(spec: string, o: TestDataOptions): Promise<TrainingData> {
   return openTrainingData({
-    spec, crop: o.crop, batch: o.batch, seed: 1, validation: 0, scale: o.scale, workers: 0,
+    spec, channels: o.channels, crop: o.crop, batch: o.batch, seed: 1, validation: 0, scale: o.scale, workers: 0,
     output: o.output, testViews: o.tenCrop ? 'ten-crop' : 'centre',
   });
 }
@@ -111,7 +112,7 @@ export async function predictTestSet(models: LoadedModel[], spec: string, backen
   const batch = o.batch ?? 64;
   let out: Predictions | null = null;
   for (const m of models) {
-    const data = await testData(spec, { crop: m.model.input[1], scale: m.model.scale, batch, output: batchOutputFor(backend), tenCrop: o.tenCrop });
+    const data = await testData(spec, { channels: m.model.input[0], crop: m.model.input[1], scale: m.model.scale, batch, output: batchOutputFor(backend), tenCrop: o.tenCrop });
     try {
       const classes = data.classes.length;
       if (m.model.classes.length !== classes) {

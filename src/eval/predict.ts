@@ -14,7 +14,7 @@ import { forEachBatch, testData, type LoadedModel } from './models.js';
 
 /** The model's training data (statistics, stored shape, class names); close it after use. */
 export function trainingDataOf(m: LoadedModel, backend: Backend, batch = 64): Promise<TrainingData> {
-  return testData(m.model.data, { crop: m.model.input[1], scale: m.model.scale, batch, output: batchOutputFor(backend) });
+  return testData(m.model.data, { channels: m.model.input[0], crop: m.model.input[1], scale: m.model.scale, batch, output: batchOutputFor(backend) });
 }
 
 /**

@@ -4,6 +4,7 @@
 import { DataError } from '../core/errors.js';
 import { openDataset, type Dataset } from '../data/dataset.js';
 import { Loader, type Batch } from '../data/loader.js';
+import { resampledData } from '../data/resample.js';
 import type { ImageStats } from '../data/stats.js';
 import { mix32, Rng } from '../rng/hash.js';
 
@@ -38,6 +39,8 @@ export interface DataOptions {
   scale: number;
   /** Worker threads reading and augmenting ahead of the computation. */
   workers: number;
+  /** Channels of the net's input: grey images scaled up for a 3-channel net are replicated. */
+  channels?: number;
   /** Views of each test image: the centre crop (default) or the paper's ten crops. */
   testViews?: 'centre' | 'ten-crop';
   /** 'uint8' leaves cropping and normalising to the backend (see feed.ts); default 'float32'. */
@@ -50,9 +53,12 @@ export function storedSide(crop: number): number {
 }
 
 export async function openTrainingData(o: DataOptions): Promise<TrainingData> {
-  const data = await openDataset(o.spec, { side: storedSide(o.crop) });
+  const opened = await openDataset(o.spec, { side: storedSide(o.crop) });
+  const [storedChannels, storedHeight] = opened.train.shape;
+  // Images smaller than the net's input (Fashion-MNIST or CIFAR-10 for the paper net) are scaled
+  // up, grey replicated to the net's channels; smaller nets crop what fits.
+  const data = o.crop > storedHeight ? resampledData(opened, storedSide(o.crop), Math.max(storedChannels, o.channels ?? 0)) : opened;
   const [C, H] = data.train.shape;
-  // Fashion-MNIST and CIFAR-10 keep their own sizes: crop what fits.
   const crop = Math.min(o.crop, H);
   const limit = Math.min(o.limit ?? data.train.count, data.train.count);
   const order = Array.from({ length: limit }, (_, i) => i);
@@ -69,7 +75,7 @@ export async function openTrainingData(o: DataOptions): Promise<TrainingData> {
     trainIndices = order.slice(0, limit - o.validation);
   }
   const testSet = data.test ?? valSet;
-  const common = { crop, scale: o.scale, seed: o.seed, batch: o.batch, lighting: C === 3 ? 0.1 : 0, output: o.output };
+  const common = { crop, scale: o.scale, seed: o.seed, batch: o.batch, lighting: storedChannels === 3 ? 0.1 : 0, output: o.output };
   const train = new Loader(data.train, data.stats, { ...common, mode: 'train', indices: trainIndices, workers: o.workers });
   const val = new Loader(valSet, data.stats, { ...common, mode: 'centre', indices: valIndices, workers: 0 });
   const test = new Loader(testSet, data.stats, { ...common, mode: o.testViews ?? 'centre', workers: 0 });

@@ -98,7 +98,7 @@ export async function train(
   const scale = config.inputScale ?? base.inputScale;
   const data = await openTrainingData({
     spec: config.data, crop: base.input[1], batch: config.batch, seed: config.seed, validation: config.validation,
-    limit: config.limit, scale, workers: 1, output: batchOutputFor(backend),
+    limit: config.limit, scale, workers: 1, output: batchOutputFor(backend), channels: base.input[0],
   });
   try {
     const arch = architecture(config.arch, data.input, data.classes.length);
