@@ -19,14 +19,24 @@ export function lrnScale(p: LrnParams): number {
   return p.alphaDividedBySize ? p.alpha / p.size : p.alpha;
 }
 
-/** Channels [first, last] inside the window of channel c. */
-function windowOf(p: LrnParams, c: number, channels: number): [number, number] {
-  return [Math.max(0, c - Math.floor(p.size / 2)), Math.min(channels - 1, c + Math.floor((p.size - 1) / 2))];
-}
-
-/** Channels [first, last] whose windows contain channel i. */
-function windowsContaining(p: LrnParams, i: number, channels: number): [number, number] {
-  return [Math.max(0, i - Math.floor((p.size - 1) / 2)), Math.min(channels - 1, i + Math.floor(p.size / 2))];
+/**
+ * out[c] = sum of v[j] over channels j in [c - before, c + after] clipped to the channels, for
+ * each pixel. v, out: [channels, pixels]. A running sum: each step adds the plane entering the
+ * window and subtracts the one leaving it (two operations per element for any window size).
+ */
+function windowSums(v: Float64Array, channels: number, pixels: number, before: number, after: number, out: Float64Array): void {
+  out.fill(0, 0, pixels);
+  for (let j = 0; j <= Math.min(after, channels - 1); j++) {
+    for (let q = 0; q < pixels; q++) out[q] += v[j * pixels + q];
+  }
+  for (let c = 1; c < channels; c++) {
+    const row = c * pixels;
+    out.copyWithin(row, row - pixels, row);
+    const entering = c + after;
+    const leaving = c - 1 - before;
+    if (entering < channels) for (let q = 0; q < pixels; q++) out[row + q] += v[entering * pixels + q];
+    if (leaving >= 0) for (let q = 0; q < pixels; q++) out[row + q] -= v[leaving * pixels + q];
+  }
 }
 
 /** s^-beta, with the paper's beta = 0.75 computed without pow. */
@@ -38,24 +48,18 @@ function powNegBeta(s: number, beta: number): number {
   return Math.pow(s, -beta);
 }
 
-let scratch = new Float64Array(0);
+let squares = new Float64Array(0);
+let sums = new Float64Array(0);
 
 /** s[c, p] = k + a * sum of x^2 over window(c), for one sample starting at `base`: [C, pixels]. */
 function denominators(p: LrnParams, x: Arr, base: number, channels: number, pixels: number): Float64Array {
-  if (scratch.length < channels * pixels) scratch = new Float64Array(channels * pixels);
-  const s = scratch;
+  if (sums.length < channels * pixels) [squares, sums] = [new Float64Array(channels * pixels), new Float64Array(channels * pixels)];
+  for (let i = 0; i < channels * pixels; i++) squares[i] = x[base + i] * x[base + i];
+  // window(c) = [c - floor(size / 2), c + floor((size - 1) / 2)]
+  windowSums(squares, channels, pixels, Math.floor(p.size / 2), Math.floor((p.size - 1) / 2), sums);
   const a = lrnScale(p);
-  for (let c = 0; c < channels; c++) {
-    const row = c * pixels;
-    s.fill(0, row, row + pixels);
-    const [first, last] = windowOf(p, c, channels);
-    for (let j = first; j <= last; j++) {
-      const src = base + j * pixels;
-      for (let q = 0; q < pixels; q++) s[row + q] += x[src + q] * x[src + q];
-    }
-    for (let q = 0; q < pixels; q++) s[row + q] = p.k + a * s[row + q];
-  }
-  return s;
+  for (let i = 0; i < channels * pixels; i++) sums[i] = p.k + a * sums[i];
+  return sums;
 }
 
 /** x, y: [N, C, H, W] (y overwritten). */
@@ -78,18 +82,15 @@ export function lrnBackward(p: LrnParams, shape: readonly number[], x: Arr, y: A
   const pixels = H * W;
   const twoABeta = 2 * lrnScale(p) * p.beta;
   const ratio = new Float64Array(C * pixels);
+  const ratioSums = new Float64Array(C * pixels);
   for (let n = 0; n < N; n++) {
     const base = n * C * pixels;
     const s = denominators(p, x, base, C, pixels);
     for (let i = 0; i < C * pixels; i++) ratio[i] = (dy[base + i] * y[base + i]) / s[i];
-    for (let i = 0; i < C; i++) {
-      const row = base + i * pixels;
-      for (let q = 0; q < pixels; q++) dx[row + q] = dy[row + q] * powNegBeta(s[i * pixels + q], p.beta);
-      const [first, last] = windowsContaining(p, i, C);
-      for (let c = first; c <= last; c++) {
-        const src = c * pixels;
-        for (let q = 0; q < pixels; q++) dx[row + q] -= twoABeta * x[row + q] * ratio[src + q];
-      }
+    // The windows containing channel i are those of channels [i - floor((size - 1) / 2), i + floor(size / 2)].
+    windowSums(ratio, C, pixels, Math.floor((p.size - 1) / 2), Math.floor(p.size / 2), ratioSums);
+    for (let i = 0; i < C * pixels; i++) {
+      dx[base + i] = dy[base + i] * powNegBeta(s[i], p.beta) - twoABeta * x[base + i] * ratioSums[i];
     }
   }
 }
