@@ -166,12 +166,12 @@ export class WebGpuBackend implements Backend {
     this.launch.byBatch('writeCrops', g.images, [g.views * cropSize, imageBytes / 4 + 1], (n0, b) => {
       const byte = n0 * imageBytes;
       const total = b * g.views * cropSize;
-      this.launch.run(`writeCrops ${out.label}`, ['crop_images'], { ...shape, total, byte0: byte % 4 }, {
+      this.launch.run(`writeCrops ${out.label}`, ['crop_images'], { ...shape, rows: b * g.views * g.channels * g.crop, byte0: byte % 4 }, {
         pixels: { t: inputs.pixels, offset: Math.floor(byte / 4), count: Math.ceil(((byte % 4) + b * imageBytes) / 4) },
         params: { t: inputs.params, offset: n0 * g.views * P, count: b * g.views * P },
         mean: { t: mean, count: imageBytes },
         out: { t: out, offset: n0 * g.views * cropSize, count: total, write: true },
-      }, grid1d(total, WG, this.ctx.maxGroups));
+      }, grid1d(b * g.views * g.channels * g.crop, 64, this.ctx.maxGroups));
     });
   }
 
