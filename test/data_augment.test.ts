@@ -159,7 +159,7 @@ test('PCA lighting: added colour has mean ~0 and, in the eigenbasis, covariance 
   }
 });
 
-test('a uint8 batch (stored images and params) finished by normalizeBatch equals the float batch', () => {
+test('a uint8 batch (stored images and params) finished by cropImages equals the float batch', () => {
   const shape: [number, number, number] = [3, 20, 20];
   const set = positional(5, shape);
   const s = computeStats(set);

@@ -36,7 +36,7 @@ export interface Batch {
   input: Float32Array;
   /**
    * [count, C, H, W]: the stored images, uncropped, for a device to crop, mirror and normalise
-   * as `params` say (normalizeBatch is the reference); empty when the output is 'float32'.
+   * as `params` say (the backend's writeCrops); empty when the output is 'float32'.
    */
   pixels: Uint8Array;
   /** [count * views, 6]: x, y, flip (0 or 1), colour added to channels 0..2, in pixel units. */
