@@ -1,7 +1,7 @@
 // The typed library: build a net, load weights, train and run it, from Node.
 export * from './core/errors.js';
 export * from './core/geometry.js';
-export type { Backend, Tensor } from './backend/backend.js';
+export type { Backend, CropGeometry, Tensor } from './backend/backend.js';
 export { CpuBackend, type CpuOptions } from './backend/cpu/index.js';
 export { selectBackend, type BackendChoice } from './backend/select.js';
 export type { LrnParams } from './backend/cpu/lrn.js';
@@ -22,6 +22,11 @@ export { readWeights, architectureForWeights } from './io/weights.js';
 export { parsePth } from './io/pth.js';
 export { parseCaffeModel, caffeWeights } from './io/caffe.js';
 export { encodeOnnx } from './io/onnx.js';
-export { evaluateModels, loadTrainedModel, type EvalSummary } from './eval/models.js';
+export { evaluateModels, loadTrainedModel, loadWeightsFile, predictTestSet, type EvalSummary, type PredictOptions } from './eval/models.js';
+export { predictFiles, similarImages, type FilePrediction, type Similar } from './eval/predict.js';
+export { extractFeatures, nearest } from './eval/features.js';
+export { openDataset, type Dataset } from './data/dataset.js';
+export { Loader, type Batch, type LoaderOptions } from './data/loader.js';
+export { feedBatch, batchOutputFor } from './train/feed.js';
 export { createWebGpuBackend, WebGpuBackend, GpuError, probeAdapter, type WebGpuOptions } from './backend/webgpu/index.js';
 export { benchmark, type BenchOptions, type BenchResult } from './cli/bench.js';
