@@ -67,6 +67,19 @@ export function testData(spec: string, o: TestDataOptions): Promise<TrainingData
   });
 }
 
+/** The last Net made for each model, reused while the backend is the same and its batch suffices. */
+const nets = new WeakMap<LoadedModel, { backend: Backend; net: Net }>();
+
+/** `m` as a Net on `backend` for batches up to `batch`: made once, not per call (GPU memory). */
+function netFor(m: LoadedModel, backend: Backend, batch: number): Net {
+  const cached = nets.get(m);
+  if (cached && cached.backend === backend && cached.net.maxBatch >= batch) return cached.net;
+  const net = new Net(backend, architecture(m.model.arch, m.model.input, m.model.classes.length), batch);
+  net.importTensors(m.weights, m.weightsPath);
+  nets.set(m, { backend, net });
+  return net;
+}
+
 /**
  * Runs `m` in evaluation mode over `stream`, calling `use` after each batch of `count` images
  * (`count * views` crops, image-major).
@@ -78,9 +91,7 @@ export async function forEachBatch(
   batch: number,
   use: (net: Net, labels: Float32Array, start: number, count: number) => Promise<void>,
 ): Promise<void> {
-  const arch = architecture(m.model.arch, m.model.input, m.model.classes.length);
-  const net = new Net(backend, arch, batch * stream.views);
-  net.importTensors(m.weights, m.weightsPath);
+  const net = netFor(m, backend, batch * stream.views);
   let start = 0;
   for await (const b of stream.epoch(0)) {
     feedBatch(net, stream.plan, b);
