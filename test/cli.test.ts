@@ -11,6 +11,7 @@ import { encodeSafetensors, readSafetensors } from '../src/io/safetensors.js';
 import { CpuBackend } from '../src/backend/cpu/index.js';
 import { architecture } from '../src/nn/architectures.js';
 import { Net } from '../src/nn/net.js';
+import { BUNDLED_FASHION_MNIST as BUNDLED } from '../src/data/source.js';
 
 const MAIN = new URL('../src/cli/main.js', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'alexnet-cli-'));
@@ -128,4 +129,24 @@ test('bench --json reports the contract fields', () => {
   assert.equal(b.arch, 'mini');
   assert.equal(b.mode, 'train');
   assert.ok(b.img_per_s > 0);
+});
+
+test('the CLI runs without sharp (GPU machines get node_modules without it): bench, forward and train start', async () => {
+  // A resolve hook that makes `import 'sharp'` fail, as a missing package would.
+  const hooks = join(dir, 'no-sharp-hooks.mjs');
+  writeFileSync(hooks, "export async function resolve(s, c, next) { if (s === 'sharp') throw new Error('sharp is not installed'); return next(s, c); }\n");
+  const register = join(dir, 'no-sharp.mjs');
+  writeFileSync(register, `import { register } from 'node:module';\nregister(${JSON.stringify(new URL(`file://${hooks}`).href)});\n`);
+  const run = (...args: string[]) => spawnSync(process.execPath, ['--import', register, MAIN, ...args], { encoding: 'utf8' });
+  const bench = run('bench', '--arch', 'mini', '--batch', '2', '--mode', 'infer', '--steps', '1', '--warmup', '0', '--backend', 'cpu', '--json');
+  assert.equal(bench.status, 0, bench.stderr);
+  assert.equal(JSON.parse(bench.stdout).arch, 'mini');
+  // The hook works: decoding an image file does need sharp.
+  const png = join(dir, 'x.png');
+  writeFileSync(png, Buffer.from('89504e470d0a1a0a', 'hex'));
+  const weights = join(dir, 'no-sharp-mini.safetensors');
+  await miniWeights(weights);
+  const predict = run('predict', '--weights', weights, '--arch', 'mini', '--data', `fashion-mnist:${BUNDLED}`, png, '--backend', 'cpu');
+  assert.notEqual(predict.status, 0);
+  assert.match(predict.stderr, /sharp is not installed/);
 });

@@ -6,7 +6,6 @@ import type { Backend } from '../backend/backend.js';
 import { softmax } from '../backend/cpu/loss.js';
 import { DataError } from '../core/errors.js';
 import { MemoryDataset, sharedBytes, type Dataset } from '../data/dataset.js';
-import { decodeImage } from '../data/decode.js';
 import { batchOutputFor } from '../train/feed.js';
 import type { TrainingData } from '../train/data.js';
 import { extractFeatures, nearest } from './features.js';
@@ -22,6 +21,9 @@ export function trainingDataOf(m: LoadedModel, backend: Backend, batch = 64): Pr
  * A file that cannot be used is an error naming it: the user asked about each one.
  */
 export async function decodeFiles(files: readonly string[], shape: readonly [number, number, number]): Promise<MemoryDataset> {
+  // Imported here so that sharp (libvips) loads only when files must be decoded: the CLI runs
+  // without it (e.g. on GPU machines that get node_modules without sharp).
+  const { decodeImage } = await import('../data/decode.js');
   const [C, side] = shape;
   const plane = side * side;
   const images = sharedBytes(files.length * C * plane);
