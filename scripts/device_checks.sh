@@ -2,7 +2,9 @@
 # The GPU checks that issues 3 and 5 ask for, as one command for a device machine (DESIGN.md
 # section 6). Here, first:
 #   npm ci && npm run build && bash ../shared/device/pack.sh
-#   mkdir -p device-data && cp /usr/share/datasets/fashion-mnist/*.gz device-data/   # 30 MB, untracked
+#   mkdir -p device-data && cp /usr/share/datasets/fashion-mnist/*.gz device-data/
+# (30 MB, left untracked and not ignored so that it travels with the working tree; delete it
+# afterwards rather than commit it)
 # Then one `run` with carry [".device", "dist"] and the command
 #   source .device/setup.sh && bash scripts/device_checks.sh
 # Results land in $OUT: adapter info, the WebGPU test suites, paper-net throughput (ours with
