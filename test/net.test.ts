@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { CpuBackend, cpuData } from '../src/backend/cpu/index.js';
 import { architecture } from '../src/nn/architectures.js';
 import { Net } from '../src/nn/net.js';
+import { convGeometry } from '../src/core/geometry.js';
 import { forwardMacs, planLayers } from '../src/nn/plan.js';
 import { sgdUpdate } from '../src/backend/cpu/sgd.js';
 import { assertClose, micro, numericGradient, randomArray } from './helpers.js';
@@ -69,6 +70,46 @@ test('fast CPU path (im2col + GEMM) equals the reference loops on the micro net'
   }
   assertClose('logits', results[1].logits, results[0].logits, 1e-4);
   results[0].grads.forEach((g, i) => assertClose(g.name, results[1].grads[i].data, g.data, 1e-3, 1e-3));
+});
+
+test('fast CPU convolution (im2col + GEMM) equals the reference loops over strides, padding and kernels', () => {
+  const reference = new CpuBackend({ reference: true });
+  const fast = new CpuBackend();
+  // [batch, C, H, W, O, kernel, stride, pad, groups]: padding wider than reach, strides that skip
+  // the last columns, 1x1 and 11x11 kernels, groups.
+  const cases = [
+    [2, 3, 9, 11, 4, 3, 1, 1, 1],
+    [1, 2, 10, 7, 4, 3, 2, 2, 2],
+    [2, 3, 23, 23, 5, 11, 4, 0, 1],
+    [1, 4, 8, 8, 6, 5, 3, 2, 2],
+    [3, 5, 5, 5, 3, 1, 1, 0, 1],
+    [1, 2, 6, 6, 2, 5, 1, 4, 1],
+  ];
+  for (const [n, c, h, w, o, k, stride, pad, groups] of cases) {
+    const g = convGeometry(n, c, h, w, o, k, stride, pad, groups, 'case');
+    const what = `${n}x${c}x${h}x${w} -> ${o}, k${k} s${stride} p${pad} g${groups}`;
+    const x = Float32Array.from(randomArray(n * c * h * w, 1));
+    const wt = Float32Array.from(randomArray((o * c * k * k) / groups, 2));
+    const b = Float32Array.from(randomArray(o, 3));
+    const dy = Float32Array.from(randomArray(n * o * g.outHeight * g.outWidth, 4));
+    const out = [reference, fast].map((be) => {
+      const t = (d: Float32Array) => {
+        const tensor = be.allocate(what, d.length);
+        be.write(tensor, d);
+        return tensor;
+      };
+      const [xt, wtt, bt, dyt] = [x, wt, b, dy].map(t);
+      const y = be.allocate('y', dy.length);
+      const dx = be.allocate('dx', x.length);
+      const dw = t(new Float32Array(wt.length).fill(0.5)); // accumulated into
+      const db = be.allocate('db', o);
+      be.conv2dForward(g, xt, wtt, bt, y);
+      be.conv2dBackwardData(g, dyt, wtt, dx);
+      be.conv2dBackwardFilter(g, xt, dyt, dw, db);
+      return [y, dx, dw, db].map((tensor) => cpuData(tensor));
+    });
+    ['y', 'dx', 'dw', 'db'].forEach((name, i) => assertClose(`${what} ${name}`, out[1][i], out[0][i], 1e-4, 1e-2));
+  }
 });
 
 test('paper architecture: 60,965,224 parameters and 724,406,816 multiply-adds per image', () => {

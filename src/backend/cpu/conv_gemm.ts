@@ -28,6 +28,17 @@ function plan(g: ConvGeometry) {
 }
 
 /**
+ * Output columns [lo, hi) whose input column ox * stride - pad + kx lies inside [0, W): the
+ * rest read padding.
+ */
+function validColumns(g: ConvGeometry, kx: number): [number, number] {
+  const { inWidth: W, stride, pad, outWidth: OW } = g;
+  const lo = Math.min(OW, Math.max(0, Math.ceil((pad - kx) / stride)));
+  const hi = Math.max(lo, Math.min(OW, Math.floor((W - 1 + pad - kx) / stride) + 1));
+  return [lo, hi];
+}
+
+/**
  * Unfolds channels [firstC, firstC + cPerGroup) of samples [n0, n0 + count) into
  * col[cPerGroup*KH*KW, count*OH*OW]: row (c, ky, kx), column (n, oy, ox) holds
  * x[n0 + n, firstC + c, oy*stride - pad + ky, ox*stride - pad + kx] (0 in the padding).
@@ -40,20 +51,20 @@ function im2col(g: ConvGeometry, x: Arr, n0: number, count: number, firstC: numb
   for (let c = 0; c < cPerGroup; c++) {
     for (let ky = 0; ky < KH; ky++) {
       for (let kx = 0; kx < KW; kx++) {
+        const [lo, hi] = validColumns(g, kx);
         for (let n = n0; n < n0 + count; n++) {
           const plane = (n * C + firstC + c) * H * W;
-          for (let oy = 0; oy < OH; oy++) {
+          for (let oy = 0; oy < OH; oy++, dst += OW) {
             const iy = oy * stride - pad + ky;
             if (iy < 0 || iy >= H) {
-              col.fill(0, dst, dst + OW);
-              dst += OW;
+              for (let ox = 0; ox < OW; ox++) col[dst + ox] = 0;
               continue;
             }
-            const src = plane + iy * W;
-            for (let ox = 0; ox < OW; ox++, dst++) {
-              const ix = ox * stride - pad + kx;
-              col[dst] = ix >= 0 && ix < W ? x[src + ix] : 0;
-            }
+            // Plain loops: TypedArray fill costs a call, and these rows are short (28 for mini).
+            for (let ox = 0; ox < lo; ox++) col[dst + ox] = 0;
+            const src = plane + iy * W - pad + kx; // input column of output column 0
+            for (let ox = lo; ox < hi; ox++) col[dst + ox] = x[src + ox * stride];
+            for (let ox = hi; ox < OW; ox++) col[dst + ox] = 0;
           }
         }
       }
@@ -70,19 +81,14 @@ function col2imAdd(g: ConvGeometry, col: Float32Array, n0: number, count: number
   for (let c = 0; c < cPerGroup; c++) {
     for (let ky = 0; ky < KH; ky++) {
       for (let kx = 0; kx < KW; kx++) {
+        const [lo, hi] = validColumns(g, kx);
         for (let n = n0; n < n0 + count; n++) {
           const plane = (n * C + firstC + c) * H * W;
-          for (let oy = 0; oy < OH; oy++) {
+          for (let oy = 0; oy < OH; oy++, src += OW) {
             const iy = oy * stride - pad + ky;
-            if (iy < 0 || iy >= H) {
-              src += OW;
-              continue;
-            }
-            const dst = plane + iy * W;
-            for (let ox = 0; ox < OW; ox++, src++) {
-              const ix = ox * stride - pad + kx;
-              if (ix >= 0 && ix < W) dx[dst + ix] += col[src];
-            }
+            if (iy < 0 || iy >= H) continue;
+            const dst = plane + iy * W - pad + kx;
+            for (let ox = lo; ox < hi; ox++) dx[dst + ox * stride] += col[src + ox];
           }
         }
       }
