@@ -1,7 +1,7 @@
 // End to end on real data: the mini net trained briefly on the bundled Fashion-MNIST subset
 // learns (loss falls well below chance, test accuracy far above 10%), its weights round-trip
 // through the saved files, and the same seed gives the same run; ten-crop evaluation, and the
-// predict, similar and features commands on that run.
+// predict, similar and features commands on that run, and ensembles.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { mkdtempSync } from 'node:fs';
@@ -12,10 +12,10 @@ import { test } from 'node:test';
 import sharp from 'sharp';
 import { CpuBackend } from '../src/backend/cpu/index.js';
 import { BUNDLED_FASHION_MNIST } from '../src/data/source.js';
-import { readSafetensors } from '../src/io/safetensors.js';
+import { readSafetensors, writeSafetensors } from '../src/io/safetensors.js';
 import { train, type TrainConfig, type TrainEvent } from '../src/train/trainer.js';
 import { softmax } from '../src/backend/cpu/loss.js';
-import { evaluateModels, loadTrainedModel, predictTestSet, testData } from '../src/eval/models.js';
+import { evaluateModels, loadTrainedModel, loadWeightsFile, predictTestSet, testData } from '../src/eval/models.js';
 import { architecture } from '../src/nn/architectures.js';
 import { Net } from '../src/nn/net.js';
 import type { Dataset } from '../src/data/dataset.js';
@@ -131,4 +131,26 @@ test('predict, similar and features on image files and splits agree with the lib
   assert.deepEqual(tensors.get('features')?.shape, [30, 512]);
   assert.deepEqual([...tensors.get('labels')!.data], Array.from({ length: 30 }, (_, i) => testSet.label(i)));
   assert.ok(tensors.get('features')!.data.every((v) => v >= 0), 'fc7 is read after its ReLU');
+});
+
+test("an ensemble averages its models' softmax outputs (the paper's 5-net figures)", async () => {
+  assert.ok(trained, 'needs the run of the first test');
+  const spec = config(trained).data;
+  const backend = new CpuBackend();
+  const a = await loadTrainedModel(trained);
+  // A second, different model: the same net freshly initialised, as a weights file.
+  const net = new Net(backend, architecture('mini'), 1);
+  net.initialize({ scheme: 'he', seed: 99 });
+  const file = join(mkdtempSync(join(tmpdir(), 'alexnet-ens-')), 'other.safetensors');
+  await writeSafetensors(file, await net.exportTensors());
+  const b = await loadWeightsFile(file, 'mini', spec);
+  const [pa, pb, both] = [await predictTestSet([a], spec, backend), await predictTestSet([b], spec, backend), await predictTestSet([a, b], spec, backend)];
+  for (let i = 0; i < both.probs.length; i += 97) assert.ok(Math.abs(both.probs[i] - (pa.probs[i] + pb.probs[i]) / 2) <= 1e-6, `probability ${i}`);
+  const summary = await evaluateModels([a, b], spec, backend);
+  assert.equal(summary.models, 2);
+  // The CLI's --ensemble of one run twice is that run.
+  const twice = JSON.parse(cli('eval', '--ensemble', trained, trained, '--data', spec, '--json'));
+  const once = await evaluateModels([a], spec, backend);
+  assert.equal(twice.models, 2);
+  assert.equal(twice.top1, once.top1);
 });

@@ -97,13 +97,14 @@ registerDataCommands(program);
 
 modelOptions(program.command('eval'), 'many')
   .description('top-1 / top-5 accuracy on the test set; several --checkpoint values make an ensemble')
+  .option('--ensemble <dir...>', 'run or checkpoint directories whose softmax outputs are averaged (the same as several --checkpoint)')
   .option('--data <spec>', 'fashion-mnist[:DIR], cifar10:DIR, folder:DIR, imagenet:DIR or cache:DIR', 'fashion-mnist')
   .option('--batch <n>', 'images per forward pass (default 64; 8 with --ten-crop)', positiveInt('--batch'))
   .option('--ten-crop', "average the softmax over ten crops per image (corners, centre and their mirror images), as the paper's test results did")
   .addOption(backendOption())
   .option('--json', 'one JSON object')
   .action(async (o) => {
-    const models = await loadModels('eval', o);
+    const models = await loadModels('eval', { ...o, checkpoint: [...(o.checkpoint ?? []), ...(o.ensemble ?? [])] });
     const backend = await selectBackend(o.backend, notice);
     const tenCrop = Boolean(o.tenCrop);
     const r = await evaluateModels(models, o.data, backend, { batch: o.batch ?? (tenCrop ? 8 : 64), tenCrop });

@@ -27,7 +27,7 @@ export function modelOptions(cmd: Command, checkpoints: 'one' | 'many'): Command
 
 /** The models the options name; --weights are preprocessed as training on `o.data` would be. */
 export async function loadModels(what: string, o: { checkpoint?: string | string[]; weights?: string; arch?: string; data?: string }): Promise<LoadedModel[]> {
-  if (!o.checkpoint && !o.weights) throw new UsageError(`${what}: give --checkpoint DIR, or --weights FILE with --arch`);
+  if ((!o.checkpoint || o.checkpoint.length === 0) && !o.weights) throw new UsageError(`${what}: give --checkpoint DIR, or --weights FILE with --arch`);
   if (o.weights && !o.arch) throw new UsageError(`${what}: --weights needs --arch`);
   const dirs = o.checkpoint === undefined ? [] : Array.isArray(o.checkpoint) ? o.checkpoint : [o.checkpoint];
   return [
