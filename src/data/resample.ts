@@ -28,33 +28,52 @@ function taps(inSize: number, outSize: number): Taps {
 }
 
 /**
- * Scales each of `inC` planes of `input` ([inC, inH, inW]) to [side, side] into `out`
- * ([outC, side, side]); plane c of the output is input plane c mod inC (grey to RGB).
- * Values are rounded when `out` holds bytes.
+ * Scales each of the `inC` planes of an input of `inShape` ([inC, inH, inW]) to [side, side];
+ * plane c of the output ([outC, side, side]) is input plane c mod inC (grey to RGB). The sample
+ * positions and weights are computed once, for every image read through it.
  */
-export function resampleImage(
-  input: ArrayLike<number>, inShape: readonly [number, number, number], side: number, outC: number, out: Uint8Array | Float32Array,
-): void {
-  const [inC, inH, inW] = inShape;
-  const ty = taps(inH, side);
-  const tx = taps(inW, side);
-  const round = out instanceof Uint8Array;
-  for (let c = 0; c < outC; c++) {
-    const plane = (c % inC) * inH * inW;
-    for (let y = 0; y < side; y++) {
-      const r0 = plane + ty.lo[y] * inW;
-      const r1 = plane + ty.hi[y] * inW;
-      const wy = ty.w[y];
-      const row = (c * side + y) * side;
-      for (let x = 0; x < side; x++) {
-        const [a, b, wx] = [tx.lo[x], tx.hi[x], tx.w[x]];
-        const top = input[r0 + a] + (input[r0 + b] - input[r0 + a]) * wx;
-        const bottom = input[r1 + a] + (input[r1 + b] - input[r1 + a]) * wx;
-        const v = top + (bottom - top) * wy;
-        out[row + x] = round ? Math.round(v) : v;
+export class Resampler {
+  private readonly ty: Taps;
+  private readonly tx: Taps;
+
+  constructor(
+    private readonly inShape: readonly [number, number, number],
+    private readonly side: number,
+    private readonly outC: number,
+  ) {
+    this.ty = taps(inShape[1], side);
+    this.tx = taps(inShape[2], side);
+  }
+
+  /** Writes the scaled `input` into `out`; values are rounded when `out` holds bytes. */
+  apply(input: ArrayLike<number>, out: Uint8Array | Float32Array): void {
+    const [inC, inH, inW] = this.inShape;
+    const { side, ty, tx } = this;
+    const round = out instanceof Uint8Array;
+    for (let c = 0; c < this.outC; c++) {
+      const plane = (c % inC) * inH * inW;
+      for (let y = 0; y < side; y++) {
+        const r0 = plane + ty.lo[y] * inW;
+        const r1 = plane + ty.hi[y] * inW;
+        const wy = ty.w[y];
+        const row = (c * side + y) * side;
+        for (let x = 0; x < side; x++) {
+          const [a, b, wx] = [tx.lo[x], tx.hi[x], tx.w[x]];
+          const top = input[r0 + a] + (input[r0 + b] - input[r0 + a]) * wx;
+          const bottom = input[r1 + a] + (input[r1 + b] - input[r1 + a]) * wx;
+          const v = top + (bottom - top) * wy;
+          out[row + x] = round ? Math.round(v) : v;
+        }
       }
     }
   }
+}
+
+/** One image scaled as Resampler does (for single uses; readers keep a Resampler). */
+export function resampleImage(
+  input: ArrayLike<number>, inShape: readonly [number, number, number], side: number, outC: number, out: Uint8Array | Float32Array,
+): void {
+  new Resampler(inShape, side, outC).apply(input, out);
 }
 
 /** A reader whose images are another's, scaled to side x side with `channels` channels. */
@@ -62,6 +81,7 @@ export class ResampledReader implements ImageReader {
   readonly shape: [number, number, number];
   readonly count: number;
   private readonly scratch: Uint8Array;
+  private readonly resampler: Resampler;
 
   constructor(
     private readonly base: ImageReader,
@@ -73,6 +93,7 @@ export class ResampledReader implements ImageReader {
     this.shape = [channels, side, side];
     this.count = base.count;
     this.scratch = new Uint8Array(C * H * W);
+    this.resampler = new Resampler(base.shape, side, channels);
   }
 
   label(i: number): number {
@@ -81,7 +102,7 @@ export class ResampledReader implements ImageReader {
 
   readImage(i: number, out: Uint8Array): void {
     this.base.readImage(i, this.scratch);
-    resampleImage(this.scratch, this.base.shape, this.shape[1], this.shape[0], out);
+    this.resampler.apply(this.scratch, out);
   }
 
   close(): void {
