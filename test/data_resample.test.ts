@@ -67,3 +67,12 @@ test('the paper net on Fashion-MNIST: grey 28x28 scaled to 256, replicated, 227 
   assert.deepEqual(mini.input, [1, 28, 28]);
   await mini.close();
 });
+
+test('without --val, a set smaller than 50,000 images holds out a tenth (the bundled subset trains)', async () => {
+  const data = await openTrainingData({ spec: `fashion-mnist:${BUNDLED_FASHION_MNIST}`, crop: 28, batch: 100, seed: 1, scale: 1, workers: 0 });
+  const trainCount = data.sets.train.count;
+  assert.ok(trainCount < 50_000, `the bundled subset has ${trainCount} training images`);
+  assert.equal(data.val.batchesPerEpoch, Math.ceil(Math.floor(trainCount / 10) / 100));
+  assert.equal(data.train.batchesPerEpoch, Math.ceil((trainCount - Math.floor(trainCount / 10)) / 100));
+  await data.close();
+});

@@ -15,6 +15,7 @@ import { test } from 'node:test';
 import type { Backend, CropGeometry, Tensor } from '../src/backend/backend.js';
 import { CpuBackend } from '../src/backend/cpu/index.js';
 import type { LrnParams } from '../src/backend/cpu/lrn.js';
+import { TILES, tileProblems } from '../src/backend/webgpu/gemm.js';
 import { createWebGpuBackend, GpuError, type WebGpuBackend, type WebGpuOptions } from '../src/backend/webgpu/index.js';
 import { convGeometry, poolGeometry } from '../src/core/geometry.js';
 import { Rng } from '../src/rng/hash.js';
@@ -163,16 +164,28 @@ test('conv under a 4 KiB binding limit: batch chunks at unaligned offsets', { sk
   await convParity(split!, conv('chunked, groups 2, stride 2', 3, 4, 7, 6, 4, 3, 2, 1, 2), 'split ');
 });
 
-test('conv with 128x128 tiles (the large-GPU shape) equals the CPU', { skip }, async () => {
-  const large = await open({ tiles: 'large' });
-  try {
-    const c = conv('large tiles', 2, 20, 13, 11, 130, 3, 1, 1, 1);
-    const d = convData(c, 40);
-    await parity(large!, 'conv2dForward (128x128 tiles)', d, ['y'], (b, t) => b.conv2dForward(c.g, t.x, t.w, t.b, t.y));
-  } finally {
-    large?.dispose();
+test('every named tile shape, and its deeper llvmpipe variant, meets the GEMM kernel\'s rules', () => {
+  for (const [name, t] of Object.entries(TILES)) {
+    assert.deepEqual(tileProblems(t), [], name);
+    assert.deepEqual(tileProblems({ ...t, BK: 32 }), [], `${name} with BK 32`);
   }
+  assert.ok(tileProblems({ BM: 64, BN: 64, BK: 16, TM: 2, TN: 4 }).length > 0, 'TM 2 is refused');
 });
+
+// Each tile shape forced on every GEMM (conv and linear, A or B contiguous along K, row and
+// column counts that leave partial vec4 groups and partial tiles): the auto choice uses only
+// some of them on a given adapter.
+for (const name of Object.keys(TILES) as (keyof typeof TILES)[]) {
+  test(`GEMMs with ${name} tiles forced equal the CPU`, { skip }, async () => {
+    const be = await open({ tiles: name });
+    try {
+      await convParity(be!, conv(`${name} tiles`, 2, 6, 13, 11, 130, 3, 1, 1, 1), `${name} `);
+      await linearParity(be!, { name: `${name} tiles, 21x70 -> 133`, batch: 21, inFeatures: 70, outFeatures: 133 }, `${name} `);
+    } finally {
+      be?.dispose();
+    }
+  });
+}
 
 test('a ReLU in place on a conv or linear output just computed is fused into its epilogue, with the same result', { skip }, async () => {
   const c = conv('fused', 2, 4, 11, 10, 6, 3, 2, 1, 2);

@@ -64,7 +64,7 @@ program
   .option('--init <scheme>', "paper (N(0, 0.01^2)) or he; the architecture's default otherwise", oneOf('--init', ['paper', 'he'] as const))
   .option('--bias-init <b>', 'replaces the nonzero bias initialisations (the paper: 1)', finiteNumber('--bias-init'))
   .option('--input-scale <s>', "factor on mean-subtracted pixels; the architecture's default otherwise", finiteNumber('--input-scale', 0))
-  .option('--val <n>', 'training images held out for validation', nonNegativeInt('--val'), 5000)
+  .option('--val <n>', 'training images held out for validation (default: 5000, or a tenth of a smaller set)', nonNegativeInt('--val'))
   .option('--limit <n>', 'train on the first n training images only', positiveInt('--limit'))
   .option('--seed <s>', 'seed for initialisation, order and dropout', nonNegativeInt('--seed'), 1)
   .option('--checkpoint-every <steps>', 'also checkpoint every this many steps', nonNegativeInt('--checkpoint-every'), 0)

@@ -35,6 +35,8 @@ function taps(inSize: number, outSize: number): Taps {
 export class Resampler {
   private readonly ty: Taps;
   private readonly tx: Taps;
+  /** [inH, side]: the input rows of one plane, scaled along x (the first of the two passes). */
+  private readonly rows: Float64Array;
 
   constructor(
     private readonly inShape: readonly [number, number, number],
@@ -43,29 +45,39 @@ export class Resampler {
   ) {
     this.ty = taps(inShape[1], side);
     this.tx = taps(inShape[2], side);
+    this.rows = new Float64Array(inShape[1] * side);
   }
 
   /** Writes the scaled `input` into `out`; values are rounded when `out` holds bytes. */
   apply(input: ArrayLike<number>, out: Uint8Array | Float32Array): void {
     const [inC, inH, inW] = this.inShape;
-    const { side, ty, tx } = this;
+    const { side, ty, tx, rows } = this;
     const round = out instanceof Uint8Array;
-    for (let c = 0; c < this.outC; c++) {
-      const plane = (c % inC) * inH * inW;
-      for (let y = 0; y < side; y++) {
-        const r0 = plane + ty.lo[y] * inW;
-        const r1 = plane + ty.hi[y] * inW;
-        const wy = ty.w[y];
-        const row = (c * side + y) * side;
+    const planeSize = side * side;
+    for (let c = 0; c < Math.min(inC, this.outC); c++) {
+      // Along x for every input row, then along y between two of those rows: the same
+      // arithmetic as interpolating each output pixel from its four inputs, done once per row.
+      for (let r = 0; r < inH; r++) {
+        const at = (c * inH + r) * inW;
         for (let x = 0; x < side; x++) {
-          const [a, b, wx] = [tx.lo[x], tx.hi[x], tx.w[x]];
-          const top = input[r0 + a] + (input[r0 + b] - input[r0 + a]) * wx;
-          const bottom = input[r1 + a] + (input[r1 + b] - input[r1 + a]) * wx;
-          const v = top + (bottom - top) * wy;
+          const left = input[at + tx.lo[x]];
+          rows[r * side + x] = left + (input[at + tx.hi[x]] - left) * tx.w[x];
+        }
+      }
+      for (let y = 0; y < side; y++) {
+        const r0 = ty.lo[y] * side;
+        const r1 = ty.hi[y] * side;
+        const wy = ty.w[y];
+        const row = c * planeSize + y * side;
+        for (let x = 0; x < side; x++) {
+          const top = rows[r0 + x];
+          const v = top + (rows[r1 + x] - top) * wy;
           out[row + x] = round ? Math.round(v) : v;
         }
       }
     }
+    // Grey to RGB: the further planes repeat the computed ones.
+    for (let c = inC; c < this.outC; c++) out.copyWithin(c * planeSize, (c % inC) * planeSize, (c % inC + 1) * planeSize);
   }
 }
 

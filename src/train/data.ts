@@ -32,8 +32,8 @@ export interface DataOptions {
   crop: number;
   batch: number;
   seed: number;
-  /** Training images held out for validation when the data has no val split. */
-  validation: number;
+  /** Training images held out for validation when the data has no val split (default: 5000, or a tenth of a smaller set). */
+  validation?: number;
   /** Use only the first `limit` training images. */
   limit?: number;
   scale: number;
@@ -69,10 +69,12 @@ export async function openTrainingData(o: DataOptions): Promise<TrainingData> {
     valSet = data.val;
     valIndices = Array.from({ length: data.val.count }, (_, i) => i);
   } else {
-    if (o.validation >= limit) throw new DataError(`--val ${o.validation} leaves no training images (the set has ${limit})`);
+    // The bundled 5,000-image subset (no dataset installed) would have nothing left after 5,000.
+    const validation = o.validation ?? Math.min(5000, Math.floor(limit / 10));
+    if (validation >= limit) throw new DataError(`--val ${validation} leaves no training images (the set has ${limit})`);
     new Rng(mix32(o.seed ^ 0x7a1)).shuffle(order);
-    valIndices = order.slice(limit - o.validation);
-    trainIndices = order.slice(0, limit - o.validation);
+    valIndices = order.slice(limit - validation);
+    trainIndices = order.slice(0, limit - validation);
   }
   const testSet = data.test ?? valSet;
   const common = { crop, scale: o.scale, seed: o.seed, batch: o.batch, lighting: storedChannels === 3 ? 0.1 : 0, output: o.output };

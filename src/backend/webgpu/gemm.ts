@@ -9,12 +9,16 @@ export interface TileConfig {
   TN: number;
 }
 
-/** Named tile shapes; every one runs 256 threads (BM/TM x BN/TN = 16 x 16). */
-export const TILES: Readonly<Record<'skinny' | 'narrow' | 'square' | 'large', TileConfig>> = {
-  skinny: { BM: 16, BN: 64, BK: 64, TM: 1, TN: 4 }, // M <= 16: batch-1 linear layers
-  narrow: { BM: 32, BN: 64, BK: 16, TM: 2, TN: 4 },
+/**
+ * Named tile shapes. Each thread owns TM x TN elements in vec4 groups (see gemm.wgsl for the
+ * rules that tileProblems checks); skinny runs 64 threads, narrow 128, the rest 256.
+ */
+export const TILES: Readonly<Record<'skinny' | 'narrow' | 'square' | 'wide' | 'large', TileConfig>> = {
+  skinny: { BM: 16, BN: 64, BK: 32, TM: 4, TN: 4 }, // M <= 16: batch-1 linear layers
+  narrow: { BM: 32, BN: 64, BK: 32, TM: 4, TN: 4 },
   square: { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4 },
-  large: { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8 }, // big problems on real GPUs
+  wide: { BM: 128, BN: 64, BK: 16, TM: 8, TN: 4 },
+  large: { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8 },
 };
 
 export type TileChoice = 'auto' | keyof typeof TILES;
@@ -45,9 +49,22 @@ export interface PlanOptions {
   workgroupBytes: number;
 }
 
-/** Workgroup memory of a tile: the A and B slices and two k tables (KInfo is at most 16 bytes). */
+/** Workgroup memory of a tile: the A and B slices (rows padded by one vec4) and two k tables (KInfo is at most 16 bytes). */
 export function tileBytes(t: TileConfig): number {
-  return ((t.BM + t.BN) * t.BK + 2 * t.BK * 4) * 4;
+  return ((t.BM / 4 + 1 + t.BN / 4 + 1) * t.BK + 2 * t.BK) * 16;
+}
+
+/** What makes `t` unusable by gemm.wgsl (empty when it is fine). */
+export function tileProblems(t: TileConfig): string[] {
+  const threads = (t.BM / t.TM) * (t.BN / t.TN);
+  const problems: string[] = [];
+  const need = (ok: boolean, what: string) => ok || problems.push(what);
+  need(t.TM % 4 === 0 && t.TN % 4 === 0, 'TM and TN are multiples of 4');
+  need(t.BM % t.TM === 0 && t.BN % t.TN === 0, 'TM divides BM and TN divides BN');
+  need(((t.BK * t.BM) / 4) % threads === 0 && ((t.BK * t.BN) / 4) % threads === 0, 'each thread stages whole vec4s of a slice');
+  need(threads % t.BK === 0 && threads % (t.BM / 4) === 0 && threads % (t.BN / 4) === 0, 'the threads cover whole k columns and row groups');
+  need(threads <= 256, 'at most 256 threads (the WebGPU default limit)');
+  return problems;
 }
 
 export function chooseTiles(p: GemmProblem, o: PlanOptions): TileConfig {
@@ -63,8 +80,11 @@ function pickTiles(p: GemmProblem, o: PlanOptions): TileConfig {
   if (o.choice !== 'auto') return TILES[o.choice];
   if (p.M <= 16) return TILES.skinny;
   if (p.M <= 32) return TILES.narrow;
-  const bigTiles = Math.ceil(p.M / 128) * Math.ceil(p.N / 128) * p.groups;
-  if (!o.fallback && bigTiles >= 256) return TILES.large;
+  // 128-row tiles when they waste no more rows than 64-row ones (M = 48 or 192 would idle a
+  // quarter or a third of a 128-row tile) and still leave enough workgroups to fill a real GPU.
+  const rows128 = Math.ceil(p.M / 128) * 128;
+  const bigTiles = (rows128 / 128) * Math.ceil(p.N / 128) * p.groups;
+  if (!o.fallback && rows128 <= Math.ceil(p.M / 64) * 64 && bigTiles >= 256) return TILES.large;
   return TILES.square;
 }
 

@@ -27,7 +27,8 @@ import { dropThreshold } from '../../rng/hash.js';
 import { checkCrops, PARAMS_PER_CROP } from '../cpu/crops.js';
 import { GpuContext, gpuTensor, GpuTensor, type ProfileEntry, type Recorded } from './context.js';
 import { openDevice, type AdapterDescription, type DeviceOptions } from './device.js';
-import { grid1d, type TileChoice } from './gemm.js';
+import { GpuError } from './errors.js';
+import { grid1d, TILES, type TileChoice } from './gemm.js';
 import * as gemmOps from './gemm_ops.js';
 import { Launcher, lrnParams, poolParams, sameRange, WG } from './launch.js';
 
@@ -36,7 +37,7 @@ export type { ProfileEntry } from './context.js';
 export { probeAdapter, type AdapterDescription, type DeviceOptions } from './device.js';
 
 export interface WebGpuOptions extends DeviceOptions {
-  /** GEMM tile shape; 'auto' picks by problem size and adapter. */
+  /** GEMM tile shape; 'auto' picks by problem size and adapter. Default: env ALEXNET_GEMM_TILES, else 'auto'. */
   tiles?: TileChoice;
   /** Most K slices for the weight-gradient GEMMs (1 turns split-K off); default 64. */
   maxSplits?: number;
@@ -58,6 +59,14 @@ export interface WebGpuStats {
   pipelines: number;
   submissions: number;
   dispatches: number;
+}
+
+/** The tile shape named by ALEXNET_GEMM_TILES (for tuning runs from the command line), else 'auto'. */
+function tilesFromEnv(): TileChoice {
+  const name = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.ALEXNET_GEMM_TILES;
+  if (!name) return 'auto';
+  if (name === 'auto' || name in TILES) return name as TileChoice;
+  throw new GpuError(`ALEXNET_GEMM_TILES: expected auto, ${Object.keys(TILES).join(', ')}; found "${name}"`);
 }
 
 /** A WebGPU backend on the best adapter, or null when there is no adapter (say so, then use the CPU). */
@@ -83,7 +92,7 @@ export class WebGpuBackend implements Backend {
     const nav = (globalThis as { navigator?: { gpu?: unknown } }).navigator;
     this.device = `${info.description || info.device || info.vendor || 'WebGPU adapter'} (WebGPU${nav?.gpu ? '' : ' via Dawn'})`;
     this.launch = new Launcher(ctx, info, {
-      tiles: options.tiles ?? 'auto',
+      tiles: options.tiles ?? tilesFromEnv(),
       maxSplits: options.maxSplits ?? 64,
       targetWorkgroups: options.targetWorkgroups ?? (info.fallback ? 8 : 1024),
       rolledLoops: options.rolledLoops ?? info.fallback,

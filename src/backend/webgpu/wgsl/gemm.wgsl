@@ -14,10 +14,15 @@
 //
 // Grid: y = (group * m_tiles + m_tile) * splits + split; x + z * num_workgroups.x = the n tile
 // (z folds grids wider than 65,535 workgroups). Each workgroup computes a BM x BN tile of C
-// through BK-deep slices of A and B staged in workgroup memory; each thread owns TM x TN
-// elements, strided by the thread grid so that neighbouring threads touch neighbouring
-// columns, accumulated as vec4s. Each slice is summed apart and then added in (two-level
+// through BK-deep slices of A and B staged in workgroup memory as vec4s of 4 neighbouring rows
+// (columns). Each thread owns TM x TN elements: TM / 4 groups of 4 neighbouring rows and TN / 4
+// groups of 4 neighbouring columns, the groups strided by the thread grid, so that one vec4
+// read from workgroup memory feeds 4 (A) or 4 (B) multiply-adds per row, and neighbouring
+// threads read neighbouring vec4s. Each slice is summed apart and then added in (two-level
 // summation: rounding error grows with BK + K / BK terms rather than K; fc6's K is 9216).
+// Tile rules (checked in gemm.ts): TM and TN multiples of 4; the vec4s of a slice,
+// BK * BM / 4 and BK * BN / 4, multiples of the thread count; the thread count a multiple of BK
+// and of BM / 4 and BN / 4.
 // The constants below are replaced by name when a pipeline is built (see gemm.ts).
 const BM = 64u;
 const BN = 64u;
@@ -27,16 +32,24 @@ const TN = 4u;
 // On llvmpipe, fully unrolled tile loops take LLVM seconds per pipeline to compile (8 s instead
 // of 1.5 s for a conv kernel); ROLLED = true there hides the trip counts from the compiler.
 const ROLLED = false;
-const QN = TN / 4u; // TN is a multiple of 4: the accumulators are vec4s
+const QM = TM / 4u; // row groups per thread
+const QN = TN / 4u; // column groups per thread
+const BM4 = BM / 4u;
+const BN4 = BN / 4u;
 const THREADS_X = BN / TN;
 const THREADS_Y = BM / TM;
 const THREADS = THREADS_X * THREADS_Y;
-const RA = (BK * BM) / THREADS; // elements of A each thread stages per slice
-const RB = (BK * BN) / THREADS;
-// Along the contiguous index a thread's elements share k and differ in m (or n); otherwise they
-// share m (or n) and differ in k: one row (column) context per element, or one for all.
-const CA = select(1u, RA, A_K_CONTIGUOUS);
-const CB = select(1u, RB, B_K_CONTIGUOUS);
+const VA = (BK * BM4) / THREADS; // vec4s of A each thread stages per slice
+const VB = (BK * BN4) / THREADS;
+// A row of a slice in workgroup memory is BM4 + 1 vec4s long: the padding spreads the staging
+// stores of neighbouring k over all banks.
+const SA = BM4 + 1u;
+const SB = BN4 + 1u;
+// Along the contiguous index a thread's vec4s share k and differ in their 4 rows (columns);
+// otherwise they share 4 rows (columns) and differ in k: one context per row of each vec4, or
+// one per row of the one group.
+const CA = select(4u, 4u * VA, A_K_CONTIGUOUS);
+const CB = select(4u, 4u * VB, B_K_CONTIGUOUS);
 
 // `n`, opaque to the compiler when ROLLED (P.k_chunk >= BK > 0, so the min is n).
 fn trips(n: u32) -> u32 {
@@ -46,23 +59,23 @@ fn trips(n: u32) -> u32 {
   return n;
 }
 
-// (row, k) within the tile of element r of thread `lid`'s share of A; likewise B.
+// (row group, k) within the tile of vec4 r of thread `lid`'s share of A; likewise B.
 fn a_slot(lid: u32, r: u32) -> vec2u {
   if (A_K_CONTIGUOUS) {
     return vec2u(lid / BK + r * (THREADS / BK), lid % BK);
   }
-  return vec2u(lid % BM, lid / BM + r * (THREADS / BM));
+  return vec2u(lid % BM4, lid / BM4 + r * (THREADS / BM4));
 }
 
 fn b_slot(lid: u32, r: u32) -> vec2u {
   if (B_K_CONTIGUOUS) {
     return vec2u(lid / BK + r * (THREADS / BK), lid % BK);
   }
-  return vec2u(lid % BN, lid / BN + r * (THREADS / BN));
+  return vec2u(lid % BN4, lid / BN4 + r * (THREADS / BN4));
 }
 
-var<workgroup> tile_a: array<f32, BK * BM>; // [k][m]
-var<workgroup> tile_b: array<f32, BK * BN>; // [k][n]
+var<workgroup> tile_a: array<vec4f, BK * SA>; // [k][row group]
+var<workgroup> tile_b: array<vec4f, BK * SB>; // [k][column group]
 var<workgroup> ktab: array<array<KInfo, BK>, 2>; // this slice's and the next one's
 
 @compute @workgroup_size(THREADS_X, THREADS_Y, 1)
@@ -88,15 +101,15 @@ fn main(
   let ty = lid3.y;
 
   var a_ctx: array<ACtx, CA>;
-  for (var r = 0u; r < CA; r++) {
-    a_ctx[r] = make_a(g, m0 + a_slot(lid, r).x);
+  for (var c = 0u; c < CA; c++) {
+    a_ctx[c] = make_a(g, m0 + 4u * a_slot(lid, c / 4u).x + c % 4u);
   }
   var b_ctx: array<BCtx, CB>;
-  for (var r = 0u; r < CB; r++) {
-    b_ctx[r] = make_b(g, n0 + b_slot(lid, r).x);
+  for (var c = 0u; c < CB; c++) {
+    b_ctx[c] = make_b(g, n0 + 4u * b_slot(lid, c / 4u).x + c % 4u);
   }
 
-  // acc[i][q][j]: row ty + i * THREADS_Y, column tx + (4 q + j) * THREADS_X.
+  // acc[4 p + e][q][j]: row 4 (p THREADS_Y + ty) + e, column 4 (q THREADS_X + tx) + j.
   var acc: array<array<vec4f, QN>, TM>;
   if (lid < BK) {
     ktab[0][lid] = make_k(g, k_begin + lid);
@@ -108,30 +121,43 @@ fn main(
     if (lid < BK) {
       ktab[cur ^ 1u][lid] = make_k(g, k0 + BK + lid);
     }
-    for (var r = 0u; r < trips(RA); r++) {
+    for (var r = 0u; r < trips(VA); r++) {
       let s = a_slot(lid, r);
-      var v = 0.0;
-      if (m0 + s.x < P.M && k0 + s.y < k_end) {
-        v = load_a(a_ctx[select(0u, r, A_K_CONTIGUOUS)], ktab[cur][s.y]);
+      var v = vec4f();
+      if (k0 + s.y < k_end) {
+        let ki = ktab[cur][s.y];
+        for (var e = 0u; e < 4u; e++) {
+          if (m0 + 4u * s.x + e < P.M) {
+            v[e] = load_a(a_ctx[select(0u, 4u * r, A_K_CONTIGUOUS) + e], ki);
+          }
+        }
       }
-      tile_a[s.y * BM + s.x] = v;
+      tile_a[s.y * SA + s.x] = v;
     }
-    for (var r = 0u; r < trips(RB); r++) {
+    for (var r = 0u; r < trips(VB); r++) {
       let s = b_slot(lid, r);
-      var v = 0.0;
-      if (n0 + s.x < P.N && k0 + s.y < k_end) {
-        v = load_b(b_ctx[select(0u, r, B_K_CONTIGUOUS)], ktab[cur][s.y]);
+      var v = vec4f();
+      if (k0 + s.y < k_end) {
+        let ki = ktab[cur][s.y];
+        for (var e = 0u; e < 4u; e++) {
+          if (n0 + 4u * s.x + e < P.N) {
+            v[e] = load_b(b_ctx[select(0u, 4u * r, B_K_CONTIGUOUS) + e], ki);
+          }
+        }
       }
-      tile_b[s.y * BN + s.x] = v;
+      tile_b[s.y * SB + s.x] = v;
     }
     workgroupBarrier();
     var slice = array<array<vec4f, QN>, TM>();
     for (var kk = 0u; kk < trips(BK); kk++) {
+      var a: array<vec4f, QM>;
+      for (var p = 0u; p < QM; p++) {
+        a[p] = tile_a[kk * SA + p * THREADS_Y + ty];
+      }
       for (var q = 0u; q < QN; q++) {
-        let c = kk * BN + tx + 4u * q * THREADS_X;
-        let bv = vec4f(tile_b[c], tile_b[c + THREADS_X], tile_b[c + 2u * THREADS_X], tile_b[c + 3u * THREADS_X]);
+        let bv = tile_b[kk * SB + q * THREADS_X + tx];
         for (var i = 0u; i < TM; i++) {
-          slice[i][q] = fma(vec4f(tile_a[kk * BM + ty + i * THREADS_Y]), bv, slice[i][q]);
+          slice[i][q] = fma(vec4f(a[i / 4u][i % 4u]), bv, slice[i][q]);
         }
       }
     }
@@ -144,12 +170,12 @@ fn main(
     workgroupBarrier();
   }
   for (var i = 0u; i < trips(TM); i++) {
-    let m = m0 + ty + i * THREADS_Y;
+    let m = m0 + 4u * ((i / 4u) * THREADS_Y + ty) + i % 4u;
     if (m >= P.M) {
       continue;
     }
     for (var j = 0u; j < trips(TN); j++) {
-      let n = n0 + tx + j * THREADS_X;
+      let n = n0 + 4u * ((j / 4u) * THREADS_X + tx) + j % 4u;
       if (n < P.N) {
         store_c(g, split, m, n, acc[i][j / 4u][j % 4u]);
       }
