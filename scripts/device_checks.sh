@@ -1,11 +1,9 @@
 #!/usr/bin/env bash
 # The GPU checks that issues 3 and 5 ask for, as one command for a device machine (DESIGN.md
 # section 6), inside one call's 10 minutes. Here, first:
-#   npm ci && npm run build && bash ../shared/device/pack.sh
-#   mkdir -p device-data && for f in /usr/share/datasets/fashion-mnist/*.gz; do
-#     zcat "$f" | xz -9e > "device-data/$(basename "$f" .gz).xz"; done
-# (26 MB, left untracked and not ignored so that it travels with the working tree; xz rather
-# than gzip keeps the tree under the 64 MiB a call carries; delete it afterwards)
+#   npm ci && npm run build && bash scripts/pack_device.sh
+# (it leaves device-data/, 26 MB of Fashion-MNIST as xz, untracked so that it travels with the
+# working tree; delete it afterwards rather than commit it)
 # Then one `run` with carry [".device", "dist"] and the command
 #   source .device/setup.sh && bash scripts/device_checks.sh
 # Results land in $OUT (at most 8 files come back): adapter info; the GEMM parity tests on this
