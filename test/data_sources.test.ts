@@ -61,7 +61,9 @@ async function pets(root: string): Promise<void> {
 
 const SKIPPED = [
   ['cat/README.txt', /not an image file \(extension "\.txt"/],
-  ['cat/cut.jpg', /cannot decode .*(premature end|truncated)/i],
+  // libvips words a truncated JPEG differently from run to run ("premature end of JPEG file",
+  // "Input buffer has corrupt header"): the reason is ours, the parenthesis the decoder's.
+  ['cat/cut.jpg', /^cannot decode \(.+\)$/],
   ['cat/notes.jpg', /not a JPEG, PNG or WebP image \(starts with bytes 74 68 65 73/],
   ['cat/zero.jpg', /empty file \(0 bytes\)/],
 ] as const;
