@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 import type { Backend } from '../backend/backend.js';
 import type { SgdForm } from '../backend/cpu/sgd.js';
 import { TrainingError } from '../core/errors.js';
+import type { Batch } from '../data/loader.js';
 import { architecture } from '../nn/architectures.js';
 import type { InitScheme } from '../nn/layers.js';
 import { Net } from '../nn/net.js';
@@ -123,6 +124,10 @@ export async function train(
 
     const ckptDir = checkpointDir(config.out);
     const save = () => saveCheckpoint(ckptDir, net, state, { model });
+    const feed = (b: Batch) => {
+      feedBatch(net, data.train.plan, b);
+      backend.write(net.labels, b.labels);
+    };
     const stepsPerEpoch = data.train.batchesPerEpoch;
     while (state.epoch < config.epochs) {
       const epoch = state.epoch + 1;
@@ -130,28 +135,40 @@ export async function train(
       const lr = progress.schedule.lr;
       const epochStart = performance.now();
       const firstStep = progress.stepInEpoch;
-      let s = 0;
       // The batches depend only on (seed, epoch, batch number): a resumed run skips those it took.
-      for await (const b of data.train.epoch(epoch)) {
-        if (s++ < firstStep) continue;
-        feedBatch(net, data.train.plan, b);
-        backend.write(net.labels, b.labels);
-        net.forward(b.count, 'train', config.seed, state.step);
-        net.backward();
-        const loss = await net.readLoss();
-        if (!Number.isFinite(loss)) {
-          throw new TrainingError(
-            `loss became ${loss} at epoch ${epoch}, step ${s}; stopped without applying that step, and the last ` +
-              `checkpoint under ${ckptDir} is intact: lower the learning rate (--lr ${lr})`,
-          );
+      const batches = data.train.epoch(epoch)[Symbol.asyncIterator]();
+      let s = 0;
+      let next = await batches.next();
+      for (; !next.done && s < firstStep; s++) next = await batches.next();
+      if (!next.done) feed(next.value);
+      try {
+        while (!next.done) {
+          const b = next.value;
+          s++;
+          net.forward(b.count, 'train', config.seed, state.step);
+          net.backward();
+          const pendingLoss = net.readLoss();
+          // While the device runs this step, the next batch is fetched and uploaded (queued
+          // behind this step's work); the update waits for the loss, so a bad one is never applied.
+          next = await batches.next();
+          if (!next.done) feed(next.value);
+          const loss = await pendingLoss;
+          if (!Number.isFinite(loss)) {
+            throw new TrainingError(
+              `loss became ${loss} at epoch ${epoch}, step ${s}; stopped without applying that step, and the last ` +
+                `checkpoint under ${ckptDir} is intact: lower the learning rate (--lr ${lr})`,
+            );
+          }
+          net.update({ lr, momentum: config.momentum, weightDecay: config.weightDecay, form: config.sgdForm });
+          progress.epochLossSum += loss;
+          progress.stepInEpoch = s;
+          state.step++;
+          const seconds = (performance.now() - epochStart) / 1000;
+          report({ event: 'step', epoch, step: s, steps: stepsPerEpoch, loss, lr, img_per_s: ((s - firstStep) * config.batch) / seconds });
+          if (config.checkpointEvery > 0 && state.step % config.checkpointEvery === 0 && s < stepsPerEpoch) await save();
         }
-        net.update({ lr, momentum: config.momentum, weightDecay: config.weightDecay, form: config.sgdForm });
-        progress.epochLossSum += loss;
-        progress.stepInEpoch = s;
-        state.step++;
-        const seconds = (performance.now() - epochStart) / 1000;
-        report({ event: 'step', epoch, step: s, steps: stepsPerEpoch, loss, lr, img_per_s: ((s - firstStep) * config.batch) / seconds });
-        if (config.checkpointEvery > 0 && state.step % config.checkpointEvery === 0 && s < stepsPerEpoch) await save();
+      } finally {
+        await batches.return(undefined); // a failed step leaves the loader free for the next user
       }
       const seconds = (performance.now() - epochStart) / 1000;
       const val = await evaluate(net, data.val);

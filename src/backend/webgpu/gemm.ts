@@ -7,6 +7,8 @@ export interface TileConfig {
   BK: number;
   TM: number;
   TN: number;
+  /** Sum each BK slice apart before adding it in (two-level summation; more registers). */
+  sliceSums: boolean;
 }
 
 /**
@@ -14,14 +16,32 @@ export interface TileConfig {
  * rules that tileProblems checks); skinny runs 64 threads, narrow 128, the rest 256.
  */
 export const TILES: Readonly<Record<'skinny' | 'narrow' | 'square' | 'wide' | 'large', TileConfig>> = {
-  skinny: { BM: 16, BN: 64, BK: 32, TM: 4, TN: 4 }, // M <= 16: batch-1 linear layers
-  narrow: { BM: 32, BN: 64, BK: 32, TM: 4, TN: 4 },
-  square: { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4 },
-  wide: { BM: 128, BN: 64, BK: 16, TM: 8, TN: 4 },
-  large: { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8 },
+  skinny: { BM: 16, BN: 64, BK: 32, TM: 4, TN: 4, sliceSums: true }, // M <= 16: batch-1 linear layers
+  narrow: { BM: 32, BN: 64, BK: 32, TM: 4, TN: 4, sliceSums: true },
+  square: { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4, sliceSums: true },
+  wide: { BM: 128, BN: 64, BK: 16, TM: 8, TN: 4, sliceSums: true },
+  large: { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8, sliceSums: true },
 };
 
-export type TileChoice = 'auto' | keyof typeof TILES;
+/** auto, a named shape, or any shape that passes tileProblems (for tuning runs). */
+export type TileChoice = 'auto' | keyof typeof TILES | TileConfig;
+
+const TILE_SPEC = /^(\d+)x(\d+)x(\d+)\/(\d+)x(\d+)(\/flat)?$/;
+
+/**
+ * Reads a tile choice: auto, a name from TILES, or BMxBNxBK/TMxTN with an optional /flat (one
+ * accumulator level), e.g. 128x128x8/8x8/flat. `what` names the source in errors.
+ */
+export function parseTileChoice(text: string, what: string): TileChoice {
+  if (text === 'auto' || text in TILES) return text as TileChoice;
+  const m = TILE_SPEC.exec(text);
+  if (!m) throw new GpuError(`${what}: expected auto, ${Object.keys(TILES).join(', ')} or BMxBNxBK/TMxTN[/flat]; found "${text}"`);
+  const [BM, BN, BK, TM, TN] = m.slice(1, 6).map(Number);
+  const t: TileConfig = { BM, BN, BK, TM, TN, sliceSums: !m[6] };
+  const problems = tileProblems(t);
+  if (problems.length > 0) throw new GpuError(`${what}: tiles "${text}" break the kernel's rules: ${problems.join('; ')}`);
+  return t;
+}
 
 export interface GemmProblem {
   M: number;
@@ -49,9 +69,9 @@ export interface PlanOptions {
   workgroupBytes: number;
 }
 
-/** Workgroup memory of a tile: the A and B slices (rows padded by one vec4) and two k tables (KInfo is at most 16 bytes). */
+/** Workgroup memory of a tile: the A and B slices (rows padded by one vec4) and the k table (KInfo is at most 16 bytes). */
 export function tileBytes(t: TileConfig): number {
-  return ((t.BM / 4 + 1 + t.BN / 4 + 1) * t.BK + 2 * t.BK) * 16;
+  return ((t.BM / 4 + 1 + t.BN / 4 + 1) * t.BK + t.BK) * 16;
 }
 
 /** What makes `t` unusable by gemm.wgsl (empty when it is fine). */
@@ -64,11 +84,17 @@ export function tileProblems(t: TileConfig): string[] {
   need(((t.BK * t.BM) / 4) % threads === 0 && ((t.BK * t.BN) / 4) % threads === 0, 'each thread stages whole vec4s of a slice');
   need(threads % t.BK === 0 && threads % (t.BM / 4) === 0 && threads % (t.BN / 4) === 0, 'the threads cover whole k columns and row groups');
   need(threads <= 256, 'at most 256 threads (the WebGPU default limit)');
+  need([t.BM, t.BN, t.BK, t.TM, t.TN].every((v) => Number.isInteger(v) && v > 0), 'positive integers');
   return problems;
 }
 
 export function chooseTiles(p: GemmProblem, o: PlanOptions): TileConfig {
-  let t = pickTiles(p, o);
+  if (typeof o.choice === 'object') {
+    // A spec is taken as it is, so that a tuning run measures what it names.
+    if (tileBytes(o.choice) > o.workgroupBytes) throw new GpuError(`GEMM tiles need ${tileBytes(o.choice)} bytes of workgroup memory, over the adapter's ${o.workgroupBytes}`);
+    return o.choice;
+  }
+  let t = pickTiles(p, o.choice, o.fallback);
   if (tileBytes(t) > o.workgroupBytes) t = TILES.square;
   // llvmpipe runs a workgroup's invocations as coroutines that switch at every barrier: deeper
   // slices mean fewer barriers per multiply-add (1.3x on mini's conv2).
@@ -76,15 +102,15 @@ export function chooseTiles(p: GemmProblem, o: PlanOptions): TileConfig {
   return o.fallback && t.BK < 32 && tileBytes(deeper) <= o.workgroupBytes ? deeper : t;
 }
 
-function pickTiles(p: GemmProblem, o: PlanOptions): TileConfig {
-  if (o.choice !== 'auto') return TILES[o.choice];
+function pickTiles(p: GemmProblem, choice: 'auto' | keyof typeof TILES, fallback: boolean): TileConfig {
+  if (choice !== 'auto') return TILES[choice];
   if (p.M <= 16) return TILES.skinny;
   if (p.M <= 32) return TILES.narrow;
   // A real GPU: 128 x 128 tiles throughout. On an H200 (BENCHMARKS.md, 2026-11-27) they gave the
   // paper net at batch 256 2,547 img/s training and 7,372 inference; choosing 64-row tiles
   // where 128 rows would idle some (M = 48, 96, 192) or give under 256 workgroups was slower
   // (2,482 and 6,775), and square tiles everywhere gave 2,385 and 7,499.
-  return o.fallback ? TILES.square : TILES.large;
+  return fallback ? TILES.square : TILES.large;
 }
 
 export function planGemm(p: GemmProblem, o: PlanOptions): GemmPlan {
@@ -113,7 +139,7 @@ export function planGemm(p: GemmProblem, o: PlanOptions): GemmPlan {
 
 /** Replacements for gemm.wgsl's tile constants (ROLLED: keep loops rolled, for llvmpipe). */
 export function tileConsts(t: TileConfig, rolled: boolean): Record<string, string> {
-  return { BM: `${t.BM}u`, BN: `${t.BN}u`, BK: `${t.BK}u`, TM: `${t.TM}u`, TN: `${t.TN}u`, ROLLED: String(rolled) };
+  return { BM: `${t.BM}u`, BN: `${t.BN}u`, BK: `${t.BK}u`, TM: `${t.TM}u`, TN: `${t.TN}u`, SLICE_SUMS: String(t.sliceSums), ROLLED: String(rolled) };
 }
 
 /** Workgroups for `count` threads in groups of `size`, as a 2-D grid when over the per-dimension limit. */

@@ -28,7 +28,7 @@ import { checkCrops, PARAMS_PER_CROP } from '../cpu/crops.js';
 import { GpuContext, gpuTensor, GpuTensor, type ProfileEntry, type Recorded } from './context.js';
 import { openDevice, type AdapterDescription, type DeviceOptions } from './device.js';
 import { GpuError } from './errors.js';
-import { grid1d, TILES, type TileChoice } from './gemm.js';
+import { grid1d, parseTileChoice, type TileChoice } from './gemm.js';
 import * as gemmOps from './gemm_ops.js';
 import { Launcher, lrnParams, poolParams, sameRange, WG } from './launch.js';
 
@@ -64,9 +64,7 @@ export interface WebGpuStats {
 /** The tile shape named by ALEXNET_GEMM_TILES (for tuning runs from the command line), else 'auto'. */
 function tilesFromEnv(): TileChoice {
   const name = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.ALEXNET_GEMM_TILES;
-  if (!name) return 'auto';
-  if (name === 'auto' || name in TILES) return name as TileChoice;
-  throw new GpuError(`ALEXNET_GEMM_TILES: expected auto, ${Object.keys(TILES).join(', ')}; found "${name}"`);
+  return name ? parseTileChoice(name, 'ALEXNET_GEMM_TILES') : 'auto';
 }
 
 /** A WebGPU backend on the best adapter, or null when there is no adapter (say so, then use the CPU). */
