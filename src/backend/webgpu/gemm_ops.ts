@@ -77,10 +77,22 @@ export function conv2dBackwardFilter(l: Launcher, g: ConvGeometry, x: Tensor, dy
 }
 
 function biasGrad(l: Launcher, op: string, O: number, inner: number, batch: number, dy: Tensor, dyOffset: number, db: Tensor): void {
-  l.run(op, ['bias_grad'], { O, inner, batch }, {
+  // Chunks of images, so that a wide conv (conv1: 3,025 pixels x 256 images per channel) keeps
+  // the device busy rather than 96 workgroups; a linear layer's columns are short.
+  const splits = inner === 1 ? 1 : Math.max(1, Math.min(batch, Math.ceil(l.options.targetWorkgroups / O)));
+  const chunk = Math.ceil(batch / splits);
+  const part = splits > 1 ? l.ctx.scratch(splits * O) : l.ctx.dummy();
+  l.run(op, ['bias_grad'], { O, inner, batch, chunk, splits }, {
     dy: { t: dy, offset: dyOffset, count: batch * O * inner },
     db: { t: db, count: O, write: true },
-  }, grid1d(O, 1, l.ctx.maxGroups));
+    part: { t: part, count: splits > 1 ? splits * O : 1, write: true },
+  }, grid1d(O * splits, 1, l.ctx.maxGroups));
+  if (splits > 1) {
+    l.run(op, ['sum_splits'], { size: O, splits }, {
+      part: { t: part, count: splits * O },
+      out: { t: db, count: O, write: true },
+    }, grid1d(O, WG, l.ctx.maxGroups));
+  }
 }
 
 /** Records the linear layer; returns its dispatches (a following ReLU may fuse into them). */
