@@ -6,7 +6,7 @@ export { CpuBackend, type CpuOptions } from './backend/cpu/index.js';
 export { selectBackend, type BackendChoice } from './backend/select.js';
 export type { LrnParams } from './backend/cpu/lrn.js';
 export type { SgdParams, SgdForm } from './backend/cpu/sgd.js';
-export { architecture, ARCHITECTURE_NAMES, paperFamily, parameterNames, PAPER_LRN, CAFFE_LRN } from './nn/architectures.js';
+export { architecture, ARCHITECTURE_NAMES, miniArchitecture, paperFamily, parameterNames, PAPER_LRN, CAFFE_LRN, registerArchitecture } from './nn/architectures.js';
 export type { Architecture, LayerSpec, InitScheme } from './nn/layers.js';
 export { Net, type Parameter } from './nn/net.js';
 export { planLayers, forwardMacs } from './nn/plan.js';

@@ -138,9 +138,18 @@ const BUILDERS: Record<string, () => Architecture> = {
     defaultInit: 'he',
     inputScale: 1 / 255,
   }),
-  // Every component of the paper's net (ReLU, LRN, overlapping pools, groups, dropout) at a
-  // width that trains on a 2-core CPU in minutes: 28x28 -> 13 -> 6 -> 2 spatially.
-  mini: () => ({
+  mini: () => miniArchitecture(),
+};
+
+export const ARCHITECTURE_NAMES = Object.keys(BUILDERS);
+
+/**
+ * Every component of the paper's net (ReLU, LRN, overlapping pools, groups, dropout) at a width
+ * that trains on a 2-core CPU in minutes: 28x28 -> 13 -> 6 -> 2 spatially. `changes` replace
+ * its options and training defaults (experiments: bench/mini_sweep.ts).
+ */
+export function miniArchitecture(changes: Partial<PaperFamilyOptions> = {}, defaults: Partial<Architecture['defaults']> = {}): Architecture {
+  return {
     ...paperFamily({
       ...PAPER,
       name: 'mini',
@@ -157,6 +166,7 @@ const BUILDERS: Record<string, () => Architecture> = {
       dropout: 0.25,
       convBiasInit: 0.1,
       fcBiasInit: 0.1,
+      ...changes,
     }),
     defaultInit: 'he',
     // Mean-subtracted pixels / 64 have a standard deviation near 1.4, which offsets the two
@@ -166,11 +176,15 @@ const BUILDERS: Record<string, () => Architecture> = {
     // every epoch (at most three times) rather than on a plateau. Measured (2026-11-26): batch
     // 64 at lr 0.02 gave 86.7-86.9% validation top-1 after two epochs; on 3,000 images at batch
     // 32, lr 0.01 reached 66% test top-1 where lr 0.02 reached 29%.
-    defaults: { batch: 32, lr: 0.01, schedule: 'step:1' },
-  }),
-};
+    defaults: { batch: 32, lr: 0.01, schedule: 'step:1', ...defaults },
+  };
+}
 
-export const ARCHITECTURE_NAMES = Object.keys(BUILDERS);
+/** Makes `build` trainable by `name` (train, eval and the rest look architectures up by name). */
+export function registerArchitecture(name: string, build: () => Architecture): void {
+  if (BUILDERS[name]) throw new UsageError(`architecture "${name}" exists already`);
+  BUILDERS[name] = build;
+}
 
 /** The file names of the weight and bias of `arch`'s layer `layer` (conv1 ... fc8). */
 export function parameterNames(arch: Architecture, layer: string): { weight: string; bias: string } {
