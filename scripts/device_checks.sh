@@ -9,10 +9,10 @@
 # In order, each part only while time is left of BUDGET_S seconds (default 570):
 #   1. adapter info; the GEMM, pooling and LRN parity tests on this GPU;
 #   2. paper-net throughput at batch 256 with each GEMM tile setting in TILE_SETTINGS (the first
-#      with per-op GPU times), then PyTorch's on the same card;
+#      with per-op GPU times);
 #   3. the paper net trained on Fashion-MNIST (grey scaled to 256 and replicated, 227 crops) for
-#      EPOCHS epochs (default 10) with the fastest setting, TRAIN_FLAGS added; then `alexnet eval`
-#      of its checkpoint;
+#      EPOCHS epochs (default 10) with the fastest setting, TRAIN_FLAGS added, until 100 s before
+#      the end; then `alexnet eval` of its newest checkpoint; then PyTorch's throughput on this card;
 #   4. bench/mini_sweep.js in SWEEP_SHARDS processes (default 4) until SWEEP_RESERVE_S seconds
 #      (default 10) before the end.
 # Results land in $OUT, seven files at most: info.json, tests.tap, bench.jsonl,
@@ -41,9 +41,6 @@ for tiles in $settings; do
   profile=
 done
 grep -o '"tiles":"[^"]*","arch":"paper","batch":256,"mode":"[a-z]*"\|"img_per_s":[0-9.]*' "$out/bench.jsonl" | paste - - >&2
-step 'paper throughput, PyTorch'
-TB_MODELS=paper TB_MODES=fp32 TB_BATCHES=256 timeout 90 python3 .device/torch_bench.py 60 > "$out/torch_bench.txt" 2>&1
-grep '"model"' "$out/torch_bench.txt" >&2
 
 data=/tmp/fashion-mnist
 if [ -d device-data ]; then
@@ -55,13 +52,17 @@ if [ -d device-data ]; then
     console.log(rows.length ? rows[0].tiles : "auto");' "$out/bench.jsonl")
   step "paper net on Fashion-MNIST, $epochs epochs, tiles $best"
   # shellcheck disable=SC2086
-  ALEXNET_GEMM_TILES=$best timeout "$(($(left) - 60))" "${cli[@]}" train --arch paper --data "fashion-mnist:$data" --epochs "$epochs" \
+  ALEXNET_GEMM_TILES=$best timeout "$(($(left) - 100))" "${cli[@]}" train --arch paper --data "fashion-mnist:$data" --epochs "$epochs" \
     --backend webgpu --json --no-report --out /tmp/paper-fashion ${TRAIN_FLAGS:-} > "$out/paper_fashion.jsonl" 2>> "$log"
   echo "train rc $?" | tee -a "$log" >&2
   grep -v '"step"' "$out/paper_fashion.jsonl" | tail -13 >&2
   step 'alexnet eval of the checkpoint'
   ALEXNET_GEMM_TILES=$best timeout 60 "${cli[@]}" eval --arch paper --checkpoint /tmp/paper-fashion --data "fashion-mnist:$data" \
     --backend webgpu --batch 128 --json | sed 's|^{|{"event":"eval",|' | tee -a "$out/paper_fashion.jsonl" >&2
+
+  step 'paper throughput, PyTorch'
+  TB_MODELS=paper TB_MODES=fp32 TB_BATCHES=256 timeout "$(($(left) > 95 ? 90 : $(left) - 5))" python3 .device/torch_bench.py 60 > "$out/torch_bench.txt" 2>&1
+  grep '"model"' "$out/torch_bench.txt" >&2
 
   if [ "$(left)" -gt 40 ]; then
     until=$((deadline - ${SWEEP_RESERVE_S:-10}))
