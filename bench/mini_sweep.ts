@@ -38,6 +38,12 @@ const VARIANTS: Variant[] = [
   { name: 'conv2-3x3', changes: { conv2Kernel: 3 } },
   { name: 'wide-dropout-0.5', changes: { ...WIDE, dropout: 0.5 } },
   { name: 'lr-0.005', run: { lr: 0.005 } },
+  { name: 'wide-dropout-0', changes: { ...WIDE, dropout: 0 } },
+  { name: 'wide-dropout-0.1', changes: { ...WIDE, dropout: 0.1 } },
+  { name: 'wide-seed2', changes: WIDE, run: { seed: 2 } },
+  { name: 'wide-conv-hidden-512', changes: { conv: WIDE.conv } },
+  { name: 'conv-32-64-96-96-64-hidden-1024', changes: { conv: [32, 64, 96, 96, 64], hidden: 1024 } },
+  { name: 'wide-batch-64-lr-0.02', changes: WIDE, run: { batch: 64, lr: 0.02 } },
   { name: 'wide-dropout-0.5-15-step5', changes: { ...WIDE, dropout: 0.5 }, run: { epochs: 15, schedule: 'step:5' } },
 ];
 
