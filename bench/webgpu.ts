@@ -3,7 +3,7 @@
 // (median over timed steps after warm-up; --profile adds per-op GPU milliseconds).
 //   node dist/bench/webgpu.js [--arch paper] [--batch 256] [--mode train|infer|both]
 //                             [--steps 10] [--warmup 3] [--backend webgpu|cpu] [--profile]
-//                             [--tiles auto|skinny|narrow|square|wide|large|BMxBNxBK/TMxTN[/flat]]
+//                             [--tiles auto|skinny|narrow|square|wide|large|BMxBNxBK/TMxTN]
 import { CpuBackend } from '../src/backend/cpu/index.js';
 import { benchmark } from '../src/cli/bench.js';
 import { parseTileChoice } from '../src/backend/webgpu/gemm.js';

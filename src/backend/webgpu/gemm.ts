@@ -7,8 +7,6 @@ export interface TileConfig {
   BK: number;
   TM: number;
   TN: number;
-  /** Sum each BK slice apart before adding it in (two-level summation; more registers). */
-  sliceSums: boolean;
 }
 
 /**
@@ -16,28 +14,28 @@ export interface TileConfig {
  * rules that tileProblems checks); skinny runs 64 threads, narrow 128, the rest 256.
  */
 export const TILES: Readonly<Record<'skinny' | 'narrow' | 'square' | 'wide' | 'large', TileConfig>> = {
-  skinny: { BM: 16, BN: 64, BK: 32, TM: 4, TN: 4, sliceSums: true }, // M <= 16: batch-1 linear layers
-  narrow: { BM: 32, BN: 64, BK: 32, TM: 4, TN: 4, sliceSums: true },
-  square: { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4, sliceSums: true },
-  wide: { BM: 128, BN: 64, BK: 16, TM: 8, TN: 4, sliceSums: true },
-  large: { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8, sliceSums: true },
+  skinny: { BM: 16, BN: 64, BK: 32, TM: 4, TN: 4 }, // M <= 16: batch-1 linear layers
+  narrow: { BM: 32, BN: 64, BK: 32, TM: 4, TN: 4 },
+  square: { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4 },
+  wide: { BM: 128, BN: 64, BK: 16, TM: 8, TN: 4 },
+  large: { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8 },
 };
 
 /** auto, a named shape, or any shape that passes tileProblems (for tuning runs). */
 export type TileChoice = 'auto' | keyof typeof TILES | TileConfig;
 
-const TILE_SPEC = /^(\d+)x(\d+)x(\d+)\/(\d+)x(\d+)(\/flat)?$/;
+const TILE_SPEC = /^(\d+)x(\d+)x(\d+)\/(\d+)x(\d+)$/;
 
 /**
- * Reads a tile choice: auto, a name from TILES, or BMxBNxBK/TMxTN with an optional /flat (one
- * accumulator level), e.g. 128x128x8/8x8/flat. `what` names the source in errors.
+ * Reads a tile choice: auto, a name from TILES, or BMxBNxBK/TMxTN, e.g. 128x128x8/8x8. `what`
+ * names the source in errors.
  */
 export function parseTileChoice(text: string, what: string): TileChoice {
   if (text === 'auto' || text in TILES) return text as TileChoice;
   const m = TILE_SPEC.exec(text);
-  if (!m) throw new GpuError(`${what}: expected auto, ${Object.keys(TILES).join(', ')} or BMxBNxBK/TMxTN[/flat]; found "${text}"`);
+  if (!m) throw new GpuError(`${what}: expected auto, ${Object.keys(TILES).join(', ')} or BMxBNxBK/TMxTN; found "${text}"`);
   const [BM, BN, BK, TM, TN] = m.slice(1, 6).map(Number);
-  const t: TileConfig = { BM, BN, BK, TM, TN, sliceSums: !m[6] };
+  const t: TileConfig = { BM, BN, BK, TM, TN };
   const problems = tileProblems(t);
   if (problems.length > 0) throw new GpuError(`${what}: tiles "${text}" break the kernel's rules: ${problems.join('; ')}`);
   return t;
@@ -69,9 +67,9 @@ export interface PlanOptions {
   workgroupBytes: number;
 }
 
-/** Workgroup memory of a tile: the A and B slices (rows padded by one vec4) and the k table (KInfo is at most 16 bytes). */
+/** Workgroup memory of a tile: the A and B slices (rows padded by one vec4) and two k tables (KInfo is at most 16 bytes). */
 export function tileBytes(t: TileConfig): number {
-  return ((t.BM / 4 + 1 + t.BN / 4 + 1) * t.BK + t.BK) * 16;
+  return ((t.BM / 4 + 1 + t.BN / 4 + 1) * t.BK + 2 * t.BK) * 16;
 }
 
 /** What makes `t` unusable by gemm.wgsl (empty when it is fine). */
@@ -140,7 +138,7 @@ export function planGemm(p: GemmProblem, o: PlanOptions): GemmPlan {
 
 /** Replacements for gemm.wgsl's tile constants (ROLLED: keep loops rolled, for llvmpipe). */
 export function tileConsts(t: TileConfig, rolled: boolean): Record<string, string> {
-  return { BM: `${t.BM}u`, BN: `${t.BN}u`, BK: `${t.BK}u`, TM: `${t.TM}u`, TN: `${t.TN}u`, SLICE_SUMS: String(t.sliceSums), ROLLED: String(rolled) };
+  return { BM: `${t.BM}u`, BN: `${t.BN}u`, BK: `${t.BK}u`, TM: `${t.TM}u`, TN: `${t.TN}u`, ROLLED: String(rolled) };
 }
 
 /** Workgroups for `count` threads in groups of `size`, as a 2-D grid when over the per-dimension limit. */

@@ -15,11 +15,10 @@
 // Grid: y = (group * m_tiles + m_tile) * splits + split; x + z * num_workgroups.x = the n tile
 // (z folds grids wider than 65,535 workgroups). Each workgroup computes a BM x BN tile of C
 // through BK-deep slices of A and B staged in workgroup memory as vec4s of 4 neighbouring rows
-// (columns); the loads of the next slice go into registers while the staged one is multiplied.
-// Each thread owns TM x TN elements: TM / 4 groups of 4 neighbouring rows and TN / 4 groups of
-// 4 neighbouring columns, the groups strided by the thread grid, so that one vec4 read from
-// workgroup memory feeds 4 (A) or 4 (B) multiply-adds per row, and neighbouring threads read
-// neighbouring vec4s. With SLICE_SUMS each slice is summed apart and then added in (two-level
+// (columns). Each thread owns TM x TN elements: TM / 4 groups of 4 neighbouring rows and TN / 4
+// groups of 4 neighbouring columns, the groups strided by the thread grid, so that one vec4
+// read from workgroup memory feeds 4 (A) or 4 (B) multiply-adds per row, and neighbouring
+// threads read neighbouring vec4s. Each slice is summed apart and then added in (two-level
 // summation: rounding error grows with BK + K / BK terms rather than K; fc6's K is 9216).
 // Tile rules (checked in gemm.ts): TM and TN multiples of 4; the vec4s of a slice,
 // BK * BM / 4 and BK * BN / 4, multiples of the thread count; the thread count a multiple of BK
@@ -30,9 +29,6 @@ const BN = 64u;
 const BK = 16u;
 const TM = 4u;
 const TN = 4u;
-// Sum each slice apart, then add it in (two-level summation), or accumulate directly (fewer
-// registers per thread).
-const SLICE_SUMS = true;
 // On llvmpipe, fully unrolled tile loops take LLVM seconds per pipeline to compile (8 s instead
 // of 1.5 s for a conv kernel); ROLLED = true there hides the trip counts from the compiler.
 const ROLLED = false;
@@ -80,23 +76,7 @@ fn b_slot(lid: u32, r: u32) -> vec2u {
 
 var<workgroup> tile_a: array<vec4f, BK * SA>; // [k][row group]
 var<workgroup> tile_b: array<vec4f, BK * SB>; // [k][column group]
-var<workgroup> ktab: array<KInfo, BK>; // the k decomposition of the slice being fetched
-
-// Adds the staged slice's products into `into`: per k, one vec4 of A and one of B per group.
-fn multiply_slice(into: ptr<function, array<array<vec4f, QN>, TM>>, tx: u32, ty: u32) {
-  for (var kk = 0u; kk < trips(BK); kk++) {
-    var a: array<vec4f, QM>;
-    for (var p = 0u; p < QM; p++) {
-      a[p] = tile_a[kk * SA + p * THREADS_Y + ty];
-    }
-    for (var q = 0u; q < QN; q++) {
-      let bv = tile_b[kk * SB + q * THREADS_X + tx];
-      for (var i = 0u; i < TM; i++) {
-        (*into)[i][q] = fma(vec4f(a[i / 4u][i % 4u]), bv, (*into)[i][q]);
-      }
-    }
-  }
-}
+var<workgroup> ktab: array<array<KInfo, BK>, 2>; // this slice's and the next one's
 
 @compute @workgroup_size(THREADS_X, THREADS_Y, 1)
 fn main(
@@ -131,71 +111,62 @@ fn main(
 
   // acc[4 p + e][q][j]: row 4 (p THREADS_Y + ty) + e, column 4 (q THREADS_X + tx) + j.
   var acc: array<array<vec4f, QN>, TM>;
-  var next_a: array<vec4f, VA>; // the slice being fetched, in registers
-  var next_b: array<vec4f, VB>;
   if (lid < BK) {
-    ktab[lid] = make_k(g, k_begin + lid);
+    ktab[0][lid] = make_k(g, k_begin + lid);
   }
   workgroupBarrier();
-  // One pass per slice and one more: each pass issues the loads of slice k0, multiplies the
-  // slice staged by the pass before while they are in flight, then stages slice k0.
-  for (var k0 = k_begin; k0 < k_end + BK; k0 += BK) {
-    let fetching = k0 < k_end;
-    if (fetching) {
-      for (var r = 0u; r < trips(VA); r++) {
-        let s = a_slot(lid, r);
-        var v = vec4f();
-        if (k0 + s.y < k_end) {
-          let ki = ktab[s.y];
-          for (var e = 0u; e < 4u; e++) {
-            if (m0 + 4u * s.x + e < P.M) {
-              v[e] = load_a(a_ctx[select(0u, 4u * r, A_K_CONTIGUOUS) + e], ki);
-            }
-          }
-        }
-        next_a[r] = v;
-      }
-      for (var r = 0u; r < trips(VB); r++) {
-        let s = b_slot(lid, r);
-        var v = vec4f();
-        if (k0 + s.y < k_end) {
-          let ki = ktab[s.y];
-          for (var e = 0u; e < 4u; e++) {
-            if (n0 + 4u * s.x + e < P.N) {
-              v[e] = load_b(b_ctx[select(0u, 4u * r, B_K_CONTIGUOUS) + e], ki);
-            }
-          }
-        }
-        next_b[r] = v;
-      }
+  var cur = 0u;
+  for (var k0 = k_begin; k0 < k_end; k0 += BK) {
+    // The next slice's k table is filled while this one is in use: two barriers per slice.
+    if (lid < BK) {
+      ktab[cur ^ 1u][lid] = make_k(g, k0 + BK + lid);
     }
-    if (k0 > k_begin) {
-      if (SLICE_SUMS) {
-        var slice = array<array<vec4f, QN>, TM>();
-        multiply_slice(&slice, tx, ty);
-        for (var i = 0u; i < TM; i++) {
-          for (var q = 0u; q < QN; q++) {
-            acc[i][q] += slice[i][q];
+    for (var r = 0u; r < trips(VA); r++) {
+      let s = a_slot(lid, r);
+      var v = vec4f();
+      if (k0 + s.y < k_end) {
+        let ki = ktab[cur][s.y];
+        for (var e = 0u; e < 4u; e++) {
+          if (m0 + 4u * s.x + e < P.M) {
+            v[e] = load_a(a_ctx[select(0u, 4u * r, A_K_CONTIGUOUS) + e], ki);
           }
         }
-      } else {
-        multiply_slice(&acc, tx, ty);
       }
+      tile_a[s.y * SA + s.x] = v;
+    }
+    for (var r = 0u; r < trips(VB); r++) {
+      let s = b_slot(lid, r);
+      var v = vec4f();
+      if (k0 + s.y < k_end) {
+        let ki = ktab[cur][s.y];
+        for (var e = 0u; e < 4u; e++) {
+          if (n0 + 4u * s.x + e < P.N) {
+            v[e] = load_b(b_ctx[select(0u, 4u * r, B_K_CONTIGUOUS) + e], ki);
+          }
+        }
+      }
+      tile_b[s.y * SB + s.x] = v;
     }
     workgroupBarrier();
-    if (fetching) {
-      for (var r = 0u; r < trips(VA); r++) {
-        let s = a_slot(lid, r);
-        tile_a[s.y * SA + s.x] = next_a[r];
+    var slice = array<array<vec4f, QN>, TM>();
+    for (var kk = 0u; kk < trips(BK); kk++) {
+      var a: array<vec4f, QM>;
+      for (var p = 0u; p < QM; p++) {
+        a[p] = tile_a[kk * SA + p * THREADS_Y + ty];
       }
-      for (var r = 0u; r < trips(VB); r++) {
-        let s = b_slot(lid, r);
-        tile_b[s.y * SB + s.x] = next_b[r];
-      }
-      if (lid < BK) {
-        ktab[lid] = make_k(g, k0 + BK + lid);
+      for (var q = 0u; q < QN; q++) {
+        let bv = tile_b[kk * SB + q * THREADS_X + tx];
+        for (var i = 0u; i < TM; i++) {
+          slice[i][q] = fma(vec4f(a[i / 4u][i % 4u]), bv, slice[i][q]);
+        }
       }
     }
+    for (var i = 0u; i < TM; i++) {
+      for (var q = 0u; q < QN; q++) {
+        acc[i][q] += slice[i][q];
+      }
+    }
+    cur ^= 1u;
     workgroupBarrier();
   }
   for (var i = 0u; i < trips(TM); i++) {

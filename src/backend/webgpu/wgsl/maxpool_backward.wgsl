@@ -1,30 +1,30 @@
 // Max-pool backward as a gather, no atomics: one thread per input element adds dy of every
-// window that contains it and whose maximum it is (by the forward's first-maximum rule), in the
-// CPU's order (windows by row, then column).
+// window that contains it and whose maximum it is (the argmax recomputed with the forward's
+// first-maximum rule), in the CPU's order (windows by row, then column).
 struct Params { total: u32, H: u32, W: u32, OH: u32, OW: u32, size: u32, stride: u32, pad: u32, x_base: u32, dy_base: u32, dx_base: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;
 
-// Whether `me` (value v) is the first maximum of window (oy, ox): every element before it in
-// row-major order is smaller and none after it is larger. Stops at the first that decides
-// otherwise, so most windows are settled after a few reads.
-fn is_first_max(plane: u32, oy: i32, ox: i32, me: i32, v: f32) -> bool {
+// Index in the plane of the first maximum of window (oy, ox).
+fn argmax(plane: u32, oy: i32, ox: i32) -> i32 {
   let y0 = oy * i32(P.stride) - i32(P.pad);
   let x0 = ox * i32(P.stride) - i32(P.pad);
   let y_end = min(y0 + i32(P.size), i32(P.H));
   let x_end = min(x0 + i32(P.size), i32(P.W));
+  var best = -1;
+  var best_value = 0.0;
   for (var iy = max(y0, 0); iy < y_end; iy++) {
     for (var ix = max(x0, 0); ix < x_end; ix++) {
-      let at = iy * i32(P.W) + ix;
-      let other = x[plane + u32(at)];
-      if ((at < me && other >= v) || other > v) {
-        return false;
+      let v = x[plane + u32(iy) * P.W + u32(ix)];
+      if (best < 0 || v > best_value) {
+        best = iy * i32(P.W) + ix;
+        best_value = v;
       }
     }
   }
-  return true;
+  return best;
 }
 
 // First output index whose window [o * stride - pad, o * stride - pad + size) reaches i.
@@ -50,11 +50,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let me = iy * i32(P.W) + ix;
   let oy_last = min((iy + i32(P.pad)) / i32(P.stride), i32(P.OH) - 1);
   let ox_last = min((ix + i32(P.pad)) / i32(P.stride), i32(P.OW) - 1);
-  let v = x[plane + u32(me)];
   var sum = 0.0;
   for (var oy = first_window(iy); oy <= oy_last; oy++) {
     for (var ox = first_window(ix); ox <= ox_last; ox++) {
-      if (is_first_max(plane, oy, ox, me, v)) {
+      if (argmax(plane, oy, ox) == me) {
         sum += dy[out_plane + u32(oy) * P.OW + u32(ox)];
       }
     }
