@@ -1,6 +1,6 @@
 // The recording machinery under the WebGPU backend:
 // - buffers, counted (live buffers and bytes) so that tests can assert that steps do not leak;
-// - kernels: composed WGSL -> pipeline, cached by final source; explicit bind-group layouts;
+// - kernels (kernels.ts), binding ranges (resources.ts), per-op timing (profiler.ts);
 // - one pending command encoder with an open compute pass: ops append dispatches, and nothing
 //   is submitted until data must cross (write, read) or the uniform pool is full, so a training
 //   step is one submission whose only read-back is the loss when asked;
@@ -15,77 +15,19 @@ import type { Tensor } from '../backend.js';
 import { ShapeError } from '../../core/errors.js';
 import type { OpenedDevice } from './device.js';
 import { GpuError } from './errors.js';
-import { composeShader, formatCompilationMessages, packParams, type ComposedShader, type KernelSpec } from './shaders.js';
+import { KernelCache } from './kernels.js';
+import { OpProfiler, type ProfileEntry } from './profiler.js';
+import { bindRanges, gpuTensor, GpuTensor, MAP_MODE_READ, USAGE, type BoundRange, type Kernel, type Recorded, type TrackedBuffer, type Use } from './resources.js';
+import { packParams, type KernelSpec } from './shaders.js';
 
-const USAGE = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, UNIFORM: 64, STORAGE: 128, QUERY_RESOLVE: 512 } as const;
-const MAP_MODE_READ = 1;
-const SHADER_STAGE_COMPUTE = 4;
+export { gpuTensor, GpuTensor, type Recorded, type Use } from './resources.js';
+export type { ProfileEntry } from './profiler.js';
+
 const UNIFORM_SLOT = 256;
 const UNIFORM_SLOTS = 256;
 /** Staging buffers above this size are destroyed after use rather than pooled. */
 const STAGING_KEEP_BYTES = 16 << 20;
 const BIND_GROUP_CACHE_LIMIT = 8192;
-
-export interface TrackedBuffer {
-  readonly id: number;
-  readonly gpu: GPUBuffer;
-  readonly bytes: number;
-  readonly label: string;
-  destroyed: boolean;
-}
-
-export class GpuTensor implements Tensor {
-  constructor(
-    readonly label: string,
-    readonly size: number,
-    readonly buffer: TrackedBuffer,
-    /** Bytes from the start of the buffer. */
-    readonly offset: number,
-  ) {}
-}
-
-/** A tensor made by the WebGPU backend, or a clear error. */
-export function gpuTensor(t: Tensor): GpuTensor {
-  if (!(t instanceof GpuTensor)) throw new TypeError(`tensor ${t.label} was not made by the WebGPU backend`);
-  return t;
-}
-
-/** A range of a tensor to bind: `count` floats from `offset` floats into it. */
-export interface Use {
-  t: Tensor;
-  offset?: number;
-  count: number;
-  write?: boolean;
-}
-
-interface BoundRange {
-  buffer: TrackedBuffer;
-  offset: number;
-  size: number;
-  write: boolean;
-}
-
-export interface Kernel {
-  name: string;
-  shader: ComposedShader;
-  pipeline: GPUComputePipeline;
-  layout: GPUBindGroupLayout;
-  layoutKey: string;
-}
-
-/** A dispatch recorded by dispatch(): its uniform slot, in the submission it belongs to. */
-export interface Recorded {
-  slot: number;
-  kernel: Kernel;
-  submission: number;
-  dispatch: number;
-}
-
-export interface ProfileEntry {
-  op: string;
-  calls: number;
-  ms: number;
-}
 
 export class GpuContext {
   readonly device: GPUDevice;
@@ -103,8 +45,7 @@ export class GpuContext {
 
   private nextId = 1;
   private readonly buffers = new Set<TrackedBuffer>();
-  private readonly kernels = new Map<string, Kernel>();
-  private readonly layouts = new Map<string, GPUBindGroupLayout>();
+  private readonly kernels: KernelCache;
   private readonly bindGroups = new Map<string, GPUBindGroup>();
   private readonly uniforms: TrackedBuffer;
   private readonly uniformMirror = new ArrayBuffer(UNIFORM_SLOT * UNIFORM_SLOTS);
@@ -120,14 +61,7 @@ export class GpuContext {
   private readonly dummies: TrackedBuffer[] = [];
   private scratchBuffer: TrackedBuffer | null = null;
   private hostStaging = new Uint8Array(0);
-  // Profiling with timestamp queries: one pass per dispatch, resolved at each submit.
-  private profiler: {
-    querySet: GPUQuerySet;
-    resolve: TrackedBuffer;
-    capacity: number;
-    labels: string[];
-    totals: Map<string, ProfileEntry>;
-  } | null = null;
+  private profiler: OpProfiler | null = null;
 
   /** `maxBindingBytes` lowers the binding limit below the device's (tests of the split paths). */
   constructor(
@@ -145,6 +79,7 @@ export class GpuContext {
     this.device.addEventListener('uncapturederror', (e) => {
       this.fail(`uncaptured GPU error: ${(e as GPUUncapturedErrorEvent).error.message}`);
     });
+    this.kernels = new KernelCache(this.device, (check) => this.checks.push(check), (message) => this.fail(message));
     this.openScopes();
     this.uniforms = this.createBuffer('uniforms', UNIFORM_SLOT * UNIFORM_SLOTS, USAGE.UNIFORM | USAGE.COPY_DST);
     for (let i = 0; i < 2; i++) this.dummies.push(this.createBuffer(`unused binding ${i}`, 256, USAGE.STORAGE));
@@ -249,91 +184,19 @@ export class GpuContext {
     return new GpuTensor('unused', 64, this.dummies[i], 0);
   }
 
-  // ---- kernels ----------------------------------------------------------------------------
+  // ---- kernels and binding ----------------------------------------------------------------
 
   kernel(op: string, spec: KernelSpec): Kernel {
-    const shader = composeShader(spec);
-    const cached = this.kernels.get(shader.source);
-    if (cached) return cached;
-    const name = spec.files[spec.files.length - 1];
-    const entries: GPUBindGroupLayoutEntry[] = shader.bindings.map((b) => ({
-      binding: b.binding,
-      visibility: SHADER_STAGE_COMPUTE,
-      buffer: { type: b.kind === 'uniform' ? 'uniform' : b.kind === 'read' ? 'read-only-storage' : 'storage' },
-    }));
-    const layoutKey = shader.bindings.map((b) => `${b.binding}:${b.kind}`).join(',');
-    let layout = this.layouts.get(layoutKey);
-    if (!layout) {
-      layout = this.device.createBindGroupLayout({ label: `layout ${layoutKey}`, entries });
-      this.layouts.set(layoutKey, layout);
-    }
-    const label = `${op} [${spec.files.join('+')}${spec.consts ? ` ${Object.entries(spec.consts).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}]`;
-    const module = this.device.createShaderModule({ label, code: shader.source });
-    this.checks.push(
-      module.getCompilationInfo().then(
-        (info) => {
-          if (info.messages.some((m) => m.type === 'error')) this.fail(formatCompilationMessages(op, shader, info.messages));
-        },
-        () => undefined,
-      ),
-    );
-    const pipeline = this.device.createComputePipeline({
-      label,
-      layout: this.device.createPipelineLayout({ label, bindGroupLayouts: [layout] }),
-      compute: { module, entryPoint: 'main' },
-    });
-    const kernel: Kernel = { name, shader, pipeline, layout, layoutKey };
-    this.kernels.set(shader.source, kernel);
-    return kernel;
+    return this.kernels.get(op, spec);
   }
 
   get pipelineCount(): number {
     return this.kernels.size;
   }
 
-  // ---- binding ----------------------------------------------------------------------------
-
-  /**
-   * Buffer ranges for `uses`, aligned down to the adapter's offset alignment (the remainder,
-   * in floats, becomes the `<name>_base` parameter), and which read bindings must be declared
-   * read_write because their buffer is written in the same dispatch. A written range that
-   * overlaps another binding is refused: WebGPU forbids it (in-place ops have own kernels).
-   */
+  /** Aligned binding ranges for `uses` within this adapter's limits (see bindRanges). */
   bind(op: string, uses: Readonly<Record<string, Use>>): { ranges: Record<string, BoundRange>; bases: Record<string, number>; readWrite: string[] } {
-    const ranges: Record<string, BoundRange> = {};
-    const bases: Record<string, number> = {};
-    for (const [name, u] of Object.entries(uses)) {
-      const t = gpuTensor(u.t);
-      const offset = u.offset ?? 0;
-      const count = Math.max(1, u.count);
-      if (offset + u.count > t.size) {
-        throw new ShapeError(`${op}: ${name} (${t.label}) holds ${t.size} floats; the op needs ${offset + u.count}`);
-      }
-      const start = t.offset + offset * 4;
-      const aligned = start - (start % this.offsetAlign);
-      const size = start + count * 4 - aligned;
-      if (size > this.maxBinding) {
-        throw new GpuError(
-          `${op}: ${name} (${t.label}) needs a ${size}-byte binding, over this adapter's maxStorageBufferBindingSize (${this.maxBinding}); use a smaller batch`,
-        );
-      }
-      ranges[name] = { buffer: t.buffer, offset: aligned, size: Math.min(size, t.buffer.bytes - aligned), write: Boolean(u.write) };
-      bases[`${name}_base`] = (start - aligned) / 4;
-    }
-    const readWrite: string[] = [];
-    const names = Object.keys(ranges);
-    for (let i = 0; i < names.length; i++) {
-      for (let j = i + 1; j < names.length; j++) {
-        const [a, b] = [names[i], names[j]];
-        const [ra, rb] = [ranges[a], ranges[b]];
-        if (ra.buffer !== rb.buffer || !(ra.write || rb.write)) continue;
-        if (ra.offset < rb.offset + rb.size && rb.offset < ra.offset + ra.size) {
-          throw new GpuError(`${op}: ${a} and ${b} overlap in buffer ${ra.buffer.label} and one is written; this op cannot run in place`);
-        }
-        for (const [n, r] of [[a, ra], [b, rb]] as const) if (!r.write && !readWrite.includes(n)) readWrite.push(n);
-      }
-    }
-    return { ranges, bases, readWrite };
+    return bindRanges(op, uses, this.offsetAlign, this.maxBinding);
   }
 
   // ---- recording --------------------------------------------------------------------------
@@ -342,18 +205,12 @@ export class GpuContext {
     this.encoder ??= this.device.createCommandEncoder({ label: `submission ${this.submissions + 1}` });
     if (this.profiler) {
       this.pass?.end();
-      const p = this.profiler;
-      if (p.labels.length >= p.capacity) {
+      if (this.profiler.full) {
         this.pass = null;
         this.flush();
         this.encoder = this.device.createCommandEncoder({ label: `submission ${this.submissions + 1}` });
       }
-      const i = p.labels.length;
-      p.labels.push(label);
-      this.pass = this.encoder.beginComputePass({
-        label,
-        timestampWrites: { querySet: p.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
-      });
+      this.pass = this.profiler.beginPass(this.encoder, label);
       return this.pass;
     }
     this.pass ??= this.encoder.beginComputePass({ label: 'ops' });
@@ -430,7 +287,7 @@ export class GpuContext {
       this.device.queue.writeBuffer(this.uniforms.gpu, 0, this.uniformMirror, 0, this.uniformCursor * UNIFORM_SLOT);
     }
     this.uniformCursor = 0;
-    const profiled = this.profiler && this.profiler.labels.length > 0 ? this.resolveProfile(encoder) : null;
+    const profiled = this.profiler && this.profiler.pendingBytes > 0 ? this.resolveProfile(encoder, this.profiler) : null;
     this.device.queue.submit([encoder.finish()]);
     this.submissions++;
     this.closeScopes();
@@ -520,32 +377,27 @@ export class GpuContext {
     }
   }
 
-  // ---- profiling --------------------------------------------------------------------------
+  // ---- profiling (profiler.ts) -------------------------------------------------------------
 
-  /** Starts per-op GPU timing (timestamp queries; one pass per dispatch, so a little slower). */
+  /** Starts per-op GPU timing; false when the adapter has no timestamp queries. */
   startProfile(): boolean {
     if (!this.device.features.has('timestamp-query')) return false;
     if (this.profiler) return true;
     this.flush();
     const capacity = 1024;
-    this.profiler = {
-      querySet: this.device.createQuerySet({ label: 'op timestamps', type: 'timestamp', count: 2 * capacity }),
-      resolve: this.createBuffer('op timestamps', 2 * capacity * 8, USAGE.QUERY_RESOLVE | USAGE.COPY_SRC),
+    this.profiler = new OpProfiler(
+      this.device.createQuerySet({ label: 'op timestamps', type: 'timestamp', count: 2 * capacity }),
+      this.createBuffer('op timestamps', 2 * capacity * 8, USAGE.QUERY_RESOLVE | USAGE.COPY_SRC),
       capacity,
-      labels: [],
-      totals: new Map(),
-    };
+    );
     return true;
   }
 
-  private resolveProfile(encoder: GPUCommandEncoder): () => Promise<void> {
-    const p = this.profiler!;
-    const labels = p.labels;
-    p.labels = [];
-    const bytes = labels.length * 16;
-    encoder.resolveQuerySet(p.querySet, 0, 2 * labels.length, p.resolve.gpu, 0);
+  /** Records the read-back of this submission's timestamps; the returned function adds them up once it is done. */
+  private resolveProfile(encoder: GPUCommandEncoder, p: OpProfiler): () => Promise<void> {
+    const bytes = p.pendingBytes;
     const stage = this.takeStaging(bytes);
-    encoder.copyBufferToBuffer(p.resolve.gpu, 0, stage.buffer.gpu, 0, bytes);
+    const add = p.resolve(encoder, stage.buffer.gpu);
     return async () => {
       try {
         await stage.buffer.gpu.mapAsync(MAP_MODE_READ, 0, bytes);
@@ -553,16 +405,10 @@ export class GpuContext {
         this.releaseStaging(stage);
         return;
       }
-      const t = new BigUint64Array(stage.buffer.gpu.getMappedRange(0, bytes).slice(0));
+      const times = new BigUint64Array(stage.buffer.gpu.getMappedRange(0, bytes).slice(0));
       stage.buffer.gpu.unmap();
       this.releaseStaging(stage);
-      labels.forEach((op, i) => {
-        const ms = Number(t[2 * i + 1] - t[2 * i]) / 1e6;
-        const e = p.totals.get(op) ?? { op, calls: 0, ms: 0 };
-        e.calls++;
-        e.ms += ms > 0 && ms < 1e6 ? ms : 0;
-        p.totals.set(op, e);
-      });
+      add(times);
     };
   }
 
@@ -571,16 +417,14 @@ export class GpuContext {
     if (!this.profiler) return [];
     this.flush();
     await this.settle();
-    const out = [...this.profiler.totals.values()].sort((a, b) => b.ms - a.ms);
-    if (reset) this.profiler.totals.clear();
-    return out;
+    return this.profiler.entries(reset);
   }
 
   stopProfile(): void {
     if (!this.profiler) return;
     this.flush();
     this.profiler.querySet.destroy();
-    this.destroyBuffer(this.profiler.resolve);
+    this.destroyBuffer(this.profiler.resolveBuffer);
     this.profiler = null;
   }
 
