@@ -48,7 +48,7 @@ test('a run report: a point per epoch, confusion matrix summing to the test coun
   );
   const r = await buildReport(out, new CpuBackend(), 4, 5, 300);
   assert.equal(r.epochs, 2);
-  assert.equal(r.filterTiles, 24);
+  assert.equal(r.filterTiles, 48);
   assert.equal(r.filterSize, 5);
   assert.equal(r.confusion.flat().reduce((a, b) => a + b, 0), 1000);
   const loss = await readFile(join(out, 'report', 'loss.svg'), 'utf8');

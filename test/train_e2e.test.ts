@@ -39,7 +39,7 @@ test('mini learns Fashion-MNIST: loss falls, test top-1 well above chance, weigh
   assert.equal(done.event, 'done');
   assert.equal(done.test_top1, result.top1);
   const { tensors } = await readSafetensors(join(done.checkpoint, 'weights.safetensors'));
-  assert.deepEqual(tensors.get('conv2.weight')?.shape, [48, 12, 5, 5]);
+  assert.deepEqual(tensors.get('conv2.weight')?.shape, [96, 24, 5, 5]);
   const saved = JSON.parse(await readFile(join(done.checkpoint, 'state.json'), 'utf8'));
   assert.equal(saved.model.arch, 'mini');
   assert.equal(saved.model.classes.length, 10);
