@@ -106,7 +106,8 @@ function pickTiles(p: GemmProblem, choice: 'auto' | keyof typeof TILES, fallback
   if (p.M <= 32) return TILES.narrow;
   // 128-row tiles when they waste no more rows than 64-row ones (M = 48 or 192 would idle a
   // quarter or a third of a 128-row tile) and still leave enough workgroups to fill a real GPU.
-  // (Measured on an H200, BENCHMARKS.md: this rule, 2,547 img/s training the paper net.)
+  // (On an H200, BENCHMARKS.md: 2,385-2,547 img/s training the paper net; 128x128 everywhere
+  // was slower, 1,781 against 2,271 with an experimental kernel.)
   const rows128 = Math.ceil(p.M / 128) * 128;
   const bigTiles = (rows128 / 128) * Math.ceil(p.N / 128) * p.groups;
   return !fallback && rows128 <= Math.ceil(p.M / 64) * 64 && bigTiles >= 256 ? TILES.large : TILES.square;
