@@ -62,12 +62,12 @@ const limit = process.argv.includes('--limit') ? Number(flag('limit', '0')) : un
 const backend = flag('backend', 'webgpu') === 'cpu' ? new CpuBackend() : await createWebGpuBackend();
 if (!backend) throw new Error('mini_sweep: no WebGPU adapter');
 
+const { defaults } = miniArchitecture();
 const mine = VARIANTS.filter((v, i) => (only ? only.includes(v.name) : i % shards === shard));
 for (const v of mine) {
   if (Date.now() / 1000 > until) break;
   const arch = `mini:${v.name}`;
   registerArchitecture(arch, () => miniArchitecture({ ...v.changes, name: arch }));
-  const { defaults } = miniArchitecture();
   const config: TrainConfig = {
     arch, data, epochs: 2, batch: defaults.batch, lr: defaults.lr, schedule: defaults.schedule, momentum: 0.9, weightDecay: 5e-4,
     sgdForm: 'paper', seed: 1, checkpointEvery: 0, report: false, out: `/tmp/mini-sweep/${v.name}`, limit, ...v.run,

@@ -7,7 +7,7 @@
 // - uniforms: one buffer of 256-byte slots, filled in a host mirror and written once per
 //   submission (the cursor restarts at each submit), so steady state allocates nothing;
 // - bind groups cached by (layout, uniform slot, buffer ranges): the same step reuses them;
-// - read-back through a small pool of MAP_READ staging buffers;
+// - read-back through a small pool of MAP_READ staging buffers (staging.ts);
 // - errors: validation / out-of-memory / internal error scopes around each submission window,
 //   shader compilation messages with file:line:column, and device loss, all turned into a
 //   GpuError that every later call throws.
@@ -17,16 +17,15 @@ import type { OpenedDevice } from './device.js';
 import { GpuError } from './errors.js';
 import { KernelCache } from './kernels.js';
 import { OpProfiler, type ProfileEntry } from './profiler.js';
-import { bindRanges, gpuTensor, GpuTensor, MAP_MODE_READ, USAGE, type BoundRange, type Kernel, type Recorded, type TrackedBuffer, type Use } from './resources.js';
+import { bindRanges, gpuTensor, GpuTensor, USAGE, type BoundRange, type Kernel, type Recorded, type TrackedBuffer, type Use } from './resources.js';
 import { packParams, type KernelSpec } from './shaders.js';
+import { StagingPool } from './staging.js';
 
 export { gpuTensor, GpuTensor, type Recorded, type Use } from './resources.js';
 export type { ProfileEntry } from './profiler.js';
 
 const UNIFORM_SLOT = 256;
 const UNIFORM_SLOTS = 256;
-/** Staging buffers above this size are destroyed after use rather than pooled. */
-const STAGING_KEEP_BYTES = 16 << 20;
 const BIND_GROUP_CACHE_LIMIT = 8192;
 
 export class GpuContext {
@@ -54,7 +53,10 @@ export class GpuContext {
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private windowOps: string[] = [];
-  private readonly staging: { buffer: TrackedBuffer; busy: boolean }[] = [];
+  private readonly staging = new StagingPool(
+    (label, bytes, usage) => this.createBuffer(label, bytes, usage),
+    (b) => this.destroyBuffer(b),
+  );
   private failure: GpuError | null = null;
   private checks: Promise<void>[] = [];
   private disposed = false;
@@ -336,45 +338,19 @@ export class GpuContext {
       return new Float32Array(0);
     }
     const bytes = count * 4;
-    const stage = this.takeStaging(bytes);
+    const stage = this.staging.take(bytes);
     this.endPass().copyBufferToBuffer(g.buffer.gpu, g.offset, stage.buffer.gpu, 0, bytes);
     this.windowOps.push(`read ${g.label}`);
     this.flush();
+    let out: Float32Array;
     try {
-      await stage.buffer.gpu.mapAsync(MAP_MODE_READ, 0, bytes);
+      out = new Float32Array(await this.staging.copyOut(stage, bytes));
     } catch (e) {
       await this.settle();
       throw new GpuError(`read of ${g.label}: mapping the staging buffer failed: ${(e as Error).message}`);
     }
-    const out = new Float32Array(stage.buffer.gpu.getMappedRange(0, bytes).slice(0));
-    stage.buffer.gpu.unmap();
-    this.releaseStaging(stage);
     await this.settle();
     return out;
-  }
-
-  private takeStaging(bytes: number): { buffer: TrackedBuffer; busy: boolean } {
-    let best: { buffer: TrackedBuffer; busy: boolean } | null = null;
-    for (const s of this.staging) {
-      if (!s.busy && s.buffer.bytes >= bytes && (!best || s.buffer.bytes < best.buffer.bytes)) best = s;
-    }
-    if (!best) {
-      // Powers of two while small (reused across sizes), whole MiBs when large.
-      const size = bytes <= STAGING_KEEP_BYTES ? 2 ** Math.ceil(Math.log2(Math.max(bytes, 256))) : Math.ceil(bytes / (1 << 20)) * (1 << 20);
-      best = { buffer: this.createBuffer(`read-back ${size} B`, size, USAGE.MAP_READ | USAGE.COPY_DST), busy: false };
-      this.staging.push(best);
-    }
-    best.busy = true;
-    return best;
-  }
-
-  private releaseStaging(s: { buffer: TrackedBuffer; busy: boolean }): void {
-    s.busy = false;
-    const idle = this.staging.filter((x) => !x.busy);
-    if (s.buffer.bytes > STAGING_KEEP_BYTES || idle.length > 4) {
-      this.staging.splice(this.staging.indexOf(s), 1);
-      this.destroyBuffer(s.buffer);
-    }
   }
 
   // ---- profiling (profiler.ts) -------------------------------------------------------------
@@ -396,20 +372,10 @@ export class GpuContext {
   /** Records the read-back of this submission's timestamps; the returned function adds them up once it is done. */
   private resolveProfile(encoder: GPUCommandEncoder, p: OpProfiler): () => Promise<void> {
     const bytes = p.pendingBytes;
-    const stage = this.takeStaging(bytes);
+    const stage = this.staging.take(bytes);
     const add = p.resolve(encoder, stage.buffer.gpu);
-    return async () => {
-      try {
-        await stage.buffer.gpu.mapAsync(MAP_MODE_READ, 0, bytes);
-      } catch {
-        this.releaseStaging(stage);
-        return;
-      }
-      const times = new BigUint64Array(stage.buffer.gpu.getMappedRange(0, bytes).slice(0));
-      stage.buffer.gpu.unmap();
-      this.releaseStaging(stage);
-      add(times);
-    };
+    // A failed mapping (device lost) drops these timings; the loss itself is reported elsewhere.
+    return () => this.staging.copyOut(stage, bytes).then((times) => add(new BigUint64Array(times)), () => undefined);
   }
 
   /** GPU time per op since startProfile() (or the last reset), largest first. */
