@@ -15,6 +15,7 @@
 #      the end; then `alexnet eval` of its newest checkpoint; then PyTorch's throughput on this card;
 #   4. bench/mini_sweep.js in SWEEP_SHARDS processes (default 4) until SWEEP_RESERVE_S seconds
 #      (default 10) before the end.
+# PARTS (default "tests bench train torch sweep") picks which of them run; info always does.
 # Results land in $OUT, seven files at most: info.json, tests.tap, bench.jsonl,
 # torch_bench.txt, paper_fashion.jsonl, mini_sweep.jsonl and errors.log (every stderr).
 set -uo pipefail
@@ -26,45 +27,55 @@ cli=(node dist/src/cli/main.js)
 log=$out/errors.log
 step() { echo "== $1 ($(date -u +%T), $((deadline - $(date +%s)))s left)" | tee -a "$log" >&2; }
 left() { echo $((deadline - $(date +%s))); }
+parts=" ${PARTS:-tests bench train torch sweep} "
+want() { [[ $parts == *" $1 "* ]]; }
 
 step info
 "${cli[@]}" info --json > "$out/info.json" 2>> "$log"
-step 'parity tests: GEMM tiles, paper-sized conv, linear, pooling and LRN'
-timeout 120 node --test --test-concurrency=1 --test-name-pattern='tile|GEMMs|paper|LRN|max-pool' dist/test/webgpu_ops.test.js > "$out/tests.tap" 2>&1
-grep -E '^# (pass|fail)|^not ok' "$out/tests.tap" >&2
+if want tests; then
+  step 'parity tests: GEMM tiles, paper-sized conv, linear, pooling and LRN'
+  timeout 120 node --test --test-concurrency=1 --test-name-pattern='tile|GEMMs|paper|LRN|max-pool' dist/test/webgpu_ops.test.js > "$out/tests.tap" 2>&1
+  grep -E '^# (pass|fail)|^not ok' "$out/tests.tap" >&2
+fi
 
 profile=--profile
+want bench || settings=
 for tiles in $settings; do
   step "paper throughput, ours, tiles $tiles"
   ALEXNET_GEMM_TILES=$tiles timeout 60 node dist/bench/webgpu.js --arch paper --batch 256 --mode both --steps 10 --warmup 3 $profile \
     | sed "s|^{|{\"tiles\":\"$tiles\",|" >> "$out/bench.jsonl" 2>> "$log"
   profile=
 done
-grep -o '"tiles":"[^"]*","arch":"paper","batch":256,"mode":"[a-z]*"\|"img_per_s":[0-9.]*' "$out/bench.jsonl" | paste - - >&2
+[ -z "$settings" ] || grep -o '"tiles":"[^"]*","arch":"paper","batch":256,"mode":"[a-z]*"\|"img_per_s":[0-9.]*' "$out/bench.jsonl" | paste - - >&2
 
 data=/tmp/fashion-mnist
 if [ -d device-data ]; then
   mkdir -p "$data"
   for f in device-data/*.xz; do xz -dc "$f" > "$data/$(basename "$f" .xz)"; done
-  best=$(node -e '
+  best=auto
+  [ -s "$out/bench.jsonl" ] && best=$(node -e '
     const rows = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map((l) => JSON.parse(l)).filter((r) => r.mode === "train");
     rows.sort((a, b) => b.img_per_s - a.img_per_s);
     console.log(rows.length ? rows[0].tiles : "auto");' "$out/bench.jsonl")
-  step "paper net on Fashion-MNIST, $epochs epochs, tiles $best"
-  # shellcheck disable=SC2086
-  ALEXNET_GEMM_TILES=$best timeout "$(($(left) - 100))" "${cli[@]}" train --arch paper --data "fashion-mnist:$data" --epochs "$epochs" \
-    --backend webgpu --json --no-report --out /tmp/paper-fashion ${TRAIN_FLAGS:-} > "$out/paper_fashion.jsonl" 2>> "$log"
-  echo "train rc $?" | tee -a "$log" >&2
-  grep -v '"step"' "$out/paper_fashion.jsonl" | tail -13 >&2
-  step 'alexnet eval of the checkpoint'
-  ALEXNET_GEMM_TILES=$best timeout 60 "${cli[@]}" eval --arch paper --checkpoint /tmp/paper-fashion --data "fashion-mnist:$data" \
-    --backend webgpu --batch 128 --json | sed 's|^{|{"event":"eval",|' | tee -a "$out/paper_fashion.jsonl" >&2
+  if want train; then
+    step "paper net on Fashion-MNIST, $epochs epochs, tiles $best"
+    # shellcheck disable=SC2086
+    ALEXNET_GEMM_TILES=$best timeout "$(($(left) - 100))" "${cli[@]}" train --arch paper --data "fashion-mnist:$data" --epochs "$epochs" \
+      --backend webgpu --json --no-report --out /tmp/paper-fashion ${TRAIN_FLAGS:-} > "$out/paper_fashion.jsonl" 2>> "$log"
+    echo "train rc $?" | tee -a "$log" >&2
+    grep -v '"step"' "$out/paper_fashion.jsonl" | tail -13 >&2
+    step 'alexnet eval of the checkpoint'
+    ALEXNET_GEMM_TILES=$best timeout 60 "${cli[@]}" eval --arch paper --checkpoint /tmp/paper-fashion --data "fashion-mnist:$data" \
+      --backend webgpu --batch 128 --json | sed 's|^{|{"event":"eval",|' | tee -a "$out/paper_fashion.jsonl" >&2
+  fi
 
-  step 'paper throughput, PyTorch'
-  TB_MODELS=paper TB_MODES=fp32 TB_BATCHES=256 timeout "$(($(left) > 95 ? 90 : $(left) - 5))" python3 .device/torch_bench.py 60 > "$out/torch_bench.txt" 2>&1
-  grep '"model"' "$out/torch_bench.txt" >&2
+  if want torch; then
+    step 'paper throughput, PyTorch'
+    TB_MODELS=paper TB_MODES=fp32 TB_BATCHES=256 timeout "$(($(left) > 95 ? 90 : $(left) - 5))" python3 .device/torch_bench.py 60 > "$out/torch_bench.txt" 2>&1
+    grep '"model"' "$out/torch_bench.txt" >&2
+  fi
 
-  if [ "$(left)" -gt 40 ]; then
+  if want sweep && [ "$(left)" -gt 40 ]; then
     until=$((deadline - ${SWEEP_RESERVE_S:-10}))
     shards=${SWEEP_SHARDS:-4}
     step "mini sweep, $shards shards"

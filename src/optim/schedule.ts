@@ -1,8 +1,10 @@
 // Learning-rate schedules. The paper: start at 0.01 and divide by 10 when the validation error
-// stops improving, three times in all. Its state is plain data so it checkpoints exactly.
+// stops improving, three times in all. Also a cosine decay to zero over the whole run, step by
+// step, for short runs (Loshchilov & Hutter 2017, without restarts). The state is plain data so
+// it checkpoints exactly.
 import { UsageError } from '../core/errors.js';
 
-export type ScheduleKind = 'constant' | 'step' | 'plateau';
+export type ScheduleKind = 'constant' | 'step' | 'plateau' | 'cosine';
 // Both step and plateau divide by 10 at most three times, as the paper did.
 
 export interface ScheduleConfig {
@@ -30,18 +32,29 @@ export function parseSchedule(text: string): ScheduleConfig {
   }
   switch (kind) {
     case 'constant':
+    case 'cosine':
+      if (arg !== undefined) throw new UsageError(`--lr-schedule: "${kind}" takes no argument, found "${text}"`);
       return { kind, every: 0, patience: 0, maxDrops: 0 };
     case 'step':
       return { kind, every: n ?? 30, patience: 0, maxDrops: 3 };
     case 'plateau':
       return { kind, every: 0, patience: n ?? 1, maxDrops: 3 };
     default:
-      throw new UsageError(`--lr-schedule: expected constant, step[:EPOCHS] or plateau[:PATIENCE], found "${text}"`);
+      throw new UsageError(`--lr-schedule: expected constant, step[:EPOCHS], plateau[:PATIENCE] or cosine, found "${text}"`);
   }
 }
 
 export function initialSchedule(lr: number): ScheduleState {
   return { lr, drops: 0, bestValError: Infinity, epochsSinceBest: 0 };
+}
+
+/**
+ * The rate for global step `step` (0-based) of a run of `totalSteps`: the state's rate, or for
+ * cosine that rate times (1 + cos(pi * step / totalSteps)) / 2, from the full rate to near zero.
+ */
+export function learningRate(c: ScheduleConfig, s: ScheduleState, step: number, totalSteps: number): number {
+  if (c.kind !== 'cosine') return s.lr;
+  return (s.lr * (1 + Math.cos((Math.PI * Math.min(step, totalSteps)) / totalSteps))) / 2;
 }
 
 /** The state after an epoch that ended with validation error `valError`. */

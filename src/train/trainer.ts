@@ -10,7 +10,7 @@ import type { Batch } from '../data/loader.js';
 import { architecture } from '../nn/architectures.js';
 import type { InitScheme } from '../nn/layers.js';
 import { Net } from '../nn/net.js';
-import { afterEpoch, initialSchedule, parseSchedule, type ScheduleState } from '../optim/schedule.js';
+import { afterEpoch, initialSchedule, learningRate, parseSchedule, type ScheduleState } from '../optim/schedule.js';
 import { buildReport } from '../report/report.js';
 import { checkpointDir, latestCheckpoint, loadCheckpoint, saveCheckpoint, type TrainState } from './checkpoint.js';
 import { openTrainingData } from './data.js';
@@ -23,7 +23,7 @@ export interface TrainConfig {
   epochs: number;
   batch: number;
   lr: number;
-  /** constant, step[:EPOCHS] or plateau[:PATIENCE] (the paper's: /10 on a plateau, three times). */
+  /** constant, step[:EPOCHS], plateau[:PATIENCE] (the paper's: /10 on a plateau, three times) or cosine. */
   schedule: string;
   momentum: number;
   weightDecay: number;
@@ -132,7 +132,7 @@ export async function train(
     while (state.epoch < config.epochs) {
       const epoch = state.epoch + 1;
       const progress = state.history;
-      const lr = progress.schedule.lr;
+      const firstLr = learningRate(scheduleConfig, progress.schedule, state.step, config.epochs * stepsPerEpoch);
       const epochStart = performance.now();
       const firstStep = progress.stepInEpoch;
       // The batches depend only on (seed, epoch, batch number): a resumed run skips those it took.
@@ -145,6 +145,7 @@ export async function train(
         while (!next.done) {
           const b = next.value;
           s++;
+          const lr = learningRate(scheduleConfig, progress.schedule, state.step, config.epochs * stepsPerEpoch);
           net.forward(b.count, 'train', config.seed, state.step);
           net.backward();
           const pendingLoss = net.readLoss();
@@ -173,7 +174,7 @@ export async function train(
       const seconds = (performance.now() - epochStart) / 1000;
       const val = await evaluate(net, data.val);
       const record: EpochRecord = {
-        epoch, lr, train_loss: progress.epochLossSum / stepsPerEpoch, val_top1: val.top1, val_top5: val.top5, val_loss: val.loss,
+        epoch, lr: firstLr, train_loss: progress.epochLossSum / stepsPerEpoch, val_top1: val.top1, val_top5: val.top5, val_loss: val.loss,
         img_per_s: Math.min(data.counts.train, (stepsPerEpoch - firstStep) * config.batch) / seconds, seconds,
       };
       state.epoch = epoch;
