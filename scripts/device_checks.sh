@@ -34,7 +34,7 @@ step info
 "${cli[@]}" info --json > "$out/info.json" 2>> "$log"
 if want tests; then
   step 'parity tests: GEMM tiles, paper-sized conv, linear, pooling and LRN'
-  timeout 120 node --test --test-concurrency=1 --test-name-pattern='tile|GEMMs|paper|LRN|max-pool' dist/test/webgpu_ops.test.js > "$out/tests.tap" 2>&1
+  timeout 120 node --test --test-concurrency=1 --test-name-pattern='tile|GEMMs|paper|LRN|max-pool' dist/test/webgpu_gemm_ops.test.js dist/test/webgpu_ops.test.js > "$out/tests.tap" 2>&1
   grep -E '^# (pass|fail)|^not ok' "$out/tests.tap" >&2
 fi
 

@@ -9,7 +9,7 @@ const PYTHON = '/usr/bin/python3';
 const probe = spawnSync(PYTHON, ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
 const skip = probe.status === 0 ? false : 'PyTorch is not installed (apt-get install python3-torch python3-torchvision)';
 
-// The WebGPU run needs an adapter (Mesa's llvmpipe in CI; see test/webgpu_ops.test.ts).
+// The WebGPU run needs an adapter (Mesa's llvmpipe in CI; see test/webgpu_harness.ts).
 for (const [arch, backend] of [['paper', 'cpu'], ['torchvision', 'cpu'], ['paper', 'webgpu']]) {
   test(`alexnet forward --arch ${arch} --backend ${backend} matches PyTorch within 1e-4 relative`, { skip }, () => {
     const root = new URL('../../', import.meta.url).pathname;

@@ -1,7 +1,7 @@
 // The WebGPU backend: every op of the Backend contract as WGSL compute shaders (wgsl/*.wgsl),
 // recorded into one command encoder per submission (context.ts, launch.ts; conv and linear in
 // gemm_ops.ts). Semantics are the CPU backend's (src/backend/cpu/*.ts), op for op;
-// test/webgpu_ops.test.ts holds them to it.
+// test/webgpu_gemm_ops.test.ts and test/webgpu_ops.test.ts hold them to it.
 //
 // Limits met here rather than by callers:
 // - a binding over maxStorageBufferBindingSize is split: linear layers run over blocks of output
