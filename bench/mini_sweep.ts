@@ -5,6 +5,7 @@
 //   node dist/bench/mini_sweep.js [--data fashion-mnist[:DIR]] [--backend webgpu|cpu]
 //                                 [--shard I/N] [--until UNIX_SECONDS] [--only NAME,...] [--limit N]
 import { CpuBackend } from '../src/backend/cpu/index.js';
+import { PAPER_SGD } from '../src/backend/cpu/sgd.js';
 import { createWebGpuBackend } from '../src/backend/webgpu/index.js';
 import { miniArchitecture, registerArchitecture, type PaperFamilyOptions } from '../src/nn/architectures.js';
 import { train, type TrainConfig } from '../src/train/trainer.js';
@@ -90,8 +91,9 @@ for (const v of mine) {
   const arch = `mini:${v.name}`;
   registerArchitecture(arch, () => miniArchitecture({ ...v.changes, name: arch }));
   const config: TrainConfig = {
-    arch, data, epochs: 2, batch: defaults.batch, lr: defaults.lr, schedule: defaults.schedule, momentum: 0.9, weightDecay: 5e-4,
-    sgdForm: 'paper', seed: 1, checkpointEvery: 0, report: false, out: `/tmp/mini-sweep/${v.name}`, limit, ...v.run,
+    arch, data, epochs: 2, batch: defaults.batch, lr: defaults.lr, schedule: defaults.schedule, momentum: PAPER_SGD.momentum,
+    weightDecay: PAPER_SGD.weightDecay, sgdForm: PAPER_SGD.form, seed: 1, checkpointEvery: 0, report: false,
+    out: `/tmp/mini-sweep/${v.name}`, limit, ...v.run,
   };
   const val: number[] = [];
   const test = await train(config, backend, (e) => {

@@ -4,6 +4,7 @@
 // time covers the GPU finishing the work; the result is the median over the timed steps,
 // after warm-up steps that also build every pipeline.
 import type { Backend } from '../backend/backend.js';
+import { PAPER_SGD } from '../backend/cpu/sgd.js';
 import { architecture } from '../nn/architectures.js';
 import { Net } from '../nn/net.js';
 import { forwardMacs, planLayers } from '../nn/plan.js';
@@ -52,7 +53,7 @@ export async function benchmark(o: BenchOptions): Promise<BenchResult> {
   const [c, h, w] = arch.input;
   backend.write(net.input, Float32Array.from({ length: batch * c * h * w }, () => rng.normal()));
   backend.write(net.labels, Float32Array.from({ length: batch }, () => rng.below(arch.classes)));
-  const sgd = { lr: 1e-4, momentum: 0.9, weightDecay: 5e-4, form: 'paper' as const };
+  const sgd = { lr: 1e-4, ...PAPER_SGD };
   let step = 0;
   const run = async () => {
     if (o.mode === 'train') {

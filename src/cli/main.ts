@@ -4,6 +4,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { AlexNetError, UsageError } from '../core/errors.js';
 import { selectBackend } from '../backend/select.js';
+import { PAPER_SGD } from '../backend/cpu/sgd.js';
 import { architecture, ARCHITECTURE_NAMES } from '../nn/architectures.js';
 import { train } from '../train/trainer.js';
 import { evaluateModels } from '../eval/models.js';
@@ -58,9 +59,9 @@ program
   .option('--batch <n>', "mini-batch size (the architecture's default: 128 for the paper's nets)", positiveInt('--batch'))
   .option('--lr <rate>', "initial learning rate (the architecture's default: 0.01 for the paper's nets)", finiteNumber('--lr', 0))
   .option('--lr-schedule <s>', "constant, step[:EPOCHS] or plateau[:PATIENCE] (/10, at most 3 times), or cosine (to zero over the run, per step); the architecture's default (the paper's: plateau)")
-  .option('--momentum <m>', 'momentum', finiteNumber('--momentum', 0), 0.9)
-  .option('--weight-decay <wd>', 'weight decay', finiteNumber('--weight-decay', 0), 5e-4)
-  .option('--sgd-form <form>', 'paper (v <- m v - wd lr w - lr g) or pytorch', oneOf('--sgd-form', ['paper', 'pytorch'] as const), 'paper')
+  .option('--momentum <m>', 'momentum', finiteNumber('--momentum', 0), PAPER_SGD.momentum)
+  .option('--weight-decay <wd>', 'weight decay', finiteNumber('--weight-decay', 0), PAPER_SGD.weightDecay)
+  .option('--sgd-form <form>', 'paper (v <- m v - wd lr w - lr g) or pytorch', oneOf('--sgd-form', ['paper', 'pytorch'] as const), PAPER_SGD.form)
   .option('--init <scheme>', "paper (N(0, 0.01^2)) or he; the architecture's default otherwise", oneOf('--init', ['paper', 'he'] as const))
   .option('--bias-init <b>', 'replaces the nonzero bias initialisations (the paper: 1)', finiteNumber('--bias-init'))
   .option('--input-scale <s>', "factor on mean-subtracted pixels; the architecture's default otherwise", finiteNumber('--input-scale', 0))

@@ -12,6 +12,9 @@ export interface SgdParams {
   form: SgdForm;
 }
 
+/** The paper's settings (section 5): momentum 0.9, weight decay 0.0005, its form of the update. */
+export const PAPER_SGD = { momentum: 0.9, weightDecay: 5e-4, form: 'paper' } as const satisfies Omit<SgdParams, 'lr'>;
+
 /** Updates w and v in place from g, over `count` elements. */
 export function sgdUpdate(count: number, h: SgdParams, w: Arr, g: Arr, v: Arr): void {
   const { lr, momentum: m, weightDecay: wd } = h;
