@@ -16,32 +16,35 @@ import { checkpointDir, latestCheckpoint, loadCheckpoint } from '../src/train/ch
 const MAIN = new URL('../src/cli/main.js', import.meta.url).pathname;
 const ARGS = { limit: 600, val: 100, batch: 50, epochs: 2, seed: 9, every: 3 }; // 10 steps per epoch
 
-function stepLosses(events: TrainEvent[]): Map<number, number> {
-  const losses = new Map<number, number>();
+/** Loss and learning rate of each step, by its number over the whole run. */
+function stepLosses(events: TrainEvent[]): Map<number, { loss: number; lr: number }> {
+  const losses = new Map<number, { loss: number; lr: number }>();
   let offset = 0;
   for (const e of events) {
-    if (e.event === 'step') losses.set(offset + e.step, e.loss);
+    if (e.event === 'step') losses.set(offset + e.step, { loss: e.loss, lr: e.lr });
     if (e.event === 'epoch') offset = e.epoch * 10;
   }
   return losses;
 }
 
-test('SIGKILL mid-epoch, then --resume: later losses equal an uninterrupted run exactly', async () => {
+test('SIGKILL mid-epoch, then --resume: later losses and rates equal an uninterrupted run exactly', async () => {
   const root = mkdtempSync(join(tmpdir(), 'alexnet-resume-'));
   const config: TrainConfig = {
     arch: 'mini', data: `fashion-mnist:${BUNDLED_FASHION_MNIST}`, epochs: ARGS.epochs, batch: ARGS.batch, lr: 0.01,
-    schedule: 'plateau', momentum: 0.9, weightDecay: 5e-4, sgdForm: 'paper', seed: ARGS.seed, validation: ARGS.val,
+    // Cosine: the rate changes every step, so the resumed run must take it from the step count.
+    schedule: 'cosine', momentum: 0.9, weightDecay: 5e-4, sgdForm: 'paper', seed: ARGS.seed, validation: ARGS.val,
     limit: ARGS.limit, checkpointEvery: ARGS.every, out: join(root, 'straight'),
   };
   const straight: TrainEvent[] = [];
   await train(config, new CpuBackend(), (e) => straight.push(e));
   const want = stepLosses(straight);
+  assert.ok(want.get(20)!.lr < want.get(16)!.lr, 'the rate should fall from step to step');
 
   // The same run from the command line, killed a few steps into epoch 2.
   const out = join(root, 'killed');
   const child = spawn(process.execPath, [
     MAIN, 'train', '--arch', 'mini', '--data', config.data, '--epochs', '2', '--batch', '50', '--limit', '600',
-    '--val', '100', '--seed', '9', '--checkpoint-every', '3', '--lr', '0.01', '--lr-schedule', 'plateau', '--backend', 'cpu',
+    '--val', '100', '--seed', '9', '--checkpoint-every', '3', '--lr', '0.01', '--lr-schedule', 'cosine', '--backend', 'cpu',
     '--out', out, '--json', '--log-steps',
   ]);
   const seen: TrainEvent[] = [];
@@ -55,7 +58,7 @@ test('SIGKILL mid-epoch, then --resume: later losses equal an uninterrupted run 
   });
   assert.equal(child.signalCode, 'SIGKILL', 'the run should have been killed mid-epoch 2');
   // Until the kill, the command-line run took the same steps as the library run.
-  for (const [step, loss] of stepLosses(seen)) assert.equal(loss, want.get(step), `step ${step} before the kill`);
+  for (const [step, got] of stepLosses(seen)) assert.deepEqual(got, want.get(step), `step ${step} before the kill`);
 
   // The pointer names a complete checkpoint: step 15 (every 3 steps and at the end of epoch 1).
   const newest = await latestCheckpoint(checkpointDir(out));
@@ -73,7 +76,7 @@ test('SIGKILL mid-epoch, then --resume: later losses equal an uninterrupted run 
   let compared = 0;
   for (const e of resumed) {
     if (e.event !== 'step') continue;
-    assert.equal(e.loss, want.get(10 + e.step), `epoch 2 step ${e.step} after resuming`);
+    assert.deepEqual({ loss: e.loss, lr: e.lr }, want.get(10 + e.step), `epoch 2 step ${e.step} after resuming`);
     compared++;
   }
   assert.equal(compared, 5);
