@@ -80,6 +80,12 @@ test('SIGKILL mid-epoch, then --resume: later losses and rates equal an uninterr
     compared++;
   }
   assert.equal(compared, 5);
+  // Epoch 2's record (its first step's rate, mean loss, validation) matches too, timings aside.
+  const epochTwo = (events: TrainEvent[]) => {
+    const { img_per_s: _speed, seconds: _seconds, ...rest } = events.find((e) => e.event === 'epoch' && e.epoch === 2) as Extract<TrainEvent, { event: 'epoch' }>;
+    return rest;
+  };
+  assert.deepEqual(epochTwo(resumed), epochTwo(straight));
   const doneA = straight.at(-1) as Extract<TrainEvent, { event: 'done' }>;
   const doneB = resumed.at(-1) as Extract<TrainEvent, { event: 'done' }>;
   assert.equal(doneB.test_top1, doneA.test_top1);

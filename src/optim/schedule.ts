@@ -51,8 +51,9 @@ export function initialSchedule(lr: number): ScheduleState {
 /**
  * The rate for global step `step` (0-based) of a run of `totalSteps`: the state's rate, or for
  * cosine that rate times (1 + cos(pi * step / totalSteps)) / 2, from the full rate to near zero.
- * A function of the step count alone, so a resumed run continues the curve; resumed with more
- * --epochs, the curve is stretched over the new total from where the run stands.
+ * A function of the step count alone, so a resumed run continues the curve. Resumed with more
+ * --epochs, the curve is recomputed over the new total: the rate jumps up to where the longer
+ * curve stands at this step.
  */
 export function learningRate(c: ScheduleConfig, s: ScheduleState, step: number, totalSteps: number): number {
   if (c.kind !== 'cosine') return s.lr;

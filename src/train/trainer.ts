@@ -110,7 +110,8 @@ export async function train(
     if (restored) {
       net.importTensors(restored.weights, restored.weightsPath);
       net.importTensors(restored.momenta, restored.optimizerPath, 'velocity');
-      state = restored.state;
+      // A new --epochs is kept in later checkpoints, so a second resume keeps the extended run.
+      state = { ...restored.state, config };
       if (resume?.lr !== undefined) state.history.schedule.lr = resume.lr;
     } else {
       net.initialize({ scheme: config.init ?? arch.defaultInit, seed: config.seed, biasOverride: config.biasInit });
@@ -132,7 +133,8 @@ export async function train(
     while (state.epoch < config.epochs) {
       const epoch = state.epoch + 1;
       const progress = state.history;
-      const firstLr = learningRate(scheduleConfig, progress.schedule, state.step, config.epochs * stepsPerEpoch);
+      // The rate at the epoch's first step, for its record (also after resuming mid-epoch).
+      const firstLr = learningRate(scheduleConfig, progress.schedule, state.step - progress.stepInEpoch, config.epochs * stepsPerEpoch);
       const epochStart = performance.now();
       const firstStep = progress.stepInEpoch;
       // The batches depend only on (seed, epoch, batch number): a resumed run skips those it took.
@@ -157,7 +159,7 @@ export async function train(
           if (!Number.isFinite(loss)) {
             throw new TrainingError(
               `loss became ${loss} at epoch ${epoch}, step ${s}; stopped without applying that step, and the last ` +
-                `checkpoint under ${ckptDir} is intact: lower the learning rate (--lr ${lr})`,
+                `checkpoint under ${ckptDir} is intact: lower the learning rate (--lr ${progress.schedule.lr}; this step's rate was ${lr})`,
             );
           }
           net.update({ lr, momentum: config.momentum, weightDecay: config.weightDecay, form: config.sgdForm });
