@@ -145,7 +145,7 @@ export const ARCHITECTURE_NAMES = Object.keys(BUILDERS);
 
 /**
  * Every component of the paper's net (ReLU, LRN, overlapping pools, groups, dropout) at a width
- * that trains on a 2-core CPU in minutes (two epochs of Fashion-MNIST: about 25): 28x28 -> 13 -> 6 -> 2
+ * that trains on a 2-core CPU in minutes (two epochs of Fashion-MNIST: about 35): 28x28 -> 13 -> 6 -> 2
  * spatially. `changes` replace
  * its options and training defaults (experiments: bench/mini_sweep.ts).
  */
