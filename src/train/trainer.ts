@@ -130,13 +130,14 @@ export async function train(
       backend.write(net.labels, b.labels);
     };
     const stepsPerEpoch = data.train.batchesPerEpoch;
+    const totalSteps = config.epochs * stepsPerEpoch;
     while (state.epoch < config.epochs) {
       const epoch = state.epoch + 1;
       const progress = state.history;
-      // The rate at the epoch's first step, for its record (also after resuming mid-epoch).
-      const firstLr = learningRate(scheduleConfig, progress.schedule, state.step - progress.stepInEpoch, config.epochs * stepsPerEpoch);
       const epochStart = performance.now();
       const firstStep = progress.stepInEpoch;
+      // The rate at the epoch's first step, for its record (also after resuming mid-epoch).
+      const firstLr = learningRate(scheduleConfig, progress.schedule, state.step - firstStep, totalSteps);
       // The batches depend only on (seed, epoch, batch number): a resumed run skips those it took.
       const batches = data.train.epoch(epoch)[Symbol.asyncIterator]();
       let s = 0;
@@ -147,7 +148,7 @@ export async function train(
         while (!next.done) {
           const b = next.value;
           s++;
-          const lr = learningRate(scheduleConfig, progress.schedule, state.step, config.epochs * stepsPerEpoch);
+          const lr = learningRate(scheduleConfig, progress.schedule, state.step, totalSteps);
           net.forward(b.count, 'train', config.seed, state.step);
           net.backward();
           const pendingLoss = net.readLoss();
