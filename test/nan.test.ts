@@ -16,6 +16,7 @@ import { poolGeometry } from '../src/core/geometry.js';
 import { countTopK } from '../src/eval/metrics.js';
 import { architecture } from '../src/nn/architectures.js';
 import { Net } from '../src/nn/net.js';
+import { NO_WEBGPU } from './helpers.js';
 import { gpu } from './webgpu_harness.js';
 
 test('CPU ReLU keeps NaN forward and passes its gradient, as PyTorch', () => {
@@ -65,7 +66,7 @@ test('mini net on an all-NaN input: every logit is NaN on the CPU', async () => 
   assert.ok(logits.every(Number.isNaN), `logits: ${[...logits]}`);
 });
 
-test('mini net on an all-NaN input: every logit is NaN on WebGPU', { skip: gpu ? false : 'no WebGPU adapter' }, async () => {
+test('mini net on an all-NaN input: every logit is NaN on WebGPU', { skip: gpu ? false : NO_WEBGPU }, async () => {
   const logits = await logitsOfNaNInput(gpu!);
   assert.ok(logits.every(Number.isNaN), `logits: ${[...logits]}`);
 });

@@ -27,7 +27,6 @@ import { dropThreshold } from '../../rng/hash.js';
 import { checkCrops, PARAMS_PER_CROP } from '../cpu/crops.js';
 import { GpuContext, gpuTensor, GpuTensor, type ProfileEntry, type Recorded } from './context.js';
 import { openDevice, type AdapterDescription, type DeviceOptions } from './device.js';
-import { GpuError } from './errors.js';
 import { grid1d, parseTileChoice, type TileChoice } from './gemm.js';
 import * as gemmOps from './gemm_ops.js';
 import { Launcher, lrnParams, poolParams, sameRange, WG } from './launch.js';
