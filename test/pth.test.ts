@@ -12,7 +12,8 @@ import { test } from 'node:test';
 import { FormatError } from '../src/core/errors.js';
 import { unpickle, type UnpickleOptions } from '../src/io/pickle.js';
 import { parsePth } from '../src/io/pth.js';
-import { parseSafetensors, readSafetensors } from '../src/io/safetensors.js';
+import { parseSafetensors } from '../src/io/safetensors.js';
+import { readSafetensors } from '../src/io/files.js';
 import { PYTHON, torchSkip } from './helpers.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;

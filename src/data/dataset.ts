@@ -49,7 +49,7 @@ export interface Dataset extends ImageReader {
 
 export type ReaderHandle =
   | { kind: 'memory'; shape: [number, number, number]; images: Uint8Array; labels: Int32Array }
-  | { kind: 'cache'; shape: [number, number, number]; count: number; dir: string; imagesPerShard: number; labels: Int32Array }
+  | { kind: 'cache'; shape: [number, number, number]; count: number; dir: string; imagesPerShard: number; labels: Int32Array; crc32: Uint32Array }
   | { kind: 'resampled'; base: ReaderHandle; side: number; channels: number };
 
 export interface OpenedData {
