@@ -89,7 +89,7 @@ let petsDir: string;
 test('folder: labels by class folder, conversions to 8-bit RGB, centre crop, and a skip report', async () => {
   petsDir = join(tmp, 'pets');
   await pets(petsDir);
-  const data = await openDataset(`folder:${petsDir}`, { side: 64 });
+  const data = await openDataset(`folder:${petsDir}`, { side: 64, holdOut: false });
   const train = data.train;
   assert.deepEqual(train.shape, [3, 64, 64]);
   assert.deepEqual(train.classes, ['cat', 'dog', 'emu']);
@@ -237,7 +237,7 @@ test('fashion-mnist:DIR wraps the IDX files as in-memory datasets', async () => 
 });
 
 test('cache: equals decoding in memory; resumes after an interruption; refuses another source', async () => {
-  const memory = await openDataset(`folder:${petsDir}`, { side: 32 });
+  const memory = await openDataset(`folder:${petsDir}`, { side: 32, holdOut: false });
   const out = join(tmp, 'cache');
   const abort = new AbortController();
   await assert.rejects(
@@ -253,7 +253,7 @@ test('cache: equals decoding in memory; resumes after an interruption; refuses a
   assert.ok(resumedFrom > 4, `resumed after the finished shards (first progress at ${resumedFrom})`);
   assert.equal(statSync(join(out, 'train/shard-00000.u8')).mtimeMs, first, 'finished shards are kept');
 
-  const cached = await openDataset(`cache:${out}`);
+  const cached = await openDataset(`cache:${out}`, { holdOut: false });
   for (const [a, b] of [[cached.train, memory.train]]) {
     assert.equal(a.count, 14);
     assert.deepEqual(a.files, b.files);
@@ -285,7 +285,7 @@ test('cache: equals decoding in memory; resumes after an interruption; refuses a
   cached.train.close();
 
   // A cache damaged after opening fails loudly, as a DataError from the worker, and still closes.
-  const damaged = await openDataset(`cache:${out}`);
+  const damaged = await openDataset(`cache:${out}`, { holdOut: false });
   await rm(join(out, 'train/shard-00002.u8'));
   const loader = new Loader(damaged.train, damaged.stats, { batch: 14, seed: 1, mode: 'centre', crop: 28, workers: 1 });
   await assert.rejects(loader.epoch(0).next(), (e: unknown) => e instanceof DataError && /data loader worker: .*shard-00002\.u8/.test(e.message));
@@ -293,7 +293,7 @@ test('cache: equals decoding in memory; resumes after an interruption; refuses a
 
   await assert.rejects(prepareCache(`folder:${petsDir}`, out, { side: 16, imagesPerShard: 4 }), /holds a different cache \(its shape, recordBytes differ\)/);
   await assert.rejects(openDataset(`cache:${out}`), /shard-00002\.u8: missing, expected 4 images of 3072 bytes/);
-  const viaOption = await openDataset(`folder:${petsDir}`, { side: 32, cache: join(tmp, 'cache-option') });
+  const viaOption = await openDataset(`folder:${petsDir}`, { side: 32, cache: join(tmp, 'cache-option'), holdOut: false });
   assert.match(viaOption.origin, /^cache .*cache-option \(prepared from folder:/);
   assert.deepEqual(viaOption.train.files, memory.train.files);
   viaOption.train.close();

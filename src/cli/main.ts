@@ -110,7 +110,7 @@ modelOptions(program.command('eval'), 'many')
     const models = await loadModels('eval', { ...o, checkpoint: [...(o.checkpoint ?? []), ...(o.ensemble ?? [])] });
     const backend = await selectBackend(o.backend, notice);
     const tenCrop = Boolean(o.tenCrop);
-    const r = await evaluateModels(models, o.data, backend, { batch: o.batch ?? (tenCrop ? 8 : 64), tenCrop });
+    const r = await evaluateModels(models, o.data, backend, { batch: o.batch ?? (tenCrop ? 8 : 64), tenCrop, notice });
     console.log(
       o.json
         ? JSON.stringify(r)

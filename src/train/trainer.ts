@@ -122,6 +122,7 @@ async function trainIn(requested: TrainConfig, backend: Backend, report: (e: Tra
     spec: config.data, crop: base.input[1], batch: config.batch, seed: config.seed, validation: config.validation,
     limit: config.limit, scale, workers: loaderWorkers(), output: batchOutputFor(backend), channels: base.input[0],
   });
+  for (const message of data.notes) report({ event: 'notice', message });
   try {
     const arch = architecture(config.arch, data.input, data.classes.length);
     const model: SavedModel = { arch: arch.name, input: arch.input, classes: data.classes, data: config.data, scale, channelMean: data.stats.channelMean };
