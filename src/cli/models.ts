@@ -9,7 +9,7 @@ import { UsageError } from '../core/errors.js';
 import { extractFeatures } from '../eval/features.js';
 import { loadTrainedModel, loadWeightsFile, type LoadedModel } from '../eval/models.js';
 import { predictFiles, similarImages, similarRows, trainingDataOf } from '../eval/predict.js';
-import { writeSafetensors } from '../io/files.js';
+import { checkOutputFile, writeSafetensors } from '../io/files.js';
 import { imageRows } from '../report/mosaic.js';
 import { encodePng } from '../report/png.js';
 import { ARCHITECTURE_NAMES } from '../nn/architectures.js';
@@ -72,6 +72,7 @@ export function registerModelCommands(program: Command): void {
     .addOption(backendOption())
     .action(async (o) => {
       const model = await oneModel('features', o);
+      await checkOutputFile('--out', o.out, [model.weightsPath]);
       const backend = await selectBackend(o.backend, notice);
       const data = await trainingDataOf(model, backend);
       try {
@@ -101,6 +102,7 @@ export function registerModelCommands(program: Command): void {
     .option('--json', 'one JSON object per query')
     .action(async (images: string[], o) => {
       const model = await oneModel('similar', o);
+      if (o.png) await checkOutputFile('--png', o.png, [model.weightsPath, ...images]);
       const backend = await selectBackend(o.backend, notice);
       const s = await similarImages(model, backend, { files: images, k: o.k, bankSize: o.bank || Infinity, layer: o.layer });
       s.queryIndices.forEach((qi, r) => {

@@ -2,19 +2,23 @@
 // (greyscale replicated, CMYK through an ICC profile, alpha dropped as PIL's convert('RGB')
 // does, 16-bit reduced), the shorter side resized to `side`, the central side x side square
 // kept, channel planes out (CHW). A file that cannot be used gives a reason, never an exception.
-import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
+import type { FormatError } from '../core/errors.js';
+import { readInputFile } from '../io/files.js';
 import { headerProblem } from './scan.js';
+
+/** No image we read is larger (the largest ImageNet JPEGs are ~15 MB); checked before reading. */
+export const MAX_IMAGE_BYTES = 256 * 2 ** 20;
 
 export type Decoded = { ok: true; pixels: Uint8Array } | { ok: false; reason: string };
 
 /** Decodes one file to 3 x side x side bytes, CHW. */
 export async function decodeImage(path: string, side: number): Promise<Decoded> {
-  let bytes: Buffer;
+  let bytes: Uint8Array;
   try {
-    bytes = await readFile(path);
+    bytes = await readInputFile(path, 'an image file', MAX_IMAGE_BYTES);
   } catch (err) {
-    return { ok: false, reason: `cannot read (${(err as Error).message})` };
+    return { ok: false, reason: (err as FormatError).fault ?? (err as Error).message };
   }
   const problem = headerProblem(bytes, bytes.length);
   if (problem !== null) return { ok: false, reason: problem };

@@ -14,6 +14,9 @@ import { expectTensor, parseSafetensors, type NamedTensor } from './safetensors.
 
 export type WeightFormat = 'safetensors' | 'pth' | 'caffemodel';
 
+/** The `kind` metadata of a checkpoint's optimizer.safetensors (SGD momenta, never a model). */
+export const MOMENTA_KIND = 'sgd momenta';
+
 /** The whole file, with read failures as FormatErrors naming it. */
 export function readWeightBytes(path: string): Promise<Uint8Array> {
   return readInputFile(path, 'a weight file');
@@ -35,8 +38,13 @@ export function detectWeightFormat(bytes: Uint8Array, path: string): WeightForma
  */
 export function decodeWeights(bytes: Uint8Array, path: string, format: WeightFormat, archName: string): Map<string, NamedTensor> {
   switch (format) {
-    case 'safetensors':
-      return parseSafetensors(bytes, path).tensors;
+    case 'safetensors': {
+      const { tensors, metadata } = parseSafetensors(bytes, path);
+      if (metadata.kind === MOMENTA_KIND) {
+        throw new FormatError(path, "holds a checkpoint's SGD momenta (kind \"sgd momenta\"), not a model's weights: use weights.safetensors beside it");
+      }
+      return tensors;
+    }
     case 'pth':
       return parsePth(bytes, path);
     case 'caffemodel':
