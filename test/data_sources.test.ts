@@ -144,7 +144,7 @@ test('folder errors: a missing directory, an empty class folder, a single class'
   const empty = join(tmp, 'empty');
   await put(join(empty, 'a/x.png'), solid(8, 8, RED).png());
   await put(join(empty, 'b/notes.txt'), 'nothing here');
-  await rejects(`folder:${empty}`, /class folder .*empty\/b has no image files/);
+  await rejects(`folder:${empty}`, /class folder .*empty\/b has no usable images \(none of its files is named \.jpg, \.jpeg, \.png, \.webp\)/);
   const one = join(tmp, 'one');
   await put(join(one, 'only/x.png'), solid(8, 8, RED).png());
   await rejects(`folder:${one}`, /one class folder \("only"\): classification needs at least two/);

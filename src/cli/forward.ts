@@ -4,7 +4,7 @@ import { FormatError } from '../core/errors.js';
 import { product, shapeString } from '../core/geometry.js';
 import { checkOutputFile, readSafetensors, writeSafetensors } from '../io/files.js';
 import { architectureForWeights, readWeights } from '../io/weights.js';
-import { architecture } from '../nn/architectures.js';
+import { architecture, parameterNames } from '../nn/architectures.js';
 import { Net } from '../nn/net.js';
 
 export interface ForwardOptions {
@@ -23,6 +23,11 @@ export async function runForward(o: ForwardOptions, backend: Backend): Promise<{
   if (x.shape.length !== 4) throw new FormatError(o.input, `tensor "input": expected 4 dimensions [N, C, H, W], found ${shapeString(x.shape)}`);
   const [N, C, H, W] = x.shape;
   const weights = await readWeights(o.weights, o.arch);
+  // The input must fit the weights: a mismatch is the input's fault, said before building a net.
+  const conv1 = weights.get(parameterNames(architecture(o.arch), 'conv1').weight);
+  if (conv1 && conv1.shape[1] !== C) {
+    throw new FormatError(o.input, `tensor "input" has ${C} channels, but the ${o.arch} weights in ${o.weights} take ${conv1.shape[1]} (conv1 weight ${shapeString(conv1.shape)})`);
+  }
   const arch = architecture(o.arch, [C, H, W], architectureForWeights(o.arch, weights).classes);
   const batch = Math.min(o.batch, N);
   const net = new Net(backend, arch, batch);

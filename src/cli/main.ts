@@ -14,7 +14,7 @@ import { runForward } from './forward.js';
 import { collectInfoWithWebGpu, formatInfo } from './info.js';
 import { registerDataCommands } from './data.js';
 import { registerInteropCommands } from './interop.js';
-import { backendOption, finiteNumber, nonNegativeInt, notice, oneOf, positiveInt } from './options.js';
+import { backendOption, finiteNumber, nonNegativeInt, notice, oneOf, positiveInt, positiveNumber } from './options.js';
 import { loadModels, modelOptions, registerModelCommands } from './models.js';
 import { trainReporter } from './progress.js';
 
@@ -64,8 +64,8 @@ program
   .option('--sgd-form <form>', 'paper (v <- m v - wd lr w - lr g) or pytorch', oneOf('--sgd-form', ['paper', 'pytorch'] as const), PAPER_SGD.form)
   .option('--init <scheme>', "paper (N(0, 0.01^2)) or he; the architecture's default otherwise", oneOf('--init', ['paper', 'he'] as const))
   .option('--bias-init <b>', 'replaces the nonzero bias initialisations (the paper: 1)', finiteNumber('--bias-init'))
-  .option('--input-scale <s>', "factor on mean-subtracted pixels; the architecture's default otherwise", finiteNumber('--input-scale', 0))
-  .option('--val <n>', 'training images held out for validation (default: 5000, or a tenth of a smaller set)', nonNegativeInt('--val'))
+  .option('--input-scale <s>', "factor on mean-subtracted pixels; the architecture's default otherwise", positiveNumber('--input-scale'))
+  .option('--val <n>', 'training images held out for validation (default: 5000, or a tenth of a smaller set)', positiveInt('--val'))
   .option('--limit <n>', 'train on the first n training images only', positiveInt('--limit'))
   .option('--seed <s>', 'seed for initialisation, order and dropout', nonNegativeInt('--seed'), 1)
   .option('--checkpoint-every <steps>', 'also checkpoint every this many steps', nonNegativeInt('--checkpoint-every'), 0)

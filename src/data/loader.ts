@@ -105,15 +105,17 @@ export class Loader {
   }
 
   private makeSlot(): Slot {
-    const crops = this.options.batch * this.views;
+    // No batch holds more images than the loader has (a --batch of 1e9 allocates for those).
+    const images = Math.min(this.options.batch, this.order.length);
+    const crops = images * this.views;
     const floats = this.plan.output === 'float32' ? crops * this.cropSize : 0;
-    const bytes = this.plan.output === 'uint8' ? this.options.batch * this.imageSize : 0;
+    const bytes = this.plan.output === 'uint8' ? images * this.imageSize : 0;
     return {
       input: new Float32Array(new SharedArrayBuffer(4 * floats)),
       pixels: new Uint8Array(new SharedArrayBuffer(bytes)),
       params: new Float32Array(new SharedArrayBuffer(4 * crops * PARAMS_PER_CROP)),
-      labels: new Float32Array(this.options.batch),
-      indices: new Int32Array(this.options.batch),
+      labels: new Float32Array(images),
+      indices: new Int32Array(images),
     };
   }
 

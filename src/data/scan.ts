@@ -27,6 +27,8 @@ export interface Listing {
   /** `kind:absolute-root`, the cache's record of where the images came from. */
   source: string;
   root: string;
+  /** The folder holding the training class folders. */
+  trainDir: string;
   classIds: string[];
   classes: string[];
   splits: Partial<Record<SplitName, SplitListing>>;
@@ -121,7 +123,7 @@ async function classFolders(root: string, dir: string, classIds: string[], train
     const label = classIds.indexOf(name);
     const { files: found, skipped: links } = await walk(root, join(dir, name));
     listing.skipped.push(...links);
-    if (training && !found.some(isImageName)) throw new DataError(`class folder ${join(dir, name)} has no image files (${IMAGE_EXTENSIONS.join(', ')})`);
+    if (training && !found.some(isImageName)) throw emptyClass(join(dir, name), `none of its files is named ${IMAGE_EXTENSIONS.join(', ')}`);
     for (const f of found) {
       if (label < 0) {
         listing.skipped.push({ file: relative(root, f), reason: `class "${name}" is not among the training classes` });
@@ -134,6 +136,11 @@ async function classFolders(root: string, dir: string, classIds: string[], train
     }
   }
   return listing;
+}
+
+/** A training class without images, found by its file names or after decoding: one error. */
+export function emptyClass(classDir: string, why: string): DataError {
+  return new DataError(`class folder ${classDir} has no usable images (${why}); every training class needs one at least`);
 }
 
 function checkClasses(dir: string, classIds: string[]): void {
@@ -156,7 +163,7 @@ export async function scanFolder(dir: string): Promise<Listing> {
   }
   const classIds = (await entries(root, trainDir)).dirs;
   checkClasses(trainDir, classIds);
-  const listing: Listing = { source: `folder:${root}`, root, classIds, classes: classIds, splits: {} };
+  const listing: Listing = { source: `folder:${root}`, root, trainDir, classIds, classes: classIds, splits: {} };
   for (const split of splitDirs.length > 0 ? splitDirs : (['train'] as SplitName[])) {
     listing.splits[split] = await classFolders(root, split === 'train' ? trainDir : join(root, split), classIds, split === 'train');
   }
@@ -219,7 +226,7 @@ export async function scanImagenet(dir: string): Promise<Listing> {
     throw new DataError(`${root}: ${missing.length} training classes (${missing.slice(0, 3).join(', ')}...) are missing from its synset file`);
   }
   const listing: Listing = {
-    source: `imagenet:${root}`, root, classIds, classes: classIds.map((id) => names?.get(id) ?? id),
+    source: `imagenet:${root}`, root, trainDir: join(root, 'train'), classIds, classes: classIds.map((id) => names?.get(id) ?? id),
     splits: { train: await classFolders(root, join(root, 'train'), classIds, true) },
   };
   const valDir = join(root, 'val');

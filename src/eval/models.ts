@@ -12,7 +12,7 @@ import type { NamedTensor } from '../io/safetensors.js';
 import { architecture } from '../nn/architectures.js';
 import { Net } from '../nn/net.js';
 import { latestCheckpoint, loadCheckpoint } from '../train/checkpoint.js';
-import { openTrainingData, type TrainingData } from '../train/data.js';
+import { openTrainingData, requireImages, type TrainingData } from '../train/data.js';
 import { batchOutputFor, feedBatch } from '../train/feed.js';
 import type { SavedModel } from '../train/trainer.js';
 import { countTopK } from './metrics.js';
@@ -128,6 +128,7 @@ export async function predictTestSet(models: LoadedModel[], spec: string, backen
     const data = await testData(spec, { channels: m.model.input[0], crop: m.model.input[1], scale: m.model.scale, batch, output: batchOutputFor(backend), tenCrop: o.tenCrop });
     try {
       if (m === models[0]) data.notes.forEach((line) => o.notice?.(line));
+      requireImages(data, spec);
       const classes = data.classes.length;
       if (m.model.classes.length !== classes) {
         throw new UsageError(`${m.source}: trained for ${m.model.classes.length} classes, ${spec} has ${classes}`);

@@ -1,7 +1,7 @@
 // The data a training run sees, from any data spec: a seeded hold-out for validation, and batch
 // streams through the Loader: random crops, mirrors and PCA lighting for training, centre crops
 // for validation and test, minus the training set's mean image (SPEC section 4).
-import { DataError } from '../core/errors.js';
+import { DataError, UsageError } from '../core/errors.js';
 import { openDataset, type Dataset } from '../data/dataset.js';
 import { Loader, type Batch } from '../data/loader.js';
 import { resampledData } from '../data/resample.js';
@@ -100,6 +100,26 @@ export async function openTrainingData(o: DataOptions): Promise<TrainingData> {
       await Promise.all([train.close(), val.close(), test.close()]);
     },
   };
+}
+
+/**
+ * Refuses, before any work, a split with nothing in it: training needs images to train on, to
+ * validate on (each epoch's record, the schedule) and to test on; evaluation needs test images.
+ * Before, an empty split gave NaN% and exit 0.
+ */
+export function requireImages(data: TrainingData, spec: string, batch?: number): void {
+  const { train, val, test } = data.counts;
+  const inspect = `alexnet data inspect ${spec} lists the files skipped`;
+  if (test === 0) throw new DataError(`${spec}: no test images to evaluate on (${inspect})`);
+  if (batch === undefined) return;
+  if (train === 0) throw new DataError(`${spec}: no training images (${inspect})`);
+  if (val === 0) {
+    throw new DataError(
+      `${spec}: no validation images to score each epoch on: give --val 1 or more, or a larger --limit ` +
+        '(without a val/ split, --val training images are held out, by default a tenth of them, rounded down)',
+    );
+  }
+  if (batch > train) throw new UsageError(`--batch ${batch} is more than the ${train} training images`);
 }
 
 export type { Batch };

@@ -14,7 +14,8 @@ import { Net } from '../nn/net.js';
 import { afterEpoch, initialSchedule, learningRate, parseSchedule, type ScheduleState } from '../optim/schedule.js';
 import { buildReport } from '../report/report.js';
 import { checkpointDir, latestCheckpoint, loadCheckpoint, saveCheckpoint, type TrainState } from './checkpoint.js';
-import { openTrainingData } from './data.js';
+import { openTrainingData, requireImages } from './data.js';
+import { dataChanges, fingerprintData, type DataFingerprint } from './fingerprint.js';
 import { claimRunDirectory } from './run_dir.js';
 import { evaluate, type EvalResult } from './evaluate.js';
 import { batchOutputFor, feedBatch } from './feed.js';
@@ -124,6 +125,7 @@ async function trainIn(requested: TrainConfig, backend: Backend, report: (e: Tra
   });
   for (const message of data.notes) report({ event: 'notice', message });
   try {
+    requireImages(data, config.data, config.batch);
     const arch = architecture(config.arch, data.input, data.classes.length);
     const model: SavedModel = { arch: arch.name, input: arch.input, classes: data.classes, data: config.data, scale, channelMean: data.stats.channelMean };
     const net = new Net(backend, arch, config.batch);
@@ -145,7 +147,13 @@ async function trainIn(requested: TrainConfig, backend: Backend, report: (e: Tra
     });
 
     const ckptDir = checkpointDir(config.out);
-    const save = () => saveCheckpoint(ckptDir, net, state, { model });
+    const dataFingerprint = await fingerprintData(config.data, data);
+    const before = restored?.state.data as DataFingerprint | undefined;
+    const changes = before ? dataChanges(before, dataFingerprint) : [];
+    if (changes.length > 0) {
+      report({ event: 'notice', message: `warning: the data changed since the checkpoint was written (${changes.join('; ')}); training goes on with the data as it is now` });
+    }
+    const save = () => saveCheckpoint(ckptDir, net, state, { model, data: dataFingerprint });
     const feed = (b: Batch) => {
       feedBatch(net, data.train.plan, b);
       backend.write(net.labels, b.labels);
