@@ -105,6 +105,14 @@ describe('readIdx', () => {
     }
   });
 
+  test('a gzip bomb (1 MB that inflates past 1 GiB) is refused, naming the file', async () => {
+    // 17 gzip members of 64 MiB of zeros each: 1,088 MiB once inflated.
+    const member = gzipSync(Buffer.alloc(64 * 2 ** 20));
+    const bomb = join(dir, 'bomb-idx3-ubyte.gz');
+    await writeFile(bomb, Buffer.concat(new Array(17).fill(member)));
+    await assert.rejects(readIdx(bomb), (err: unknown) => err instanceof FormatError && err.file === bomb && /decompresses to more than 1073741824 bytes/.test(err.message));
+  });
+
   test('missing file', async () => {
     const missing = join(dir, 'missing-idx1-ubyte.gz');
     await assert.rejects(readIdx(missing), new FormatError(missing, 'file not found'));
