@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { DataError, FormatError } from '../src/core/errors.js';
-import { FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, loadFashionMnist } from '../src/data/fashion_mnist.js';
-import { parseIdx, readIdx } from '../src/data/idx.js';
+import { FASHION_MNIST_CLASSES } from '../src/data/fashion_mnist.js';
+import { FASHION_MNIST_DIR, loadFashionMnist, readIdx } from '../src/data/source.js';
+import { parseIdx } from '../src/data/idx.js';
 
 const FILE = 'evil-idx3-ubyte';
 

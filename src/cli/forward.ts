@@ -2,8 +2,8 @@
 import type { Backend } from '../backend/backend.js';
 import { FormatError } from '../core/errors.js';
 import { product, shapeString } from '../core/geometry.js';
-import { checkOutputFile, readSafetensors, writeSafetensors } from '../io/files.js';
-import { architectureForWeights, readWeights } from '../io/weights.js';
+import { checkOutputFile, readSafetensors, readWeights, writeSafetensors } from '../io/files.js';
+import { architectureForWeights } from '../io/weights.js';
 import { architecture, parameterNames } from '../nn/architectures.js';
 import { Net } from '../nn/net.js';
 

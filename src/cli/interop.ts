@@ -7,8 +7,8 @@ import { Command, Option } from 'commander';
 import { AlexNetError, FormatError } from '../core/errors.js';
 import { encodeOnnx } from '../io/onnx.js';
 import { type NamedTensor } from '../io/safetensors.js';
-import { checkOutputFile, writeSafetensors } from '../io/files.js';
-import { architectureForWeights, decodeWeights, detectWeightFormat, readWeightBytes, readWeights, selectWeights } from '../io/weights.js';
+import { checkOutputFile, readWeightBytes, readWeights, writeSafetensors } from '../io/files.js';
+import { architectureForWeights, decodeWeights, detectWeightFormat, selectWeights } from '../io/weights.js';
 import { ARCHITECTURE_NAMES } from '../nn/architectures.js';
 import { oneOf } from './options.js';
 

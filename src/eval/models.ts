@@ -7,7 +7,7 @@ import type { Backend } from '../backend/backend.js';
 import { softmax } from '../backend/cpu/loss.js';
 import { UsageError } from '../core/errors.js';
 import type { Loader } from '../data/loader.js';
-import { readWeights } from '../io/weights.js';
+import { readWeights } from '../io/files.js';
 import type { NamedTensor } from '../io/safetensors.js';
 import { architecture } from '../nn/architectures.js';
 import { Net } from '../nn/net.js';
