@@ -11,6 +11,7 @@ import { open, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { extname, join, relative, resolve, sep } from 'node:path';
 import { DataError } from '../core/errors.js';
 import { SPLIT_NAMES, type SkippedFile, type SplitName } from './dataset.js';
+import { imageHeaderProblem } from './pixels.js';
 
 /** Extensions taken as images (any case); any other file is reported as skipped. */
 export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp'];
@@ -267,23 +268,6 @@ export async function scanSource(spec: string): Promise<Listing> {
   throw new DataError(`"${spec}" is not an image-file spec: expected folder:DIR or imagenet:DIR`);
 }
 
-/** The format named by a file's first bytes, or null: content decides, not the extension. */
-export function sniffFormat(head: Uint8Array): 'jpeg' | 'png' | 'webp' | null {
-  const at = (offset: number, bytes: number[]) => bytes.every((b, i) => head[offset + i] === b);
-  if (at(0, [0xff, 0xd8, 0xff])) return 'jpeg';
-  if (at(0, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return 'png';
-  if (at(0, [0x52, 0x49, 0x46, 0x46]) && at(8, [0x57, 0x45, 0x42, 0x50])) return 'webp'; // RIFF....WEBP
-  return null;
-}
-
-/** Why a file with these first bytes is not an image we read, or null when it may be one. */
-export function headerProblem(head: Uint8Array, size: number): string | null {
-  if (size === 0) return 'empty file (0 bytes)';
-  if (sniffFormat(head) !== null) return null;
-  const shown = Array.from(head.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join(' ');
-  return `not a JPEG, PNG or WebP image (starts with bytes ${shown})`;
-}
-
 /** Checks only a file's first bytes (fast; for inspecting without decoding). */
 export async function checkHeader(path: string): Promise<string | null> {
   try {
@@ -291,7 +275,7 @@ export async function checkHeader(path: string): Promise<string | null> {
     try {
       const head = new Uint8Array(12);
       const { bytesRead } = await file.read(head, 0, head.length, 0);
-      return headerProblem(head.subarray(0, bytesRead), bytesRead);
+      return imageHeaderProblem(head.subarray(0, bytesRead), bytesRead);
     } finally {
       await file.close();
     }
