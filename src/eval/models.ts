@@ -15,7 +15,7 @@ import { latestCheckpoint, loadCheckpoint } from '../train/checkpoint.js';
 import { requireImages, type TrainingData } from '../train/data.js';
 import { openTrainingData } from '../train/open_data.js';
 import { batchOutputFor, feedBatch } from '../train/feed.js';
-import type { SavedModel } from '../train/trainer.js';
+import type { SavedModel } from '../train/loop.js';
 import { countTopK } from './metrics.js';
 
 export interface LoadedModel {
