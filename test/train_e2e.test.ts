@@ -45,9 +45,22 @@ test('mini learns Fashion-MNIST: loss falls, test top-1 well above chance, weigh
   assert.equal(saved.model.classes.length, 10);
   assert.equal(saved.epoch, 1);
   // Evaluating the saved run reproduces the accuracy training reported.
-  const again = await evaluateModels([await loadTrainedModel(out)], config(out).data, new CpuBackend());
+  const model = await loadTrainedModel(out);
+  const again = await evaluateModels([model], config(out).data, new CpuBackend());
   assert.equal(again.top1, result.top1);
   assert.equal(again.top5, result.top5);
+  // Both equal top-1 and top-5 found by sorting each image's probabilities (rows that sum to 1).
+  const p = await predictTestSet([model], config(out).data, new CpuBackend());
+  const hits = [0, 0];
+  for (let i = 0; i < p.n; i++) {
+    const row = p.probs.subarray(i * 10, (i + 1) * 10);
+    assert.ok(Math.abs(row.reduce((s, v) => s + v, 0) - 1) <= 1e-5, `image ${i}: probabilities sum to 1`);
+    const rank = [...row.keys()].sort((a, b) => row[b] - row[a]).indexOf(p.labels[i]);
+    hits[0] += rank < 1 ? 1 : 0;
+    hits[1] += rank < 5 ? 1 : 0;
+  }
+  assert.deepEqual([result.top1, result.top5], [hits[0] / p.n, hits[1] / p.n]);
+  assert.ok(result.top5 > result.top1, `top-5 ${result.top5} should exceed top-1 ${result.top1}`);
   trained = out;
 });
 
