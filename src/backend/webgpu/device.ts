@@ -76,7 +76,8 @@ export async function getGpu(dawnFlags: string[] = []): Promise<GPU | null> {
   return dawn.gpu;
 }
 
-interface InfoFields {
+/** What an adapter says of itself (GPUAdapterInfo's fields). */
+export interface InfoFields {
   vendor?: string;
   architecture?: string;
   device?: string;
@@ -88,7 +89,8 @@ function describe(adapter: GPUAdapter): AdapterDescription {
   return describeInfo(adapter.info as InfoFields);
 }
 
-function describeInfo(i: InfoFields): AdapterDescription {
+/** The adapter's description; `fallback` when it says it is one or names a software rasteriser. */
+export function describeInfo(i: InfoFields): AdapterDescription {
   const text = `${i.vendor} ${i.architecture} ${i.device} ${i.description}`.toLowerCase();
   return {
     vendor: i.vendor ?? '',

@@ -33,7 +33,7 @@ import { Launcher, lrnParams, poolParams, sameRange, WG } from './launch.js';
 
 export { GpuError } from './errors.js';
 export type { ProfileEntry } from './context.js';
-export { probeAdapter, type AdapterDescription, type DeviceOptions } from './device.js';
+export { describeInfo, probeAdapter, type AdapterDescription, type AdapterProbe, type DeviceOptions, type InfoFields } from './device.js';
 
 export interface WebGpuOptions extends DeviceOptions {
   /** GEMM tile shape; 'auto' picks by problem size and adapter. Default: env ALEXNET_GEMM_TILES, else 'auto'. */
