@@ -25,7 +25,7 @@ export const gpu = await open();
 export const skip = skipUnless(gpu !== null, 'WebGPU', NO_WEBGPU);
 if (gpu) console.log(`webgpu tests: ${gpu.device}`);
 /** The same ops under a 4 KiB binding limit: every split and chunk path on small shapes. */
-export const split = gpu ? await open({ maxBindingBytes: 4096 }) : null;
+export const split = gpu ? await open({ limits: { maxStorageBufferBindingSize: 4096 } }) : null;
 export const cpu = new CpuBackend();
 
 export function f32(size: number, seed: number, scale = 1): Float32Array {

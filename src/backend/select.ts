@@ -2,7 +2,7 @@
 import { UsageError } from '../core/errors.js';
 import type { Backend } from './backend.js';
 import { CpuBackend } from './cpu/index.js';
-import { createWebGpuBackend, probeAdapter } from './webgpu/index.js';
+import { createWebGpuBackend, probeAdapter, type AdapterProbe } from './webgpu/index.js';
 
 export type BackendChoice = 'cpu' | 'webgpu' | 'auto';
 
@@ -11,9 +11,14 @@ export type BackendChoice = 'cpu' | 'webgpu' | 'auto';
  * `auto` takes WebGPU when a hardware adapter exists, else the CPU, and says which once on
  * `notice`. A software adapter (Mesa's llvmpipe, SwiftShader) is passed over by `auto`: it runs
  * the same shaders on the CPU at ~2 GFLOP/s, several times slower than the CPU backend's
- * WebAssembly GEMM; `--backend webgpu` still uses it.
+ * WebAssembly GEMM; `--backend webgpu` still uses it. `probe` finds the adapter (tests pass
+ * their own).
  */
-export async function selectBackend(choice: string, notice: (line: string) => void): Promise<Backend> {
+export async function selectBackend(
+  choice: string,
+  notice: (line: string) => void,
+  probe: () => Promise<AdapterProbe | null> = probeAdapter,
+): Promise<Backend> {
   switch (choice) {
     case 'cpu':
       return new CpuBackend();
@@ -29,9 +34,9 @@ export async function selectBackend(choice: string, notice: (line: string) => vo
     case 'auto': {
       let reason: string;
       try {
-        const probe = await probeAdapter();
-        if (!probe) reason = 'no WebGPU adapter found';
-        else if (probe.info.fallback) reason = `the only WebGPU adapter, ${probe.info.description || probe.info.device}, is a software one and slower than the CPU backend; --backend webgpu uses it anyway`;
+        const found = await probe();
+        if (!found) reason = 'no WebGPU adapter found';
+        else if (found.info.fallback) reason = `the only WebGPU adapter, ${found.info.description || found.info.device}, is a software one and slower than the CPU backend; --backend webgpu uses it anyway`;
         else {
           const backend = await createWebGpuBackend();
           if (backend) {

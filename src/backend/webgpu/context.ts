@@ -65,14 +65,10 @@ export class GpuContext {
   private hostStaging = new Uint8Array(0);
   private profiler: OpProfiler | null = null;
 
-  /** `maxBindingBytes` lowers the binding limit below the device's (tests of the split paths). */
-  constructor(
-    readonly opened: OpenedDevice,
-    maxBindingBytes = Infinity,
-  ) {
+  constructor(readonly opened: OpenedDevice) {
     this.device = opened.device;
     this.limits = opened.limits;
-    this.maxBinding = Math.min(this.limits.maxStorageBufferBindingSize ?? 128 << 20, maxBindingBytes);
+    this.maxBinding = this.limits.maxStorageBufferBindingSize ?? 128 << 20;
     this.maxGroups = this.limits.maxComputeWorkgroupsPerDimension ?? 65535;
     this.offsetAlign = Math.max(this.limits.minStorageBufferOffsetAlignment ?? 256, 4);
     this.device.lost.then((info) => {

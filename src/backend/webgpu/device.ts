@@ -37,7 +37,7 @@ export interface OpenedDevice {
   info: AdapterDescription;
   /** Features enabled on the device. */
   features: string[];
-  /** Every adapter limit, by name (as granted to the device for the requested ones). */
+  /** Every adapter limit, by name (as granted to the device for the requested ones, capped by `limits`). */
   limits: Record<string, number>;
 }
 
@@ -45,6 +45,13 @@ export interface DeviceOptions {
   /** Dawn switches for `create()` in Node, e.g. 'enable-dawn-features=allow_unsafe_apis'. */
   dawnFlags?: string[];
   powerPreference?: GPUPowerPreference;
+  /**
+   * Caps below the adapter's limits, so that the paths that meet a limit (split bindings, 2-D
+   * grids, the GEMM tile fallback, buffer-size refusals) run on small shapes in tests. The device
+   * is requested with them (WebGPU raises a request below its default to the default, so the
+   * device enforces a cap only down to there) and the backend plans with them.
+   */
+  limits?: Partial<Record<(typeof REQUESTED_LIMITS)[number], number>>;
 }
 
 let dawn: { key: string; gpu: GPU } | null = null;
@@ -69,7 +76,8 @@ export async function getGpu(dawnFlags: string[] = []): Promise<GPU | null> {
   return dawn.gpu;
 }
 
-interface InfoFields {
+/** What an adapter says of itself (GPUAdapterInfo's fields). */
+export interface InfoFields {
   vendor?: string;
   architecture?: string;
   device?: string;
@@ -81,7 +89,8 @@ function describe(adapter: GPUAdapter): AdapterDescription {
   return describeInfo(adapter.info as InfoFields);
 }
 
-function describeInfo(i: InfoFields): AdapterDescription {
+/** The adapter's description; `fallback` when it says it is one or names a software rasteriser. */
+export function describeInfo(i: InfoFields): AdapterDescription {
   const text = `${i.vendor} ${i.architecture} ${i.device} ${i.description}`.toLowerCase();
   return {
     vendor: i.vendor ?? '',
@@ -157,10 +166,11 @@ export async function openDevice(options: DeviceOptions = {}): Promise<OpenedDev
   if (!gpu) return null;
   const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
   if (!adapter) return null;
+  const caps: Record<string, number | undefined> = options.limits ?? {};
   const requiredLimits: Record<string, number> = {};
   for (const name of REQUESTED_LIMITS) {
     const v = (adapter.limits as unknown as Record<string, number | undefined>)[name];
-    if (typeof v === 'number') requiredLimits[name] = v;
+    if (typeof v === 'number') requiredLimits[name] = Math.min(v, caps[name] ?? v);
   }
   const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
   const info = describe(adapter);
@@ -170,5 +180,9 @@ export async function openDevice(options: DeviceOptions = {}): Promise<OpenedDev
   } catch (e) {
     throw new GpuError(`${info.description || info.device}: requestDevice failed: ${(e as Error).message}`);
   }
-  return { gpu, adapter, device, info, features: [...device.features].sort(), limits: limitsOf(device.limits) };
+  const limits = limitsOf(device.limits);
+  for (const [name, cap] of Object.entries(caps)) {
+    if (cap !== undefined && limits[name] !== undefined) limits[name] = Math.min(limits[name], cap);
+  }
+  return { gpu, adapter, device, info, features: [...device.features].sort(), limits };
 }

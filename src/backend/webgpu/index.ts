@@ -33,7 +33,7 @@ import { Launcher, lrnParams, poolParams, sameRange, WG } from './launch.js';
 
 export { GpuError } from './errors.js';
 export type { ProfileEntry } from './context.js';
-export { probeAdapter, type AdapterDescription, type DeviceOptions } from './device.js';
+export { describeInfo, probeAdapter, type AdapterDescription, type AdapterProbe, type DeviceOptions, type InfoFields } from './device.js';
 
 export interface WebGpuOptions extends DeviceOptions {
   /** GEMM tile shape; 'auto' picks by problem size and adapter. Default: env ALEXNET_GEMM_TILES, else 'auto'. */
@@ -47,8 +47,6 @@ export interface WebGpuOptions extends DeviceOptions {
    * whose LLVM takes seconds over unrolled loops. Default: on software adapters only.
    */
   rolledLoops?: boolean;
-  /** Split bindings as if the adapter allowed only this many bytes per binding (tests). */
-  maxBindingBytes?: number;
 }
 
 export interface WebGpuStats {
@@ -69,7 +67,7 @@ function tilesFromEnv(): TileChoice {
 /** A WebGPU backend on the best adapter, or null when there is no adapter (say so, then use the CPU). */
 export async function createWebGpuBackend(options: WebGpuOptions = {}): Promise<WebGpuBackend | null> {
   const opened = await openDevice(options);
-  return opened ? new WebGpuBackend(new GpuContext(opened, options.maxBindingBytes), options) : null;
+  return opened ? new WebGpuBackend(new GpuContext(opened), options) : null;
 }
 
 export class WebGpuBackend implements Backend {
