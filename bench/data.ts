@@ -18,7 +18,7 @@ import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { createWebGpuBackend } from '../src/backend/webgpu/index.js';
+import { createWebGpuBackend } from '../src/backend/webgpu/dawn.js';
 import { augmentInto, cropGeometry, lightingColour, makePlan, trainDraw } from '../src/data/augment.js';
 import { openDataset } from '../src/data/open.js';
 import { decodeInOrder } from '../src/data/decode.js';

@@ -33,5 +33,6 @@ export { type Dataset } from './data/dataset.js';
 export { openDataset } from './data/open.js';
 export { Loader, type Batch, type LoaderOptions } from './data/loader.js';
 export { feedBatch, batchOutputFor } from './train/feed.js';
-export { createWebGpuBackend, WebGpuBackend, GpuError, probeAdapter, type WebGpuOptions } from './backend/webgpu/index.js';
+export { WebGpuBackend, GpuError, type WebGpuOptions } from './backend/webgpu/index.js';
+export { createWebGpuBackend, probeAdapter } from './backend/webgpu/dawn.js';
 export { benchmark, type BenchOptions, type BenchResult } from './cli/bench.js';

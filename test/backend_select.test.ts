@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { selectBackend } from '../src/backend/select.js';
-import { describeInfo, probeAdapter, WebGpuBackend, type AdapterProbe, type InfoFields } from '../src/backend/webgpu/index.js';
+import { describeInfo, WebGpuBackend, type AdapterProbe, type InfoFields } from '../src/backend/webgpu/index.js';
+import { probeAdapter } from '../src/backend/webgpu/dawn.js';
 import { NO_WEBGPU, skipUnless } from './helpers.js';
 
 const MAIN = new URL('../src/cli/main.js', import.meta.url).pathname;

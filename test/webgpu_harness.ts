@@ -11,7 +11,8 @@
 import assert from 'node:assert/strict';
 import type { Backend, Tensor } from '../src/backend/backend.js';
 import { CpuBackend } from '../src/backend/cpu/index.js';
-import { createWebGpuBackend, type WebGpuBackend, type WebGpuOptions } from '../src/backend/webgpu/index.js';
+import { type WebGpuBackend, type WebGpuOptions } from '../src/backend/webgpu/index.js';
+import { createWebGpuBackend } from '../src/backend/webgpu/dawn.js';
 import { NO_WEBGPU, randomArray, skipUnless, worstRelative } from './helpers.js';
 
 const TOL = 1e-4;

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { CpuBackend } from '../src/backend/cpu/index.js';
-import { probeAdapter } from '../src/backend/webgpu/index.js';
+import { probeAdapter } from '../src/backend/webgpu/dawn.js';
 import type { NamedTensor } from '../src/io/safetensors.js';
 import { checkpointDir, latestCheckpoint, loadCheckpoint } from '../src/train/checkpoint.js';
 import { train, type TrainEvent } from '../src/train/trainer.js';

@@ -2,7 +2,8 @@
 import { UsageError } from '../core/errors.js';
 import type { Backend } from './backend.js';
 import { CpuBackend } from './cpu/index.js';
-import { createWebGpuBackend, probeAdapter, type AdapterProbe } from './webgpu/index.js';
+import { type AdapterProbe } from './webgpu/index.js';
+import { createWebGpuBackend, probeAdapter } from './webgpu/dawn.js';
 
 export type BackendChoice = 'cpu' | 'webgpu' | 'auto';
 

@@ -14,6 +14,11 @@ export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** `bytes` on an ArrayBuffer, as Blob and Web Crypto require: itself, or a copy of shared memory. */
+export function unshared(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  return bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : new Uint8Array(bytes);
+}
+
 const CRC_TABLE = Uint32Array.from({ length: 256 }, (_, n) => {
   let c = n;
   for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
@@ -32,7 +37,7 @@ export class InflateLimitError extends Error {}
 
 /** The gunzipped bytes of `bytes` (all members), or an error past `limit` bytes or on corrupt data. */
 export async function gunzipBounded(bytes: Uint8Array, limit: number): Promise<Uint8Array> {
-  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
+  const stream = new Blob([unshared(bytes)]).stream().pipeThrough(new DecompressionStream('gzip'));
   const reader = stream.getReader();
   const parts: Uint8Array[] = [];
   let total = 0;

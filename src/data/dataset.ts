@@ -131,9 +131,18 @@ export class MemoryDataset implements Dataset {
   close(): void {}
 }
 
-/** A Uint8Array of `length` bytes on a SharedArrayBuffer. */
+/**
+ * `bytes` bytes of shared memory, which loader threads read without copies; plain memory where
+ * the platform has none to share (a page that is not cross-origin isolated, whose loader then
+ * runs on the calling thread).
+ */
+export function sharedMemory(bytes: number): ArrayBufferLike {
+  return typeof SharedArrayBuffer === 'function' ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
+}
+
+/** A Uint8Array of `length` bytes of shared memory (sharedMemory). */
 export function sharedBytes(length: number): Uint8Array {
-  return new Uint8Array(new SharedArrayBuffer(length));
+  return new Uint8Array(sharedMemory(length));
 }
 
 /** An in-memory ImageSet (IDX, CIFAR-10) as a Dataset, copied once into shared memory. */

@@ -7,7 +7,7 @@
 import { DataError, UsageError } from '../core/errors.js';
 import { Rng, randomU32 } from '../rng/hash.js';
 import { augmentBatch, makePlan, PARAMS_PER_CROP, viewsPerImage, type AugmentPlan, type BatchBuffers, type PlanOptions } from './augment.js';
-import type { Dataset } from './dataset.js';
+import { sharedMemory, type Dataset } from './dataset.js';
 import type { ImageStats } from './stats.js';
 
 export interface LoaderOptions extends PlanOptions {
@@ -135,9 +135,9 @@ export class Loader {
     const floats = this.plan.output === 'float32' ? crops * this.cropSize : 0;
     const bytes = this.plan.output === 'uint8' ? images * this.imageSize : 0;
     return {
-      input: new Float32Array(new SharedArrayBuffer(4 * floats)),
-      pixels: new Uint8Array(new SharedArrayBuffer(bytes)),
-      params: new Float32Array(new SharedArrayBuffer(4 * crops * PARAMS_PER_CROP)),
+      input: new Float32Array(sharedMemory(4 * floats)),
+      pixels: new Uint8Array(sharedMemory(bytes)),
+      params: new Float32Array(sharedMemory(4 * crops * PARAMS_PER_CROP)),
       labels: new Float32Array(images),
       indices: new Int32Array(images),
     };

@@ -10,7 +10,8 @@ import { toChannels } from '../data/pixels.js';
 import { batchOutputFor } from '../train/feed.js';
 import type { TrainingData } from '../train/data.js';
 import { extractFeatures, nearest } from './features.js';
-import { forEachBatch, testData, type LoadedModel } from './models.js';
+import { testData } from './models.js';
+import { forEachBatch, type LoadedModel } from './run.js';
 
 /** The model's training data (statistics, stored shape, class names); close it after use. */
 export function trainingDataOf(m: LoadedModel, backend: Backend, batch = 64): Promise<TrainingData> {

@@ -11,17 +11,10 @@ import { DataError, FormatError, TrainingError } from '../core/errors.js';
 import { readInputFile, writeFileAtomic } from '../io/files.js';
 import { encodeSafetensors, parseSafetensors, type NamedTensor } from '../io/safetensors.js';
 import { MOMENTA_KIND } from '../io/weights.js';
-import type { Net } from '../nn/net.js';
+import type { TrainState } from './loop.js';
 
-/** Everything besides the tensors that a resumed run needs to continue exactly. */
-export interface TrainState<Config, History> {
-  config: Config;
-  /** Epochs completed. */
-  epoch: number;
-  /** Optimizer steps taken (dropout masks are a function of it). */
-  step: number;
-  history: History;
-}
+export type { TrainState } from './loop.js';
+import type { Net } from '../nn/net.js';
 
 const POINTER = 'latest.json';
 const TENSOR_FILES = { weights: 'weights.safetensors', momenta: 'optimizer.safetensors' } as const;

@@ -9,7 +9,6 @@ import type { Batch } from '../data/loader.js';
 import type { InitScheme } from '../nn/layers.js';
 import type { Net } from '../nn/net.js';
 import { afterEpoch, initialSchedule, learningRate, parseSchedule, type ScheduleState } from '../optim/schedule.js';
-import type { TrainState } from './checkpoint.js';
 import type { TrainingData } from './data.js';
 import { evaluate } from './evaluate.js';
 import { feedBatch } from './feed.js';
@@ -81,6 +80,16 @@ export interface SavedModel {
   channelMean: number[];
 }
 
+/** Everything besides the tensors that a resumed run needs to continue exactly. */
+export interface TrainState<Config, History> {
+  config: Config;
+  /** Epochs completed. */
+  epoch: number;
+  /** Optimizer steps taken (dropout masks are a function of it). */
+  step: number;
+  history: History;
+}
+
 /** A run's state: saved with each checkpoint, enough to continue it exactly. */
 export type RunState = TrainState<TrainConfig, Progress>;
 
@@ -95,8 +104,11 @@ export interface LoopHooks {
   save(): Promise<unknown>;
   /** Where the last checkpoint is, for the message when the loss diverges. */
   savedIn: string;
-  /** Asked after every step: true ends the loop there (a pause or a stop), after a checkpoint. */
-  shouldStop?(): boolean;
+  /**
+   * Asked after every step: true ends the loop there (a pause or a stop), after a checkpoint. A
+   * page answers asynchronously, so that its worker reads its messages between steps.
+   */
+  shouldStop?(): boolean | Promise<boolean>;
 }
 
 /**
@@ -152,7 +164,7 @@ export async function trainEpochs(net: Net, data: TrainingData, state: RunState,
         const seconds = (performance.now() - epochStart) / 1000;
         report({ event: 'step', epoch, step: s, steps: stepsPerEpoch, loss, lr, img_per_s: ((s - firstStep) * config.batch) / seconds });
         if (config.checkpointEvery > 0 && state.step % config.checkpointEvery === 0 && s < stepsPerEpoch) await save();
-        if (!next.done && hooks.shouldStop?.()) {
+        if (!next.done && (await hooks.shouldStop?.())) {
           await save();
           return 'stopped';
         }
@@ -175,7 +187,7 @@ export async function trainEpochs(net: Net, data: TrainingData, state: RunState,
     };
     await save();
     report({ event: 'epoch', ...record });
-    if (state.epoch < config.epochs && hooks.shouldStop?.()) return 'stopped';
+    if (state.epoch < config.epochs && (await hooks.shouldStop?.())) return 'stopped';
   }
   return 'done';
 }
