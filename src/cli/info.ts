@@ -1,6 +1,6 @@
 // `alexnet info`: what this machine offers and what each architecture costs.
 import { availableParallelism } from 'node:os';
-import { probeAdapter } from '../backend/webgpu/index.js';
+import { probeAdapter } from '../backend/webgpu/dawn.js';
 import { ARCHITECTURE_NAMES, architecture } from '../nn/architectures.js';
 import { forwardMacs, planLayers } from '../nn/plan.js';
 

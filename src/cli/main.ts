@@ -17,6 +17,8 @@ import { registerInteropCommands } from './interop.js';
 import { backendOption, finiteNumber, nonNegativeInt, notice, oneOf, positiveInt, positiveNumber } from './options.js';
 import { loadModels, modelOptions, registerModelCommands } from './models.js';
 import { trainReporter } from './progress.js';
+import { serve, WEB_ROOT } from './serve.js';
+import type { AddressInfo } from 'node:net';
 
 const archOption = () => new Option('--arch <name>', ARCHITECTURE_NAMES.join(', ')).makeOptionMandatory();
 
@@ -149,6 +151,18 @@ program
   .action(async (dir, o) => {
     const backend = await selectBackend(o.backend, notice);
     console.log((await buildReport(dir, backend)).path);
+  });
+
+program
+  .command('serve')
+  .description('the page that trains, classifies and shows what the net learned, in your browser (WebGPU or the CPU)')
+  .option('--port <n>', 'port to listen on (0: any free one)', nonNegativeInt('--port'), 8080)
+  .option('--host <address>', 'address to listen on (0.0.0.0 for other machines)', '127.0.0.1')
+  .action(async (o: { port: number; host: string }) => {
+    const server = await serve(WEB_ROOT, o.port, o.host);
+    const address = server.address() as AddressInfo;
+    console.log(`serving the page at http://${o.host === '0.0.0.0' ? 'localhost' : o.host}:${address.port}/ (Ctrl-C stops)`);
+    await new Promise(() => {}); // until the process is stopped
   });
 
 async function main(argv: string[]): Promise<number> {
