@@ -100,11 +100,14 @@ export function skipUnless(available: boolean, what: string, reason: string): st
 
 /** Debian's PyTorch: /usr/bin/python3 (not a pyenv python3 first on PATH). */
 export const PYTHON = '/usr/bin/python3';
-export const torchSkip = skipUnless(
-  spawnSync(PYTHON, ['-c', 'import torch, torchvision'], { encoding: 'utf8' }).status === 0,
-  'PyTorch',
-  'PyTorch is not installed (apt-get install python3-torch python3-torchvision)',
-);
+/** The skip reason of the PyTorch comparisons (asked only by the files that have them: importing torch takes seconds). */
+export function torchSkip(): string | false {
+  return skipUnless(
+    spawnSync(PYTHON, ['-c', 'import torch, torchvision'], { encoding: 'utf8' }).status === 0,
+    'PyTorch',
+    'PyTorch is not installed (apt-get install python3-torch python3-torchvision)',
+  );
+}
 
 export const NO_WEBGPU =
   'no WebGPU adapter here; without a GPU on Debian 12, install Mesa 25 (llvmpipe) from bookworm-backports: ' +

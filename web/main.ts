@@ -7,7 +7,7 @@ import type { DataChoice, FromWorker, Picture, RunSettings, ToWorker } from './p
 
 const opened = performance.now();
 const log: { at: number; message: FromWorker }[] = [];
-(window as unknown as { alexnetLog: typeof log; alexnetOpenedAt: number }).alexnetLog = log;
+(window as unknown as { alexnetLog: typeof log }).alexnetLog = log;
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
@@ -201,8 +201,11 @@ function labelled(p: Picture, caption: string): HTMLElement {
 const handlers: { [K in FromWorker['type']]: (m: Extract<FromWorker, { type: K }>) => void } = {
   backend: (m) => ($('backend').textContent = m.name),
   saved: (m) => {
-    $('saved').textContent = m.run ? `Saved in this browser: ${m.run.arch} on ${m.run.data} data, step ${m.run.step}, epoch ${m.run.epoch} of ${m.run.epochs} (${new Date(m.run.savedAt).toLocaleString()}).` : '';
+    $('saved').textContent = m.run
+      ? `Saved in this browser: ${m.run.arch} on ${m.run.data} data, ${m.run.epoch} of ${m.run.epochs} epochs done, ${m.run.step} steps (${new Date(m.run.savedAt).toLocaleString()}).`
+      : '';
     $('restore').hidden = !m.run;
+    $('restore').textContent = m.run && m.run.epoch >= m.run.epochs ? 'Open saved run' : 'Resume saved run';
   },
   state: (m) => {
     setButtons(m.state);
@@ -230,7 +233,8 @@ const handlers: { [K in FromWorker['type']]: (m: Extract<FromWorker, { type: K }
     $<HTMLDivElement>('bar').style.width = '100%';
     $('results').hidden = false;
     $('scores').textContent = `Test top-1 ${(100 * m.top1).toFixed(2)}%, top-5 ${(100 * m.top5).toFixed(2)}% on ${m.n} images.`;
-    $('status').textContent = `Done after ${stepLosses.length > 0 ? Math.ceil(stepLosses.at(-1)![0]) : 0} epochs (${stepsPerEpoch} steps each).`;
+    const epochsRun = stepLosses.length > 0 ? Math.ceil(stepLosses.at(-1)![0]) : 0;
+    $('status').textContent = `Done after ${epochsRun} epoch${epochsRun === 1 ? '' : 's'} (${stepsPerEpoch} steps each).`;
     $('confusion').innerHTML = confusionMatrixSvg(m.confusion, m.classes);
     $('tests').replaceChildren(
       ...m.tests.map((p, index) => {
@@ -265,6 +269,8 @@ worker.onmessage = (e: MessageEvent<FromWorker>) => {
   (handlers[e.data.type] as (m: FromWorker) => void)(e.data);
 };
 worker.onerror = (e) => say(`the training worker failed: ${e.message}`);
+// For scripts that test the page: what a driver reset does to the GPU device.
+(window as unknown as { alexnetTest: object }).alexnetTest = { loseDevice: () => send({ type: 'loseDevice' }) };
 
 // ---- Classify and keep ----
 
@@ -285,6 +291,7 @@ dropTarget($('dropzone'), (e) => {
 $<HTMLInputElement>('weights').addEventListener('change', async (e) => {
   const file = (e.target as HTMLInputElement).files?.[0];
   if (!file) return;
+  say(null);
   const bytes = new Uint8Array(await file.arrayBuffer());
   send({ type: 'weights', name: file.name, bytes, arch: ($('weights-arch') as HTMLSelectElement).value }, [bytes.buffer]);
 });

@@ -49,7 +49,8 @@ async function backendFor(choice: RunSettings['backend']): Promise<Backend> {
   const webgpu = gpu ? await createWebGpuBackend({ gpu }).catch(() => null) : null;
   const backend = webgpu ?? new CpuBackend();
   backends[choice] = backend;
-  post({ type: 'backend', name: webgpu ? `WebGPU: ${webgpu.adapter.description || webgpu.adapter.device || webgpu.adapter.vendor || 'adapter'}` : 'CPU (WebAssembly)' });
+  const a = webgpu?.adapter;
+  post({ type: 'backend', name: a ? `WebGPU: ${a.description || [a.vendor, a.architecture, a.device].filter(Boolean).join(' ') || 'adapter'}` : 'CPU (WebAssembly)' });
   return backend;
 }
 
@@ -343,8 +344,11 @@ function fail(err: unknown): void {
     return;
   }
   post({ type: 'error', message });
-  if (session && !session.running) post({ type: 'state', state: session.results ? 'done' : session.state.step > 0 ? 'paused' : 'idle' });
+  const s = session;
+  post({ type: 'state', state: !s ? 'idle' : s.running ? 'training' : s.results ? 'done' : s.state.step > 0 ? 'paused' : 'idle' });
 }
 
 self.onmessage = (e: MessageEvent<ToWorker>) => void handle(e.data).catch(fail);
+// Said at once: which backend a run would use, and whether a saved run can be resumed.
+backendFor('auto').catch(fail);
 loadRun().then((run) => post({ type: 'saved', run: summary(run) }), () => post({ type: 'saved', run: null }));

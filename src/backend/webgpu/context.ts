@@ -342,6 +342,9 @@ export class GpuContext {
     try {
       out = new Float32Array(await this.staging.copyOut(stage, bytes));
     } catch (e) {
+      // A failed mapping most often means the device is gone, and its `lost` promise (which may
+      // settle a moment later) says why: that is the error to report.
+      await Promise.race([this.device.lost, new Promise((resolve) => setTimeout(resolve, 1000))]);
       await this.settle();
       throw new GpuError(`read of ${g.label}: mapping the staging buffer failed: ${(e as Error).message}`);
     }
