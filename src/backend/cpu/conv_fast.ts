@@ -4,7 +4,8 @@
 //
 // forward:         per group g, Y_g[oPer, pixels of image n] = W_g[oPer, patch] * col(x_n)[patch, pixels]
 //                  tasks (g, n, column block); the weights are packed once per call, then each
-//                  task unfolds its columns and writes its block of y, bias and ReLU added there.
+//                  task unfolds its columns straight into packed panels and writes its block of
+//                  y, bias and ReLU added there.
 // backward data:   col[patch, pixels] = W_g^T * dY_g,n, folded back into dx_n (col2im); tasks
 //                  (g, n), each writing its own image and group of dx.
 // backward filter: dW_g += dY_g * col^T over every image. The images are cut into CHUNKS fixed
@@ -40,12 +41,28 @@ function decode(args: Float64Array) {
 const imageGroup = (at: number, n: number, channels: number, group: number, perGroup: number, plane: number) =>
   (at + (n * channels + group * perGroup) * plane) * 4;
 
-/** Rows k0.. (kc) and columns p0.. (pc) of image n, group g's patch matrix into dst (ld floats). */
-function unfold(ctx: ThreadContext, d: ReturnType<typeof decode>, x: number, n: number, grp: number, k0: number, kc: number, p0: number, pc: number, dst: number, ld: number): void {
+/** Scratch for unfold's rows: 8 rows of up to NC pixels, and a vector to spare. */
+const ROWS_BYTES = (8 * NC + 4) * 4;
+
+/** Bytes of a padded copy of one image's group of channels. */
+const paddedBytes = (g: ConvGeometry) => (g.inChannels / g.groups) * (g.inHeight + 2 * g.pad) * (g.inWidth + 2 * g.pad) * 4;
+
+/** Image n's group-g channels of x, with the convolution's zero padding, into `dst` (pad_image). */
+function padImage(ctx: ThreadContext, d: ReturnType<typeof decode>, x: number, n: number, grp: number, dst: number): void {
   const { g } = d;
-  ctx.kernels.im2col.im2col(
-    imageGroup(x, n, g.inChannels, grp, d.cPer, d.plane), g.inHeight, g.inWidth, g.kernelH, g.kernelW,
-    g.stride, g.pad, g.outWidth, k0, kc, p0, pc, dst, ld,
+  ctx.kernels.im2col.pad_image(imageGroup(x, n, g.inChannels, grp, d.cPer, d.plane), d.cPer, g.inHeight, g.inWidth, g.pad, dst);
+}
+
+/**
+ * Rows k0.. (kc) and columns p0.. (pc <= NC) of the patch matrix of the padded image at `padded`,
+ * as packed B panels of NR (pstride bytes apart) along its pixels (the forward's B) or along its
+ * rows (the weight gradient's B = col^T); `rows` is ROWS_BYTES of scratch.
+ */
+function unfold(ctx: ThreadContext, d: ReturnType<typeof decode>, padded: number, k0: number, kc: number, p0: number, pc: number, dst: number, pstride: number, alongPixels: boolean, rows: number): void {
+  const { g } = d;
+  ctx.kernels.im2col.im2col_panels(
+    padded, g.inHeight + 2 * g.pad, g.inWidth + 2 * g.pad, g.kernelH, g.kernelW, g.stride, g.outWidth,
+    k0, kc, p0, pc, dst, pstride, alongPixels ? 1 : 0, rows,
   );
 }
 
@@ -94,13 +111,13 @@ export function convForwardTask(ctx: ThreadContext, args: Float64Array, task: nu
   const pc = Math.min(NC, pixels - p0);
   const s = gemmScratch(ctx.scratch());
   const layout = packedWeightsLayout(oPer, patch, g.groups);
-  const ld = roundUp(pc, 4);
   const yBlock = imageGroup(y, n, g.outChannels, grp, oPer, pixels) + p0 * 4;
+  const padded = s.end + ROWS_BYTES;
+  padImage(ctx, d, x, n, grp, padded);
   for (let kb = 0; kb < layout.blocks; kb++) {
     const k0 = kb * KC;
     const kc = Math.min(KC, patch - k0);
-    unfold(ctx, d, x, n, grp, k0, kc, p0, pc, s.end, ld);
-    ctx.kernels.gemm.pack_rows(s.end, ld, kc, pc, NR, s.b, kc * NR * 4);
+    unfold(ctx, d, padded, k0, kc, p0, pc, s.b, kc * NR * 4, true, s.end);
     const a = packed + (grp * layout.blocks + kb) * layout.blockFloats * 4;
     for (let i = 0; i < oPer; i += MC) {
       multiplyPacked(ctx.kernels, Math.min(MC, oPer - i), pc, kc, a + i * kc * 4, s.b, yBlock + i * pixels * 4, pixels, kb > 0, s.tile);
@@ -112,7 +129,7 @@ export function convForwardTask(ctx: ThreadContext, args: Float64Array, task: nu
 /** x: [N, C, H, W]; w: [O, C/groups, KH, KW]; bias: [O] or 0; y: [N, O, OH, OW] (overwritten, then ReLU with `relu`). */
 export function convForward(pool: Pool, g: ConvGeometry, x: number, w: number, bias: number, y: number, relu: boolean): void {
   const packed = packWeights(pool, g, w, false);
-  pool.scratch(GEMM_SCRATCH_BYTES + KC * NC * 4);
+  pool.scratch(GEMM_SCRATCH_BYTES + ROWS_BYTES + paddedBytes(g));
   const pixels = g.outHeight * g.outWidth;
   pool.run(convForwardTask, encode(g, x, y, bias, relu ? 1 : 0, packed), g.groups * g.batch * Math.ceil(pixels / NC));
 }
@@ -187,11 +204,12 @@ export function convBackwardFilterTask(ctx: ThreadContext, args: Float64Array, t
   const grp = Math.floor(task / chunks);
   const chunk = task % chunks;
   const s = gemmScratch(ctx.scratch());
-  const stage = s.end; // [NC, KC]: rows of col, the images' pixels side by side
-  const a = stage + NC * KC * 4; // packed dY block: [oPer, KC]
+  const a = s.end + ROWS_BYTES; // packed dY block: [oPer, KC]
+  const padded = a + roundUp(oPer, MR) * KC * 4; // padded copies of a block's images
   const out = partials + (chunk * g.outChannels + grp * oPer) * patch * 4; // [oPer, patch]
   depthBlocks(...chunkImages(g.batch, chunks, chunk), pixels).forEach((runs, b) => {
     const kc = runs.reduce((sum, r) => sum + r.pc, 0);
+    runs.forEach((r, i) => padImage(ctx, d, x, r.n, grp, padded + i * paddedBytes(g)));
     let at = 0;
     for (const r of runs) {
       const src = (dy + (r.n * g.outChannels + grp * oPer) * pixels + r.p0) * 4;
@@ -201,11 +219,10 @@ export function convBackwardFilterTask(ctx: ThreadContext, args: Float64Array, t
     for (let j = 0; j < patch; j += NC) {
       const nc = Math.min(NC, patch - j);
       at = 0;
-      for (const r of runs) {
-        unfold(ctx, d, x, r.n, grp, j, nc, r.p0, r.pc, stage + at * 4, kc);
+      runs.forEach((r, i) => {
+        unfold(ctx, d, padded + i * paddedBytes(g), j, nc, r.p0, r.pc, s.b + at * NR * 4, kc * NR * 4, false, s.end);
         at += r.pc;
-      }
-      k.gemm.pack_cols(stage, kc, kc, nc, NR, s.b, kc * NR * 4);
+      });
       for (let i = 0; i < oPer; i += MC) {
         multiplyPacked(k, Math.min(MC, oPer - i), nc, kc, a + i * kc * 4, s.b, out + (i * patch + j) * 4, patch, b > 0, s.tile);
       }
@@ -213,27 +230,16 @@ export function convBackwardFilterTask(ctx: ThreadContext, args: Float64Array, t
   });
 }
 
-/** Task: output channels [o0, o0 + OC_PER_TASK): dw rows += the partials in chunk order; db += dy in the loops' order. */
+/** Task: output channels [o0, o0 + perTask): dw rows += their partials in chunk order; db += dy in the loops' order. */
 export function convFilterReduceTask(ctx: ThreadContext, args: Float64Array, task: number): void {
   const d = decode(args);
   const { g, patch, pixels } = d;
   const [dy, dw, db, partials, chunks, perTask] = [args[NG], args[NG + 1], args[NG + 2], args[NG + 3], args[NG + 4], args[NG + 5]];
-  const mem = ctx.f32();
+  const e = ctx.kernels.eltwise;
   const o0 = task * perTask;
   const o1 = Math.min(g.outChannels, o0 + perTask);
-  const stride = g.outChannels * patch; // floats between two chunks' partials
-  for (let e = o0 * patch; e < o1 * patch; e++) {
-    let sum = 0;
-    for (let c = 0; c < chunks; c++) sum += mem[partials / 4 + c * stride + e];
-    mem[dw + e] += sum;
-  }
-  if (!db) return;
-  for (let o = o0; o < o1; o++) {
-    for (let n = 0; n < g.batch; n++) {
-      const row = dy + (n * g.outChannels + o) * pixels;
-      for (let p = 0; p < pixels; p++) mem[db + o] += mem[row + p];
-    }
-  }
+  e.add_parts(partials + o0 * patch * 4, g.outChannels * patch, chunks, (dw + o0 * patch) * 4, (o1 - o0) * patch);
+  if (db) e.bias_grad(dy * 4, g.batch, g.outChannels, pixels, o0, o1, db * 4);
 }
 
 /** x: [N, C, H, W]; dy: [N, O, OH, OW]; dw: [O, C/groups, KH, KW] (+=); db: [O] (+=) or 0. */
@@ -242,7 +248,9 @@ export function convBackwardFilter(pool: Pool, g: ConvGeometry, x: number, dy: n
   const patch = (g.inChannels / g.groups) * g.kernelH * g.kernelW;
   const chunks = Math.min(CHUNKS, g.batch);
   const partials = pool.sharedBuffer('conv.filterPartials', chunks * g.outChannels * patch * 4);
-  pool.scratch(GEMM_SCRATCH_BYTES + NC * KC * 4 + roundUp(oPer, MR) * KC * 4);
+  const pixels = g.outHeight * g.outWidth;
+  const imagesPerBlock = pixels >= KC ? 1 : Math.floor(KC / pixels);
+  pool.scratch(GEMM_SCRATCH_BYTES + ROWS_BYTES + roundUp(oPer, MR) * KC * 4 + imagesPerBlock * paddedBytes(g));
   pool.run(convBackwardFilterTask, encode(g, x, dy, partials, chunks), g.groups * chunks);
   const perTask = Math.max(1, Math.ceil(g.outChannels / (4 * pool.active)));
   pool.run(convFilterReduceTask, encode(g, dy, dw, db, partials, chunks, perTask), Math.ceil(g.outChannels / perTask));

@@ -13,13 +13,16 @@ export interface Kernels {
     tile_out(src: I, lds: I, dst: I, ldd: I, rows: I, cols: I, add: I): void;
   };
   im2col: {
-    im2col(x: I, H: I, W: I, KH: I, KW: I, stride: I, pad: I, OW: I, k0: I, kc: I, p0: I, pc: I, dst: I, ldd: I): void;
+    pad_image(x: I, C: I, H: I, W: I, pad: I, dst: I): void;
+    im2col_panels(xp: I, Hp: I, Wp: I, KH: I, KW: I, stride: I, OW: I, k0: I, kc: I, p0: I, pc: I, dst: I, pstride: I, alongPixels: I, rows: I): void;
     col2im(col: I, ldc: I, x: I, C: I, H: I, W: I, KH: I, KW: I, stride: I, pad: I, OH: I, OW: I, zero: I): void;
   };
   eltwise: {
     relu(x: I, y: I, n: I): void;
     relu_backward(y: I, dy: I, dx: I, n: I): void;
     bias_act(c: I, ld: I, rows: I, cols: I, bias: I, perRow: I, relu: I): void;
+    bias_grad(dy: I, N: I, O: I, pixels: I, o0: I, o1: I, db: I): void;
+    add_parts(src: I, stride: I, parts: I, dst: I, n: I): void;
     dropout(src: I, dst: I, first: I, n: I, seed: I, stream: I, threshold: I, scale: number): void;
     sgd(w: I, g: I, v: I, n: I, lr: number, m: number, wd: number, pytorch: I): void;
   };
@@ -28,7 +31,7 @@ export interface Kernels {
     lrn_backward(x: I, y: I, dy: I, dx: I, C: I, plane: I, n: I, k: number, a: number, twoABeta: number, before: I, after: I, scratch: I): void;
   };
   maxpool: {
-    maxpool_forward(x: I, y: I, planes: I, H: I, W: I, OH: I, OW: I, size: I, stride: I, pad: I, rows: I): void;
+    maxpool_forward(x: I, y: I, planes: I, H: I, W: I, OH: I, OW: I, size: I, stride: I, pad: I): void;
     maxpool_backward(x: I, dy: I, dx: I, planes: I, H: I, W: I, OH: I, OW: I, size: I, stride: I, pad: I): void;
   };
 }

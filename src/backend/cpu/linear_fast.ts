@@ -22,11 +22,7 @@ const BIAS_COLUMNS = 256;
 /** db[o] += dy[n, o] for n in order (linear.ts's order), for a block of outputs o. */
 export function linearBiasGradTask(ctx: ThreadContext, args: Float64Array, task: number): void {
   const [N, O, dy, db] = args;
-  const mem = ctx.f32();
-  const end = Math.min(O, (task + 1) * BIAS_COLUMNS);
-  for (let n = 0; n < N; n++) {
-    for (let o = task * BIAS_COLUMNS; o < end; o++) mem[db + o] += mem[dy + n * O + o];
-  }
+  ctx.kernels.eltwise.bias_grad(dy * 4, N, O, 1, task * BIAS_COLUMNS, Math.min(O, (task + 1) * BIAS_COLUMNS), db * 4);
 }
 
 /** x: [N, in]; dy: [N, out]; dw: [out, in] (+=); db: [out] (+=) or 0. */

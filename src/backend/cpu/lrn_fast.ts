@@ -66,12 +66,12 @@ const taskCount = (p: LrnParams, shape: readonly number[]) =>
 
 /** x, y: [N, C, H, W] (y overwritten). */
 export function lrnForward(pool: Pool, p: LrnParams, shape: readonly number[], x: number, y: number): void {
-  pool.scratch(3 * shape[1] * 16);
+  pool.scratch(4 * (shape[1] + p.size) * 16);
   pool.run(lrnForwardTask, encode(p, shape, x, y), taskCount(p, shape));
 }
 
 /** x, y (the forward output), dy, dx: [N, C, H, W] (dx overwritten; may not alias dy). */
 export function lrnBackward(pool: Pool, p: LrnParams, shape: readonly number[], x: number, y: number, dy: number, dx: number): void {
-  pool.scratch(3 * shape[1] * 16);
+  pool.scratch(4 * (shape[1] + p.size) * 16);
   pool.run(lrnBackwardTask, encode(p, shape, x, y, dy, dx), taskCount(p, shape));
 }

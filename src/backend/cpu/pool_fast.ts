@@ -19,7 +19,7 @@ export function maxPoolForwardTask(ctx: ThreadContext, args: Float64Array, task:
   const [per, planes, H, W, OH, OW, size, stride, pad, x, y] = args;
   const p0 = task * per;
   const count = Math.min(per, planes - p0);
-  ctx.kernels.maxpool.maxpool_forward((x + p0 * H * W) * 4, (y + p0 * OH * OW) * 4, count, H, W, OH, OW, size, stride, pad, ctx.scratch());
+  ctx.kernels.maxpool.maxpool_forward((x + p0 * H * W) * 4, (y + p0 * OH * OW) * 4, count, H, W, OH, OW, size, stride, pad);
 }
 
 export function maxPoolBackwardTask(ctx: ThreadContext, args: Float64Array, task: number): void {
@@ -31,7 +31,6 @@ export function maxPoolBackwardTask(ctx: ThreadContext, args: Float64Array, task
 
 /** x: [N, C, H, W]; y: [N, C, OH, OW] (overwritten). */
 export function maxPoolForward(pool: Pool, g: PoolGeometry, x: number, y: number): void {
-  pool.scratch((g.inWidth + 4) * 4);
   const [args, tasks] = maxArgs(pool, g, x, y);
   pool.run(maxPoolForwardTask, args, tasks);
 }

@@ -1,5 +1,6 @@
 ;; Elementwise kernels of the CPU backend on its memory, driven by ../eltwise_fast.ts: ReLU and
-;; its gradient, the bias (+ ReLU) epilogue of conv and linear layers, dropout and the SGD update.
+;; its gradient, the bias (+ ReLU) epilogue of conv and linear layers, the bias gradient, dropout
+;; and the SGD update.
 ;; Dropout and SGD compute in float64 as the TypeScript loops of ../activation.ts and ../sgd.ts
 ;; do (JavaScript numbers), rounding to float32 where those store, so they match them bit for bit.
 ;; Byte addresses; counts in floats.
@@ -95,6 +96,79 @@
         (br $one)))
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
       (br $row)))
+  )
+
+;; db[o] += dy[n, o, p] for every n, then p (the loops' order, each sum rounded to float32 as
+  ;; it goes), for outputs o in [o0, o1) of dy [N, O, pixels]; four outputs' sums run side by side.
+  (func (export "bias_grad") (param $dy i32) (param $N i32) (param $O i32) (param $pixels i32) (param $o0 i32) (param $o1 i32) (param $db i32)
+    (local $o i32) (local $n i32) (local $p i32) (local $lanes i32) (local $row i32) (local $end i32) (local $image i32)
+    (local $s0 f32) (local $s1 f32) (local $s2 f32) (local $s3 f32) (local $pb i32)
+    (local.set $pb (i32.shl (local.get $pixels) (i32.const 2)))
+    (local.set $image (i32.mul (local.get $O) (local.get $pb)))
+    (local.set $o (local.get $o0))
+    (block $done (loop $outputs
+      (br_if $done (i32.ge_u (local.get $o) (local.get $o1)))
+      ;; outputs o..o+lanes-1 (lanes <= 4); missing lanes read output o again and are not stored
+      (local.set $lanes (i32.sub (local.get $o1) (local.get $o)))
+      (if (i32.gt_u (local.get $lanes) (i32.const 4)) (then (local.set $lanes (i32.const 4))))
+      (local.set $s0 (f32.load (i32.add (local.get $db) (i32.shl (local.get $o) (i32.const 2)))))
+      (local.set $s1 (f32.load offset=4 (i32.add (local.get $db) (i32.shl (local.get $o) (i32.const 2)))))
+      (local.set $s2 (f32.load offset=8 (i32.add (local.get $db) (i32.shl (local.get $o) (i32.const 2)))))
+      (local.set $s3 (f32.load offset=12 (i32.add (local.get $db) (i32.shl (local.get $o) (i32.const 2)))))
+      (local.set $n (i32.const 0))
+      (loop $images
+        (local.set $row (i32.add (i32.add (local.get $dy) (i32.mul (local.get $n) (local.get $image)))
+          (i32.mul (local.get $o) (local.get $pb))))
+        (local.set $end (i32.add (local.get $row) (local.get $pb)))
+        (loop $pixels
+          (local.set $s0 (f32.add (local.get $s0) (f32.load (local.get $row))))
+          (if (i32.gt_u (local.get $lanes) (i32.const 1)) (then
+            (local.set $s1 (f32.add (local.get $s1) (f32.load (i32.add (local.get $row) (local.get $pb)))))))
+          (if (i32.gt_u (local.get $lanes) (i32.const 2)) (then
+            (local.set $s2 (f32.add (local.get $s2) (f32.load (i32.add (local.get $row) (i32.shl (local.get $pb) (i32.const 1))))))))
+          (if (i32.gt_u (local.get $lanes) (i32.const 3)) (then
+            (local.set $s3 (f32.add (local.get $s3) (f32.load (i32.add (local.get $row) (i32.mul (local.get $pb) (i32.const 3))))))))
+          (local.set $row (i32.add (local.get $row) (i32.const 4)))
+          (br_if $pixels (i32.lt_u (local.get $row) (local.get $end))))
+        (local.set $n (i32.add (local.get $n) (i32.const 1)))
+        (br_if $images (i32.lt_u (local.get $n) (local.get $N))))
+      (f32.store (i32.add (local.get $db) (i32.shl (local.get $o) (i32.const 2))) (local.get $s0))
+      (if (i32.gt_u (local.get $lanes) (i32.const 1)) (then (f32.store offset=4 (i32.add (local.get $db) (i32.shl (local.get $o) (i32.const 2))) (local.get $s1))))
+      (if (i32.gt_u (local.get $lanes) (i32.const 2)) (then (f32.store offset=8 (i32.add (local.get $db) (i32.shl (local.get $o) (i32.const 2))) (local.get $s2))))
+      (if (i32.gt_u (local.get $lanes) (i32.const 3)) (then (f32.store offset=12 (i32.add (local.get $db) (i32.shl (local.get $o) (i32.const 2))) (local.get $s3))))
+      (local.set $o (i32.add (local.get $o) (i32.const 4)))
+      (br $outputs)))
+  )
+
+;; dst[i] += (src[i] + src[stride + i] + ... + src[(parts-1)*stride + i]) over n floats, the
+  ;; parts summed in order in float32 (the weight gradient's per-chunk partial sums). Strides count
+  ;; floats; n a multiple of 4 or the last vector's extra lanes land past dst's end unread.
+  (func (export "add_parts") (param $src i32) (param $stride i32) (param $parts i32) (param $dst i32) (param $n i32)
+    (local $i i32) (local $c i32) (local $p i32) (local $sum v128) (local $sb i32)
+    (local.set $sb (i32.shl (local.get $stride) (i32.const 2)))
+    (local.set $i (i32.const 0))
+    (block $done (loop $vec
+      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+      (local.set $p (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2))))
+      (local.set $sum (v128.load (local.get $p)))
+      (local.set $c (i32.const 1))
+      (block $summed (loop $part
+        (br_if $summed (i32.ge_u (local.get $c) (local.get $parts)))
+        (local.set $p (i32.add (local.get $p) (local.get $sb)))
+        (local.set $sum (f32x4.add (local.get $sum) (v128.load (local.get $p))))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $part)))
+      (local.set $p (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 2))))
+      (if (i32.le_u (i32.add (local.get $i) (i32.const 4)) (local.get $n))
+        (then (v128.store (local.get $p) (f32x4.add (v128.load (local.get $p)) (local.get $sum))))
+        (else
+          (f32.store (local.get $p) (f32.add (f32.load (local.get $p)) (f32x4.extract_lane 0 (local.get $sum))))
+          (if (i32.gt_u (local.get $n) (i32.add (local.get $i) (i32.const 1))) (then
+            (f32.store offset=4 (local.get $p) (f32.add (f32.load offset=4 (local.get $p)) (f32x4.extract_lane 1 (local.get $sum))))))
+          (if (i32.gt_u (local.get $n) (i32.add (local.get $i) (i32.const 2))) (then
+            (f32.store offset=8 (local.get $p) (f32.add (f32.load offset=8 (local.get $p)) (f32x4.extract_lane 2 (local.get $sum))))))))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $vec)))
   )
 
   ;; ../../rng/hash.ts's mix32 on four lanes.
