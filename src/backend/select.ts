@@ -1,7 +1,7 @@
 // Backend selection for the command line and the library.
 import { UsageError } from '../core/errors.js';
 import type { Backend } from './backend.js';
-import { CpuBackend } from './cpu/index.js';
+import { CpuBackend, type CpuOptions } from './cpu/index.js';
 import { createWebGpuBackend, probeAdapter } from './webgpu/index.js';
 
 export type BackendChoice = 'cpu' | 'webgpu' | 'auto';
@@ -11,12 +11,13 @@ export type BackendChoice = 'cpu' | 'webgpu' | 'auto';
  * `auto` takes WebGPU when a hardware adapter exists, else the CPU, and says which once on
  * `notice`. A software adapter (Mesa's llvmpipe, SwiftShader) is passed over by `auto`: it runs
  * the same shaders on the CPU at ~2 GFLOP/s, several times slower than the CPU backend's
- * WebAssembly GEMM; `--backend webgpu` still uses it.
+ * WebAssembly GEMM; `--backend webgpu` still uses it. `cpu` configures a CPU backend (its threads
+ * and the host that starts them: the command line passes host_node.ts's).
  */
-export async function selectBackend(choice: string, notice: (line: string) => void): Promise<Backend> {
+export async function selectBackend(choice: string, notice: (line: string) => void, cpu: CpuOptions = {}): Promise<Backend> {
   switch (choice) {
     case 'cpu':
-      return new CpuBackend();
+      return new CpuBackend(cpu);
     case 'webgpu': {
       const backend = await createWebGpuBackend();
       if (!backend) {
@@ -44,7 +45,7 @@ export async function selectBackend(choice: string, notice: (line: string) => vo
         reason = `WebGPU is unavailable: ${(e as Error).message}`;
       }
       notice(`backend: CPU (${reason})`);
-      return new CpuBackend();
+      return new CpuBackend(cpu);
     }
     default:
       throw new UsageError(`--backend: expected cpu, webgpu or auto, found "${choice}"`);
