@@ -10,7 +10,8 @@ export { architecture, ARCHITECTURE_NAMES, miniArchitecture, paperFamily, parame
 export type { Architecture, LayerSpec, InitScheme } from './nn/layers.js';
 export { Net, type Parameter } from './nn/net.js';
 export { planLayers, forwardMacs } from './nn/plan.js';
-export { readSafetensors, writeSafetensors, parseSafetensors, encodeSafetensors, type NamedTensor } from './io/safetensors.js';
+export { parseSafetensors, encodeSafetensors, type NamedTensor } from './io/safetensors.js';
+export { readSafetensors, writeSafetensors } from './io/files.js';
 export { readIdx, parseIdx } from './data/idx.js';
 export { loadFashionMnist, FASHION_MNIST_CLASSES, type ImageSet } from './data/fashion_mnist.js';
 export { loadData } from './data/source.js';

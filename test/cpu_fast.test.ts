@@ -163,7 +163,7 @@ for (const [n, c, h, w, size, stride, pad, rounding] of [[2, 3, 13, 13, 3, 2, 0,
       be.maxPoolBackward(g, t.x, t.dy, t.dx);
     });
     for (const { be, got, want } of results) {
-      assertClose(`${be.device} y`, got.y, want.y, 0); // the same values (a tie of -0 and 0 may give either)
+      assert.deepEqual(got.y, want.y, `${be.device} y`);
       assert.deepEqual(got.dx, want.dx, `${be.device} dx`);
     }
   });
@@ -198,21 +198,29 @@ test('adaptive average pooling, ReLU, dropout, SGD and the loss: fast equals the
   }
 });
 
-test('ReLU and max-pool keep NaN, as PyTorch does; the max-pool gradient goes to the last NaN of a window', () => {
-  const be = fastBackends[0];
-  const nan = Number.NaN;
-  const out = run(be, { x: Float32Array.of(nan, -1, 2, 0, -0, nan, 3, -2), y: Float32Array.of(nan, 1, -1, 0, 5, nan, 3, 2), dy: new Float32Array(8).fill(1) }, { r: 8, rdx: 8 }, (t) => {
-    be.reluForward(8, t.x, t.r);
-    be.reluBackward(8, t.y, t.dy, t.rdx);
-  });
-  assert.deepEqual([...out.r].map(String), ['NaN', '0', '2', '0', '0', 'NaN', '3', '0']);
-  assert.deepEqual([...out.rdx], [1, 1, 0, 0, 1, 1, 1, 1]);
-  // One 3x3 window over [[1, NaN, 3], [NaN, 5, 2], [0, 1, 2]] (PyTorch: value NaN, gradient to index 3).
-  const g = poolGeometry(1, 1, 3, 3, 3, 2, 0, 'floor');
-  const pool = run(be, { x: Float32Array.of(1, nan, 3, nan, 5, 2, 0, 1, 2), dy: Float32Array.of(1) }, { y: 1, dx: 9 }, (t) => {
-    be.maxPoolForward(g, t.x, t.y);
-    be.maxPoolBackward(g, t.x, t.dy, t.dx);
-  });
-  assert.ok(Number.isNaN(pool.y[0]));
-  assert.deepEqual([...pool.dx], [0, 0, 0, 1, 0, 0, 0, 0, 0]);
+test('NaN, infinities and -0 through ReLU, dropout and max-pool: the loops\' results to the bit (PyTorch\'s rules)', () => {
+  const special = [Number.NaN, Infinity, -Infinity, -0, 0, -1.5, 2.5, 1e-40];
+  const values = (size: number, seed: number) => Float32Array.from(randomArray(size, seed), (v, i) => (i % 3 === 0 ? special[(i / 3) % special.length] : v));
+  const count = 9_999;
+  const drop = { p: 0.4, seed: 5, stream: 77 };
+  // Windows holding one NaN, several, or none; ties of -0 and 0.
+  const g = poolGeometry(2, 3, 13, 13, 3, 2, 0, 'floor');
+  const px = values(2 * 3 * 169, 31);
+  const ySize = 2 * 3 * 36;
+  const results = compare(
+    { x: values(count, 32), y: values(count, 33), dy: values(count, 34), px, pdy: random(ySize, 35) },
+    { r: count, rdx: count, d: count, ddx: count, py: ySize, pdx: px.length },
+    (be, t) => {
+      be.reluForward(count, t.x, t.r);
+      be.reluBackward(count, t.y, t.dy, t.rdx);
+      be.dropoutForward(count, drop, t.x, t.d);
+      be.dropoutBackward(count, drop, t.dy, t.ddx);
+      be.maxPoolForward(g, t.px, t.py);
+      be.maxPoolBackward(g, t.px, t.pdy, t.pdx);
+    },
+  );
+  for (const { be, got, want } of results) {
+    for (const key of ['r', 'rdx', 'd', 'ddx', 'py', 'pdx']) assert.deepEqual(got[key], want[key], `${be.device} ${key}`);
+    assert.ok(got.py.some(Number.isNaN) && got.d.some(Number.isNaN) && got.r.some(Number.isNaN));
+  }
 });

@@ -11,7 +11,7 @@ import { sgdUpdate, type SgdForm } from '../src/backend/cpu/sgd.js';
 import { convGeometry, poolGeometry } from '../src/core/geometry.js';
 import { paperFamily, PAPER_LRN } from '../src/nn/architectures.js';
 import { Net } from '../src/nn/net.js';
-import { readSafetensors } from '../src/io/safetensors.js';
+import { readSafetensors } from '../src/io/files.js';
 import { assertClose } from './helpers.js';
 
 const FIXTURES = new URL('../../test/fixtures/', import.meta.url).pathname;

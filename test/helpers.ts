@@ -1,6 +1,8 @@
 // Shared test utilities: seeded data, finite differences, and closeness checks that report the
 // worst element.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
 import { paperFamily } from '../src/nn/architectures.js';
 import { Rng } from '../src/rng/hash.js';
 
@@ -80,3 +82,27 @@ export const micro = paperFamily({
   convBiasInit: 0.1,
   fcBiasInit: 0.1,
 });
+
+/**
+ * The skip reason of tests that need something installed, or false when it is there. Where the
+ * variable CI is set nothing may skip: a failing test says what is missing.
+ */
+export function skipUnless(available: boolean, what: string, reason: string): string | false {
+  if (available) return false;
+  if (process.env.CI) test(`${what} is installed (required in CI)`, () => assert.fail(reason));
+  console.log(`${what} tests: skipped: ${reason}`);
+  return reason;
+}
+
+/** Debian's PyTorch: /usr/bin/python3 (not a pyenv python3 first on PATH). */
+export const PYTHON = '/usr/bin/python3';
+export const torchSkip = skipUnless(
+  spawnSync(PYTHON, ['-c', 'import torch, torchvision'], { encoding: 'utf8' }).status === 0,
+  'PyTorch',
+  'PyTorch is not installed (apt-get install python3-torch python3-torchvision)',
+);
+
+export const NO_WEBGPU =
+  'no WebGPU adapter here; without a GPU on Debian 12, install Mesa 25 (llvmpipe) from bookworm-backports: ' +
+  "echo 'deb http://deb.debian.org/debian bookworm-backports main' > /etc/apt/sources.list.d/backports.list && " +
+  'apt-get update && apt-get install -t bookworm-backports mesa-vulkan-drivers';

@@ -12,12 +12,13 @@ import { test } from 'node:test';
 import { FormatError } from '../src/core/errors.js';
 import { unpickle, type UnpickleOptions } from '../src/io/pickle.js';
 import { parsePth } from '../src/io/pth.js';
-import { parseSafetensors, readSafetensors } from '../src/io/safetensors.js';
+import { parseSafetensors } from '../src/io/safetensors.js';
+import { readSafetensors } from '../src/io/files.js';
+import { PYTHON, torchSkip } from './helpers.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const FIXTURES = join(ROOT, 'test/fixtures/pth');
 const MAIN = join(ROOT, 'dist/src/cli/main.js');
-const PYTHON = '/usr/bin/python3';
 
 const fixture = (name: string) => readFileSync(join(FIXTURES, name));
 const expected = (name: string) => parseSafetensors(fixture(name), name).tensors;
@@ -82,8 +83,7 @@ test('pickles with disallowed opcodes, globals or calls are refused', () => {
   }
 });
 
-const probe = spawnSync(PYTHON, ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
-const skip = probe.status === 0 ? false : 'PyTorch is not installed (apt-get install python3-torch python3-torchvision)';
+const skip = torchSkip;
 
 test('a torchvision AlexNet saved by torch.save runs in `alexnet forward` within 1e-4 of PyTorch, and imports', { skip }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'alexnet-pth-'));

@@ -68,7 +68,7 @@ test('SIGKILL mid-epoch, then --resume: later losses and rates equal an uninterr
   assert.deepEqual(readdirSync(checkpointDir(out)).filter((n) => n.startsWith('ckpt-')), ['ckpt-00000015']);
 
   const resumed: TrainEvent[] = [];
-  await train(config, new CpuBackend(), (e) => resumed.push(e), { dir: out });
+  await train({ ...config, out }, new CpuBackend(), (e) => resumed.push(e), { dir: out });
   // The resumed run starts at step 16 (step 6 of epoch 2) and must match from there on.
   const firstResumed = resumed.find((e) => e.event === 'step') as Extract<TrainEvent, { event: 'step' }>;
   assert.equal(firstResumed.epoch, 2);

@@ -4,14 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { FormatError } from '../src/core/errors.js';
-import {
-  encodeSafetensors,
-  expectTensor,
-  parseSafetensors,
-  readSafetensors,
-  writeSafetensors,
-  type NamedTensor,
-} from '../src/io/safetensors.js';
+import { encodeSafetensors, expectTensor, parseSafetensors, type NamedTensor } from '../src/io/safetensors.js';
+import { readSafetensors, writeSafetensors } from '../src/io/files.js';
 import { Rng } from '../src/rng/hash.js';
 
 const FILE = 'evil.safetensors';

@@ -1,13 +1,12 @@
 // `alexnet forward` against PyTorch on the full-size paper and torchvision nets with random
 // weights (scripts/torch_forward_check.py). Needs Debian's python3-torch: skipped, with the
-// reason printed, where it is absent.
+// reason printed, where it is absent (never in CI).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
+import { PYTHON, torchSkip } from './helpers.js';
 
-const PYTHON = '/usr/bin/python3';
-const probe = spawnSync(PYTHON, ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
-const skip = probe.status === 0 ? false : 'PyTorch is not installed (apt-get install python3-torch python3-torchvision)';
+const skip = torchSkip;
 
 // The WebGPU run needs an adapter (Mesa's llvmpipe in CI; see test/webgpu_harness.ts).
 for (const [arch, backend] of [['paper', 'cpu'], ['torchvision', 'cpu'], ['paper', 'webgpu']]) {

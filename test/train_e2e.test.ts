@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import sharp from 'sharp';
 import { CpuBackend } from '../src/backend/cpu/index.js';
 import { BUNDLED_FASHION_MNIST } from '../src/data/source.js';
-import { readSafetensors, writeSafetensors } from '../src/io/safetensors.js';
+import { readSafetensors, writeSafetensors } from '../src/io/files.js';
 import { train, type TrainConfig, type TrainEvent } from '../src/train/trainer.js';
 import { softmax } from '../src/backend/cpu/loss.js';
 import { evaluateModels, loadTrainedModel, loadWeightsFile, predictTestSet, testData } from '../src/eval/models.js';

@@ -47,19 +47,23 @@ function train(spec: string) {
     '--backend', 'cpu', '--json', '--no-report', '--out', join(root, `run-${spec.split(':')[0]}`),
   ], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
-  return r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  return { events: r.stdout.trim().split('\n').map((l) => JSON.parse(l)), stderr: r.stderr };
 }
 
-test('train --data folder:DIR (5 classes x 12 images, 3 bad files) runs end to end', async () => {
+test('train --data folder:DIR (5 classes x 12 images, 3 bad files) runs end to end, tested on held-out images', async () => {
   const dir = join(root, 'folder');
   await makeFolder(dir, 12, ['cat', 'dog', 'emu', 'fox', 'gnu']);
-  const events = train(`folder:${dir}`);
+  const { events, stderr } = train(`folder:${dir}`);
   const start = events[0];
   assert.equal(start.event, 'start');
-  assert.equal(start.train + start.val, 60, 'the 3 bad files are skipped');
+  // 60 usable images (the 3 bad files skipped): one of each class's 12 held out for the test.
+  assert.equal(start.train + start.val, 55);
+  assert.equal(start.test, 5);
+  assert.match(stderr, /has no test\/ or val\/ split: 5 of its 60 images \(10% of each class, a fixed seed\) are held out as the test set and never trained on/);
   assert.equal(events.filter((e) => e.event === 'epoch').length, 2);
   const done = events.at(-1);
   assert.equal(done.event, 'done');
+  assert.equal(done.test_n, 5);
   assert.ok(done.test_top1 >= 0 && done.test_top1 <= 1);
   const inspect = spawnSync(process.execPath, [MAIN, 'data', 'inspect', `folder:${dir}`, '--json'], { encoding: 'utf8' });
   assert.equal(inspect.status, 0, inspect.stderr);
@@ -80,7 +84,8 @@ test('train --data imagenet:DIR (train/<wnid>/, val/ with ground truth, synset n
   }
   writeFileSync(join(dir, 'val_labels.txt'), lines.join('\n') + '\n');
   writeFileSync(join(dir, 'LOC_synset_mapping.txt'), CLASSES.map((w, i) => `${w} class number ${i}`).join('\n') + '\n');
-  const events = train(`imagenet:${dir}`);
+  const { events, stderr } = train(`imagenet:${dir}`);
+  assert.match(stderr, /has no test split: its validation images are the test set/);
   const start = events[0];
   assert.equal(start.train, 50);
   assert.equal(start.val, 10, 'the ten val/ images are the validation set');

@@ -253,7 +253,7 @@ test('a shader that does not compile is a GpuError naming the op, file, line and
   const broken = (await open())!;
   try {
     const y = broken.allocate('y', 64);
-    const kernel = broken.ctx.kernel('brokenOp', { files: ['conv_forward', 'gemm'], consts: { TM: '4.5.u' } });
+    const kernel = broken.ctx.kernel('brokenOp', { files: ['nan', 'conv_forward', 'gemm'], consts: { TM: '4.5.u' } });
     assert.ok(kernel);
     await assert.rejects(broken.read(y), (e: Error) => {
       assert.ok(e instanceof GpuError, `${e}`);

@@ -2,7 +2,7 @@
 import type { Backend } from '../backend/backend.js';
 import { FormatError } from '../core/errors.js';
 import { product, shapeString } from '../core/geometry.js';
-import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
+import { readSafetensors, writeSafetensors } from '../io/files.js';
 import { architectureForWeights, readWeights } from '../io/weights.js';
 import { architecture } from '../nn/architectures.js';
 import { Net } from '../nn/net.js';

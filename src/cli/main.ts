@@ -72,14 +72,15 @@ program
   .option('--checkpoint-every <steps>', 'also checkpoint every this many steps', nonNegativeInt('--checkpoint-every'), 0)
   .option('--out <dir>', 'run directory: checkpoints/ (weights, momenta, state) and report/ are written there')
   .option('--no-report', 'skip the HTML report at the end')
-  .option('--resume <dir>', "continue the run in DIR from its newest checkpoint, with that run's settings (--epochs and --lr may change)")
+  .option('--resume <dir>', "continue the run in DIR from its newest checkpoint, with that run's settings (--epochs and --lr may change); with --out, the continued run is written there and DIR is left as it is")
+  .option('--force', 'start a new run in an --out that holds one (its checkpoints are moved aside, not deleted)')
   .addOption(backendOption())
   .addOption(threadsOption())
   .option('--json', 'JSON lines: start, one per epoch, done')
   .option('--log-steps', 'with --json, also one line per step')
   .action(async (o) => {
     const backend = await selectBackend(o.backend, notice, cpuOptions(o));
-    const out = o.resume ?? o.out ?? `runs/${o.arch}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    const out = o.out ?? o.resume ?? `runs/${o.arch}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     const { defaults } = architecture(o.arch);
     await train(
       {
@@ -91,6 +92,7 @@ program
       backend,
       trainReporter(Boolean(o.json), Boolean(o.logSteps)),
       o.resume ? { dir: o.resume, epochs: o.epochs, lr: o.lr } : undefined,
+      { force: Boolean(o.force) },
     );
   });
 
@@ -111,7 +113,7 @@ modelOptions(program.command('eval'), 'many')
     const models = await loadModels('eval', { ...o, checkpoint: [...(o.checkpoint ?? []), ...(o.ensemble ?? [])] });
     const backend = await selectBackend(o.backend, notice, cpuOptions(o));
     const tenCrop = Boolean(o.tenCrop);
-    const r = await evaluateModels(models, o.data, backend, { batch: o.batch ?? (tenCrop ? 8 : 64), tenCrop });
+    const r = await evaluateModels(models, o.data, backend, { batch: o.batch ?? (tenCrop ? 8 : 64), tenCrop, notice });
     console.log(
       o.json
         ? JSON.stringify(r)

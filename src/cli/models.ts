@@ -9,7 +9,7 @@ import { UsageError } from '../core/errors.js';
 import { extractFeatures } from '../eval/features.js';
 import { loadTrainedModel, loadWeightsFile, type LoadedModel } from '../eval/models.js';
 import { predictFiles, similarImages, similarRows, trainingDataOf } from '../eval/predict.js';
-import { writeSafetensors } from '../io/safetensors.js';
+import { writeSafetensors } from '../io/files.js';
 import { imageRows } from '../report/mosaic.js';
 import { encodePng } from '../report/png.js';
 import { ARCHITECTURE_NAMES } from '../nn/architectures.js';

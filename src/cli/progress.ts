@@ -6,13 +6,17 @@ import type { TrainEvent } from '../train/trainer.js';
 export function trainReporter(json: boolean, logSteps = false): (e: TrainEvent) => void {
   if (json) {
     return (e) => {
-      if (e.event !== 'step' || logSteps) process.stdout.write(JSON.stringify(e) + '\n');
+      if (e.event === 'notice') process.stderr.write(`${e.message}\n`);
+      else if (e.event !== 'step' || logSteps) process.stdout.write(JSON.stringify(e) + '\n');
     };
   }
   const tty = process.stderr.isTTY;
   let bar: cliProgress.SingleBar | null = null;
   return (e) => {
     switch (e.event) {
+      case 'notice':
+        process.stderr.write(`${e.message}\n`);
+        break;
       case 'start':
         console.log(
           `training ${e.arch} (${(e.parameters / 1e6).toFixed(2)} M parameters) on ${e.data}: ${e.train} train / ${e.val} val / ${e.test} test images`,

@@ -7,11 +7,17 @@
 //   <split>/shard-00000.json  the shard's files, labels and skips, and where in the split's file
 //                           list the next shard starts: the progress record a resumed run reads
 // Every file is written under a temporary name and renamed, so an interrupted run leaves only
-// whole files behind.
+// whole files behind. Each image record has a CRC-32 (in its shard's sidecar and the index),
+// checked at every read, and the mean image a SHA-256: a flipped byte is refused, naming the
+// file, never trained on. (CRC-32 per record rather than a hash per shard: it is checked where
+// the bytes are used, at ~20 us per 256 x 256 image, without reading whole shards.)
+import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { DataError } from '../core/errors.js';
+import { writeFileAtomic } from '../io/files.js';
 import { SPLIT_NAMES, type Dataset, type ImageReader, type OpenedData, type ReaderHandle, type SkippedFile, type SplitName } from './dataset.js';
 import type { ImageStats } from './stats.js';
 
@@ -22,7 +28,7 @@ export const MEAN_FILE = 'mean.f32';
 /** What identifies a cache's contents; a resumed run must match it exactly. */
 export interface CacheHeader {
   format: typeof CACHE_FORMAT;
-  version: 1;
+  version: 2;
   /** `folder:/abs/dir` or `imagenet:/abs/dir`. */
   source: string;
   layout: 'CHW uint8';
@@ -42,6 +48,8 @@ export interface CachedSplit {
   /** Images per class, indexed by label. */
   perClass: number[];
   skipped: SkippedFile[];
+  /** CRC-32 of each image record. */
+  crc32: number[];
 }
 
 export type CacheIndex =
@@ -51,8 +59,8 @@ export type CacheIndex =
       classIds: string[];
       classes: string[];
       splits: Partial<Record<SplitName, CachedSplit>>;
-      /** Training statistics; the mean image is in MEAN_FILE. */
-      stats: Omit<ImageStats, 'meanImage'> & { meanImage: typeof MEAN_FILE };
+      /** Training statistics; the mean image is in MEAN_FILE, with this SHA-256. */
+      stats: Omit<ImageStats, 'meanImage'> & { meanImage: typeof MEAN_FILE; meanSha256: string };
     });
 
 /** One shard's sidecar. */
@@ -62,14 +70,11 @@ export interface ShardRecord {
   files: string[];
   labels: number[];
   skipped: SkippedFile[];
+  /** CRC-32 of each image record. */
+  crc32: number[];
 }
 
 export const shardName = (k: number) => `shard-${String(k).padStart(5, '0')}`;
-
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  await writeFile(`${path}.tmp`, data);
-  await rename(`${path}.tmp`, path);
-}
 
 export const writeJsonAtomic = (path: string, value: unknown) => writeFileAtomic(path, JSON.stringify(value) + '\n');
 
@@ -84,7 +89,10 @@ export async function readIndex(dir: string): Promise<CacheIndex | null> {
   } catch (err) {
     throw new DataError(`${path}: not valid JSON (${(err as Error).message})`);
   }
-  if (index.format !== CACHE_FORMAT || index.version !== 1) throw new DataError(`${path}: not an ${CACHE_FORMAT} (version 1) index`);
+  if (index.format !== CACHE_FORMAT) throw new DataError(`${path}: not an ${CACHE_FORMAT} index`);
+  if (index.version !== 2) {
+    throw new DataError(`${path}: version ${index.version} of the cache (without checksums); prepare the source again into a new folder (alexnet data prepare ${index.source} --out NEW_DIR)`);
+  }
   return index;
 }
 
@@ -126,6 +134,11 @@ export class CacheReader implements ImageReader {
     const offset = (i % this.source.imagesPerShard) * this.recordBytes;
     const read = readSync(fd, out, 0, this.recordBytes, offset);
     if (read !== this.recordBytes) throw new DataError(`${path}: truncated: image ${i} needs bytes ${offset}..${offset + this.recordBytes}, file ends sooner`);
+    if (crc32(out.subarray(0, this.recordBytes)) !== this.source.crc32[i]) {
+      throw new DataError(
+        `${path}: corrupt: image ${i} (bytes ${offset}..${offset + this.recordBytes}) does not match the CRC-32 recorded when the cache was prepared; prepare it again`,
+      );
+    }
   }
 
   close(): void {
@@ -157,6 +170,9 @@ export async function openCache(dir: string): Promise<OpenedData> {
   }
   const meanPath = join(dir, MEAN_FILE);
   const meanBytes = await readFile(meanPath);
+  if (createHash('sha256').update(meanBytes).digest('hex') !== index.stats.meanSha256) {
+    throw new DataError(`${meanPath}: corrupt: its SHA-256 does not match the one recorded in ${INDEX_FILE} when the cache was prepared; prepare it again`);
+  }
   const meanImage = new Float32Array(meanBytes.buffer.slice(meanBytes.byteOffset, meanBytes.byteOffset + meanBytes.length));
   if (meanImage.length !== index.recordBytes) throw new DataError(`${meanPath}: ${meanImage.length} values, expected ${index.recordBytes}`);
 
@@ -173,16 +189,17 @@ export async function openCache(dir: string): Promise<OpenedData> {
         throw new DataError(`${path}: ${size === undefined ? 'missing' : `${size} bytes`}, expected ${records} images of ${index.recordBytes} bytes`);
       }
     }
-    const handle = { kind: 'cache' as const, shape: index.shape, count: s.count, dir: splitDir, imagesPerShard: index.imagesPerShard, labels: Int32Array.from(s.labels) };
+    const handle = { kind: 'cache' as const, shape: index.shape, count: s.count, dir: splitDir, imagesPerShard: index.imagesPerShard, labels: Int32Array.from(s.labels), crc32: Uint32Array.from(s.crc32) };
     datasets[split] = new CacheDataset(`cache:${dir} (${split})`, split, index.classes, index.classIds, s.files, s.skipped, handle);
   }
   if (!datasets.train) throw new DataError(`cache ${dir} has no training split`);
+  const { meanSha256: _checked, ...stats } = index.stats;
   return {
     name: `cache:${dir}`,
     origin: `cache ${dir} (prepared from ${index.source})`,
     train: datasets.train,
     val: datasets.val,
     test: datasets.test,
-    stats: { ...index.stats, meanImage },
+    stats: { ...stats, meanImage },
   };
 }

@@ -9,6 +9,7 @@ import type { ImageSet } from './fashion_mnist.js';
 import { ResampledReader } from './resample.js';
 import { loadData } from './source.js';
 import { computeStats, type ImageStats } from './stats.js';
+import { mix32, Rng } from '../rng/hash.js';
 
 export type SplitName = 'train' | 'val' | 'test';
 export const SPLIT_NAMES: readonly SplitName[] = ['train', 'val', 'test'];
@@ -49,8 +50,9 @@ export interface Dataset extends ImageReader {
 
 export type ReaderHandle =
   | { kind: 'memory'; shape: [number, number, number]; images: Uint8Array; labels: Int32Array }
-  | { kind: 'cache'; shape: [number, number, number]; count: number; dir: string; imagesPerShard: number; labels: Int32Array }
-  | { kind: 'resampled'; base: ReaderHandle; side: number; channels: number };
+  | { kind: 'cache'; shape: [number, number, number]; count: number; dir: string; imagesPerShard: number; labels: Int32Array; crc32: Uint32Array }
+  | { kind: 'resampled'; base: ReaderHandle; side: number; channels: number }
+  | { kind: 'subset'; base: ReaderHandle; indices: Int32Array };
 
 export interface OpenedData {
   /** The spec as given. */
@@ -62,6 +64,8 @@ export interface OpenedData {
   test?: Dataset;
   /** Statistics of the training split (mean image, channel means, RGB principal components). */
   stats: ImageStats;
+  /** What the user should be told about the splits (a held-out test set). */
+  notes?: string[];
 }
 
 export interface OpenOptions {
@@ -76,6 +80,11 @@ export interface OpenOptions {
   memoryLimit?: number;
   /** Called as images are decoded. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Hold a test split out of a data set that has no test/ or val/ split (default true); false
+   * keeps every image in the training split (inspecting, checking the decoder).
+   */
+  holdOut?: boolean;
 }
 
 /** Pixels in a SharedArrayBuffer, so worker threads read them without copies. */
@@ -167,13 +176,108 @@ export async function openDataset(spec: string, options: OpenOptions = {}): Prom
     case 'imagenet': {
       // Imported here so that sharp (libvips) loads only when images must be decoded.
       const { decodeToMemory, prepareCache } = await import('./prepare.js');
-      if (options.cache === undefined) return decodeToMemory(spec, options);
+      if (options.cache === undefined) return holdOutTest(await decodeToMemory(spec, options), options);
       await prepareCache(spec, options.cache, { side: options.side, onProgress: (p) => options.onProgress?.(p.done, p.total) });
-      return openCache(options.cache);
+      return holdOutTest(await openCache(options.cache), options);
     }
     case 'cache':
     default: // the kinds were checked above
-      return openCache(dir);
+      return holdOutTest(await openCache(dir), options);
+  }
+}
+
+/** The share of a data set without val/ or test/ folders held out as its test set. */
+export const HELD_OUT_TEST_SHARE = 0.1;
+/**
+ * The hold-out's seed is fixed, not a run's: every run, ensemble member and `alexnet eval` of
+ * a data set scores the same images, and none of them trains on them.
+ */
+const HOLD_OUT_SEED = 0x7e57;
+
+/**
+ * A stratified, seeded hold-out: about `share` of each class's images (at least one where the
+ * class has two or more), the rest kept; both lists in index order.
+ */
+export function stratifiedHoldOut(set: Pick<Dataset, 'count' | 'label'>, share: number, seed = HOLD_OUT_SEED): { held: number[]; rest: number[] } {
+  const byClass = new Map<number, number[]>();
+  for (let i = 0; i < set.count; i++) {
+    const members = byClass.get(set.label(i)) ?? [];
+    members.push(i);
+    byClass.set(set.label(i), members);
+  }
+  const held = new Set<number>();
+  for (const [label, members] of byClass) {
+    const take = members.length < 2 ? 0 : Math.max(1, Math.round(members.length * share));
+    new Rng(mix32(seed ^ label)).shuffle(members);
+    for (const i of members.slice(0, take)) held.add(i);
+  }
+  const all = Array.from({ length: set.count }, (_, i) => i);
+  return { held: all.filter((i) => held.has(i)), rest: all.filter((i) => !held.has(i)) };
+}
+
+/**
+ * A data set with neither a test nor a validation split gets a test split held out of its
+ * training images (never score on images the net trained on); the training statistics are
+ * then those of the images kept for training.
+ */
+function holdOutTest(d: OpenedData, options: OpenOptions): OpenedData {
+  if (d.test || d.val || options.holdOut === false) return d;
+  const { held, rest } = stratifiedHoldOut(d.train, HELD_OUT_TEST_SHARE);
+  const train = new SubsetDataset(d.train, rest, 'train');
+  const test = new SubsetDataset(d.train, held, 'test');
+  const note =
+    `${d.name} has no test/ or val/ split: ${held.length} of its ${d.train.count} images (${HELD_OUT_TEST_SHARE * 100}% of each class, ` +
+    'a fixed seed) are held out as the test set and never trained on';
+  return { ...d, train, test, stats: computeStats(train), notes: [...(d.notes ?? []), note] };
+}
+
+/** Images `indices` of `base`, renumbered from 0: a split carved out of another. */
+class SubsetReader implements ImageReader {
+  readonly count: number;
+  readonly shape: readonly [number, number, number];
+
+  constructor(
+    private readonly base: ImageReader,
+    private readonly indices: ArrayLike<number>,
+  ) {
+    this.count = indices.length;
+    this.shape = base.shape;
+  }
+
+  label(i: number): number {
+    return this.base.label(this.indices[i]);
+  }
+
+  readImage(i: number, out: Uint8Array): void {
+    this.base.readImage(this.indices[i], out);
+  }
+
+  close(): void {
+    this.base.close();
+  }
+}
+
+/** A split carved out of another data set's images (a held-out test set). */
+class SubsetDataset extends SubsetReader implements Dataset {
+  readonly name: string;
+  readonly classes: readonly string[];
+  readonly classIds: readonly string[];
+  readonly files?: readonly string[];
+  readonly skipped: readonly SkippedFile[];
+  readonly handle: ReaderHandle;
+
+  constructor(
+    base: Dataset,
+    indices: number[],
+    readonly split: SplitName,
+  ) {
+    super(base, indices);
+    this.name = split === base.split ? base.name : `${base.name.replace(/ \(\w+\)$/, '')} (held-out ${split})`;
+    this.classes = base.classes;
+    this.classIds = base.classIds;
+    this.files = base.files && indices.map((i) => base.files![i]);
+    this.skipped = split === base.split ? base.skipped : [];
+    this.handle = { kind: 'subset', base: base.handle, indices: Int32Array.from(indices) };
   }
 }
 
@@ -181,5 +285,6 @@ export async function openDataset(spec: string, options: OpenOptions = {}): Prom
 export function openReader(handle: ReaderHandle): ImageReader {
   if (handle.kind === 'memory') return new MemoryDataset('worker', 'train', handle.shape, [], [], handle.images, handle.labels);
   if (handle.kind === 'resampled') return new ResampledReader(openReader(handle.base), handle.side, handle.channels);
+  if (handle.kind === 'subset') return new SubsetReader(openReader(handle.base), handle.indices);
   return new CacheReader(handle);
 }

@@ -51,7 +51,7 @@ export async function inspectSpec(spec: string, options: { decode?: boolean; onP
     }
   }
   if (kind !== 'folder' && kind !== 'imagenet') {
-    const data = await openDataset(spec);
+    const data = await openDataset(spec, { holdOut: false });
     const splits: InspectReport['splits'] = {};
     for (const split of SPLIT_NAMES) {
       const d = data[split];

@@ -5,9 +5,11 @@
 import { createHash } from 'node:crypto';
 import { mkdir, open, rename, type FileHandle } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { DataError } from '../core/errors.js';
+import { writeFileAtomic } from '../io/files.js';
 import {
-  CACHE_FORMAT, CacheReader, INDEX_FILE, MEAN_FILE, readIndex, readShardRecords, shardName, writeFileAtomic, writeJsonAtomic,
+  CACHE_FORMAT, CacheReader, INDEX_FILE, MEAN_FILE, readIndex, readShardRecords, shardName, writeJsonAtomic,
   type CacheHeader, type CacheIndex, type CachedSplit, type ShardRecord,
 } from './cache.js';
 import { classCounts, MemoryDataset, SPLIT_NAMES, sharedBytes, type OpenedData, type OpenOptions, type SplitName } from './dataset.js';
@@ -103,7 +105,7 @@ export async function prepareCache(spec: string, out: string, options: PrepareOp
   const side = options.side ?? DEFAULT_SIDE;
   const listing = await scanSource(spec);
   const header: CacheHeader = {
-    format: CACHE_FORMAT, version: 1, source: listing.source, layout: 'CHW uint8', shape: [3, side, side],
+    format: CACHE_FORMAT, version: 2, source: listing.source, layout: 'CHW uint8', shape: [3, side, side],
     recordBytes: 3 * side * side, imagesPerShard: options.imagesPerShard ?? DEFAULT_IMAGES_PER_SHARD, fingerprint: fingerprint(listing),
   };
   await mkdir(out, { recursive: true });
@@ -127,18 +129,22 @@ export async function prepareCache(spec: string, out: string, options: PrepareOp
     splits[name] = {
       count: labels.length, shards: shards.length, files: shards.flatMap((s) => s.files), labels,
       perClass: classCounts({ count: labels.length, classes: listing.classes, label: (i) => labels[i] }), skipped: [...split.skipped, ...shards.flatMap((s) => s.skipped)],
+      crc32: shards.flatMap((s) => s.crc32),
     };
   }
   const trainSplit = splits.train!;
   requireTrainingImages(trainSplit.count, spec);
   const train = new CacheReader({
     kind: 'cache', shape: header.shape, count: trainSplit.count, dir: join(out, 'train'), imagesPerShard: header.imagesPerShard, labels: Int32Array.from(trainSplit.labels),
+    crc32: Uint32Array.from(trainSplit.crc32),
   });
   const stats = computeStats(train);
   train.close();
-  await writeFileAtomic(join(out, MEAN_FILE), new Uint8Array(stats.meanImage.buffer));
+  const meanBytes = new Uint8Array(stats.meanImage.buffer);
+  await writeFileAtomic(join(out, MEAN_FILE), meanBytes);
+  const meanSha256 = createHash('sha256').update(meanBytes).digest('hex');
   const index: Extract<CacheIndex, { complete: true }> = {
-    ...header, complete: true, classIds: listing.classIds, classes: listing.classes, splits, stats: { ...stats, meanImage: MEAN_FILE },
+    ...header, complete: true, classIds: listing.classIds, classes: listing.classes, splits, stats: { ...stats, meanImage: MEAN_FILE, meanSha256 },
   };
   await writeJsonAtomic(join(out, INDEX_FILE), index);
   return index;
@@ -156,7 +162,7 @@ async function writeSplit(
   progress.skipped += shards.reduce((n, s) => n + s.skipped.length, 0);
   const last = split.files.length - 1;
 
-  let current: ShardRecord = { nextFile: start, files: [], labels: [], skipped: [] };
+  let current: ShardRecord = { nextFile: start, files: [], labels: [], skipped: [], crc32: [] };
   let file = null as FileHandle | null; // (a cast, so the callback's assignments are not narrowed away)
   const path = () => join(dir, shardName(shards.length));
   try {
@@ -168,6 +174,7 @@ async function writeSplit(
         await file.write(result.pixels, 0, result.pixels.length, current.files.length * header.recordBytes);
         current.files.push(rel);
         current.labels.push(split.labels[i]);
+        current.crc32.push(crc32(result.pixels));
       } else {
         current.skipped.push({ file: rel, reason: result.reason });
         progress.skipped++;
@@ -182,7 +189,7 @@ async function writeSplit(
         await rename(`${path()}.u8.tmp`, `${path()}.u8`);
         await writeJsonAtomic(`${path()}.json`, current);
         shards.push(current);
-        current = { nextFile: i + 1, files: [], labels: [], skipped: [] };
+        current = { nextFile: i + 1, files: [], labels: [], skipped: [], crc32: [] };
       }
     }, options.signal);
   } finally {

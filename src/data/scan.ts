@@ -3,8 +3,12 @@
 // Listings are sorted (code-unit order) so that image indices, caches and batches are the same
 // on every machine. Files that cannot be images are reported here; files that fail to decode
 // are reported later, by the decoder.
-import { open, readdir, readFile, stat } from 'node:fs/promises';
-import { extname, join, relative, resolve } from 'node:path';
+// Links: a link to a regular file is followed; a link to a folder only when the folder lies
+// outside the data set (a link into it would list images twice, or under another class, and
+// `l -> .` would recurse forever), and each real folder is listed once (no cycles); devices,
+// FIFOs and sockets (a link to /dev/zero) are skipped, never read.
+import { open, readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { extname, join, relative, resolve, sep } from 'node:path';
 import { DataError } from '../core/errors.js';
 import { SPLIT_NAMES, type SkippedFile, type SplitName } from './dataset.js';
 
@@ -43,22 +47,59 @@ async function requireDirectory(dir: string, what: string): Promise<void> {
   if (problem !== null) throw new DataError(`${what} ${dir} ${problem}`);
 }
 
-/** Subdirectories (sorted) and other entries (sorted) of `dir`; symbolic links are followed. */
-async function entries(dir: string): Promise<{ dirs: string[]; files: string[] }> {
-  const all = await readdir(dir, { withFileTypes: true });
-  const isDir = await Promise.all(
-    all.map((e) => (e.isSymbolicLink() ? stat(join(dir, e.name)).then((s) => s.isDirectory(), () => false) : e.isDirectory())),
-  );
-  const dirs = all.filter((_, i) => isDir[i]).map((e) => e.name).sort(byCodeUnit);
-  const files = all.filter((_, i) => !isDir[i]).map((e) => e.name).sort(byCodeUnit);
-  return { dirs, files };
+const inside = (folder: string, path: string) => path === folder || path.startsWith(folder + sep);
+
+/** What a directory entry is, links resolved: a folder to list, a file to read, or a skip reason. */
+async function kindOf(root: string, path: string, entry: { isSymbolicLink(): boolean; isDirectory(): boolean; isFile(): boolean }): Promise<'dir' | 'file' | string> {
+  if (!entry.isSymbolicLink()) {
+    if (entry.isDirectory()) return 'dir';
+    return entry.isFile() ? 'file' : 'not a regular file (a device, FIFO or socket): not read';
+  }
+  const target = await stat(path).catch(() => null);
+  if (target === null) return 'broken symbolic link';
+  if (target.isFile()) return 'file';
+  if (!target.isDirectory()) return 'symbolic link to something that is not a regular file (a device, FIFO or socket): not read';
+  const real = await realpath(path);
+  return inside(root, real) ? `symbolic link to ${relative(root, real) || '.'}, a folder of this data set: not followed` : 'dir';
 }
 
-/** Every non-directory under `dir`, depth first, sorted at each level. */
-async function walk(dir: string): Promise<string[]> {
-  const { dirs, files } = await entries(dir);
-  const nested = await Promise.all(dirs.map((d) => walk(join(dir, d))));
-  return [...files.map((f) => join(dir, f)), ...nested.flat()];
+interface Entries {
+  dirs: string[];
+  files: string[];
+  skipped: SkippedFile[];
+}
+
+/** Folders (sorted), files (sorted) and skipped entries of `dir` in the data set under `root`. */
+async function entries(root: string, dir: string): Promise<Entries> {
+  const all = await readdir(dir, { withFileTypes: true });
+  const kinds = await Promise.all(all.map((e) => kindOf(root, join(dir, e.name), e)));
+  const out: Entries = { dirs: [], files: [], skipped: [] };
+  all.forEach((e, i) => {
+    if (kinds[i] === 'dir') out.dirs.push(e.name);
+    else if (kinds[i] === 'file') out.files.push(e.name);
+    else out.skipped.push({ file: relative(root, join(dir, e.name)), reason: kinds[i] });
+  });
+  out.dirs.sort(byCodeUnit);
+  out.files.sort(byCodeUnit);
+  return out;
+}
+
+/**
+ * Every file under `dir`, depth first, sorted at each level, and what was skipped; `seen`
+ * holds the real folders listed so far, so a cycle of links outside the data set ends.
+ */
+async function walk(root: string, dir: string, seen = new Set<string>()): Promise<{ files: string[]; skipped: SkippedFile[] }> {
+  const real = await realpath(dir);
+  if (seen.has(real)) return { files: [], skipped: [{ file: relative(root, dir), reason: 'folder already listed through another link (a cycle): not followed' }] };
+  seen.add(real);
+  const { dirs, files, skipped } = await entries(root, dir);
+  const out = { files: files.map((f) => join(dir, f)), skipped };
+  for (const d of dirs) {
+    const nested = await walk(root, join(dir, d), seen);
+    out.files.push(...nested.files);
+    out.skipped.push(...nested.skipped);
+  }
+  return out;
 }
 
 const isImageName = (file: string) => IMAGE_EXTENSIONS.includes(extname(file).toLowerCase());
@@ -73,12 +114,13 @@ function notAnImage(root: string, file: string): SkippedFile {
  * classes not trained on are skipped.
  */
 async function classFolders(root: string, dir: string, classIds: string[], training: boolean): Promise<SplitListing> {
-  const listing: SplitListing = { files: [], labels: [], skipped: [] };
-  const { dirs, files } = await entries(dir);
+  const { dirs, files, skipped } = await entries(root, dir);
+  const listing: SplitListing = { files: [], labels: [], skipped };
   for (const f of files) listing.skipped.push({ file: relative(root, join(dir, f)), reason: 'not inside a class folder' });
   for (const name of dirs) {
     const label = classIds.indexOf(name);
-    const found = await walk(join(dir, name));
+    const { files: found, skipped: links } = await walk(root, join(dir, name));
+    listing.skipped.push(...links);
     if (training && !found.some(isImageName)) throw new DataError(`class folder ${join(dir, name)} has no image files (${IMAGE_EXTENSIONS.join(', ')})`);
     for (const f of found) {
       if (label < 0) {
@@ -104,15 +146,15 @@ function checkClasses(dir: string, classIds: string[]): void {
  * DIR/val and DIR/test using the training classes. Class folders are searched recursively.
  */
 export async function scanFolder(dir: string): Promise<Listing> {
-  const root = resolve(dir);
-  await requireDirectory(root, 'image folder');
-  const top = await entries(root);
+  await requireDirectory(resolve(dir), 'image folder');
+  const root = await realpath(dir);
+  const top = await entries(root, root);
   const splitDirs = SPLIT_NAMES.filter((s) => top.dirs.includes(s));
   const trainDir = splitDirs.length > 0 ? join(root, 'train') : root;
   if (splitDirs.length > 0 && !splitDirs.includes('train')) {
     throw new DataError(`image folder ${root} has ${splitDirs.join('/')} but no train/ folder`);
   }
-  const classIds = (await entries(trainDir)).dirs;
+  const classIds = (await entries(root, trainDir)).dirs;
   checkClasses(trainDir, classIds);
   const listing: Listing = { source: `folder:${root}`, root, classIds, classes: classIds, splits: {} };
   for (const split of splitDirs.length > 0 ? splitDirs : (['train'] as SplitName[])) {
@@ -120,6 +162,7 @@ export async function scanFolder(dir: string): Promise<Listing> {
   }
   if (splitDirs.length > 0) {
     for (const f of top.files) listing.splits.train!.skipped.push({ file: f, reason: 'not inside a split or class folder' });
+    listing.splits.train!.skipped.push(...top.skipped);
   }
   return listing;
 }
@@ -165,10 +208,10 @@ async function valTruth(root: string): Promise<{ file: string; truth: Map<string
  * from a synset file in DIR (SYNSET_FILES) when present. DIR/test (unlabelled) is not used.
  */
 export async function scanImagenet(dir: string): Promise<Listing> {
-  const root = resolve(dir);
-  await requireDirectory(root, 'ImageNet directory');
+  await requireDirectory(resolve(dir), 'ImageNet directory');
+  const root = await realpath(dir);
   await requireDirectory(join(root, 'train'), 'ImageNet training folder');
-  const classIds = (await entries(join(root, 'train'))).dirs;
+  const classIds = (await entries(root, join(root, 'train'))).dirs;
   checkClasses(join(root, 'train'), classIds);
   const names = await synsetNames(root);
   const missing = names ? classIds.filter((id) => !names.has(id)) : [];
@@ -182,13 +225,13 @@ export async function scanImagenet(dir: string): Promise<Listing> {
   const valDir = join(root, 'val');
   const val = await stat(valDir).then((s) => s.isDirectory(), () => false);
   if (!val) return listing;
-  const { dirs, files } = await entries(valDir);
+  const { dirs, files, skipped } = await entries(root, valDir);
   if (dirs.length > 0) {
     listing.splits.val = await classFolders(root, valDir, classIds, false);
     return listing;
   }
   const { file: truthFile, truth } = await valTruth(root);
-  const split: SplitListing = { files: [], labels: [], skipped: [] };
+  const split: SplitListing = { files: [], labels: [], skipped };
   for (const f of files) {
     const path = join(valDir, f);
     const wnid = truth.get(f.replace(/\.[^.]*$/, ''));

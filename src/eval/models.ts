@@ -113,6 +113,8 @@ export interface PredictOptions {
   batch?: number;
   /** Average the softmax over the paper's ten crops of each image (corners, centre, mirrored). */
   tenCrop?: boolean;
+  /** Told what the user should know about the test split (a held-out test set), once. */
+  notice?: (line: string) => void;
 }
 
 /**
@@ -125,6 +127,7 @@ export async function predictTestSet(models: LoadedModel[], spec: string, backen
   for (const m of models) {
     const data = await testData(spec, { channels: m.model.input[0], crop: m.model.input[1], scale: m.model.scale, batch, output: batchOutputFor(backend), tenCrop: o.tenCrop });
     try {
+      if (m === models[0]) data.notes.forEach((line) => o.notice?.(line));
       const classes = data.classes.length;
       if (m.model.classes.length !== classes) {
         throw new UsageError(`${m.source}: trained for ${m.model.classes.length} classes, ${spec} has ${classes}`);

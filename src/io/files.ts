@@ -1,15 +1,108 @@
-// Reading a user's file whole, with every failure a FormatError that names it.
-import { readFile } from 'node:fs/promises';
-import { FormatError } from '../core/errors.js';
+// Files on disk, for Node (the browser page reads Files and fetches instead): the one place a
+// user's file is read or written.
+// - Reads are bounded: only regular files (a link is followed to one; /dev/zero, FIFOs and
+//   directories are refused), and never more than a size cap, checked before reading.
+// - Writes are atomic: a temporary file, synced, renamed into place, the directory synced; a
+//   reader sees the old file or the whole new one, even after a crash or a full disk.
+// - Safetensors by path, over the byte parsers of safetensors.ts.
+import { randomBytes } from 'node:crypto';
+import { open, rename, rm, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { AlexNetError, FormatError } from '../core/errors.js';
+import { encodeSafetensors, parseSafetensors, type NamedTensor } from './safetensors.js';
 
-/** The bytes of `path`; `expected` says what it should be ("an IDX file"), for the directory case. */
-export async function readInputFile(path: string, expected: string): Promise<Uint8Array> {
+/** The default cap on one input file: above any weight file of these nets (~250 MB) by far. */
+export const MAX_INPUT_BYTES = 2 ** 31;
+
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+const code = (err: unknown) => (err as NodeJS.ErrnoException).code;
+
+/** Why `path` (followed through links) is no regular file of at most `maxBytes`, or null; and its size. */
+export async function regularFileProblem(path: string, expected: string, maxBytes = MAX_INPUT_BYTES): Promise<{ problem: string | null; size: number }> {
+  let info;
   try {
-    return await readFile(path);
+    info = await stat(path);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new FormatError(path, 'file not found');
-    if (code === 'EISDIR') throw new FormatError(path, `is a directory, expected ${expected}`);
+    return { problem: code(err) === 'ENOENT' ? 'file not found' : `cannot read file (${(err as Error).message})`, size: 0 };
+  }
+  if (info.isDirectory()) return { problem: `is a directory, expected ${expected}`, size: 0 };
+  if (!info.isFile()) return { problem: `is not a regular file (a device, socket or pipe), expected ${expected}`, size: 0 };
+  if (info.size > maxBytes) return { problem: `is ${mib(info.size)}, more than the ${mib(maxBytes)} that ${expected} may have`, size: info.size };
+  return { problem: null, size: info.size };
+}
+
+/**
+ * The bytes of `path`; `expected` says what it should be ("an IDX file"). Refuses anything but
+ * a regular file of at most `maxBytes`, and reads no more than the size it had when checked.
+ */
+export async function readInputFile(path: string, expected: string, maxBytes = MAX_INPUT_BYTES): Promise<Uint8Array> {
+  const { problem, size } = await regularFileProblem(path, expected, maxBytes);
+  if (problem !== null) throw new FormatError(path, problem);
+  try {
+    const handle = await open(path, 'r');
+    try {
+      const bytes = new Uint8Array(size);
+      let at = 0;
+      while (at < size) {
+        const { bytesRead } = await handle.read(bytes, at, size - at, at);
+        if (bytesRead === 0) break;
+        at += bytesRead;
+      }
+      return at === size ? bytes : bytes.subarray(0, at);
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
     throw new FormatError(path, `cannot read file (${(err as Error).message})`);
   }
+}
+
+/**
+ * Writes atomically: a reader sees either the old file or the whole new one, never a
+ * half-written file, even if the process dies mid-write.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+  try {
+    const handle = await open(tmp, 'wx');
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  await syncDirectory(dirname(path));
+}
+
+/**
+ * Makes a rename itself survive a power cut. Best effort: not every platform can open or
+ * sync a directory, and the data itself is already synced.
+ */
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r').catch(() => null);
+  await handle?.sync().catch(() => undefined);
+  await handle?.close();
+}
+
+/** Checks before any work that `out` can be written and is not one of the command's inputs. */
+export async function checkOutputFile(option: string, out: string, inputs: readonly string[]): Promise<void> {
+  const [target, ...sources] = await Promise.all([out, ...inputs].map((p) => stat(p).catch(() => null)));
+  if (target?.isDirectory()) throw new AlexNetError(`${option} ${out}: is a directory, expected a file to write`);
+  const same = sources.findIndex((s) => target && s && s.dev === target.dev && s.ino === target.ino);
+  if (same >= 0) throw new AlexNetError(`${option} ${out}: is the input file ${inputs[same]}; write the output elsewhere`);
+  const folder = await stat(dirname(out)).catch(() => null);
+  if (!folder?.isDirectory()) throw new AlexNetError(`${option} ${out}: the folder ${dirname(out)} does not exist`);
+}
+
+export async function readSafetensors(path: string): Promise<{ tensors: Map<string, NamedTensor>; metadata: Record<string, string> }> {
+  return parseSafetensors(await readInputFile(path, 'a .safetensors file'), path);
+}
+
+export async function writeSafetensors(path: string, tensors: NamedTensor[], metadata?: Record<string, string>): Promise<void> {
+  await writeFileAtomic(path, encodeSafetensors(tensors, metadata));
 }

@@ -3,10 +3,6 @@
 // Weight files come from outside, so the reader checks every field against the file's real
 // size before it allocates anything: a hostile or truncated file gives a FormatError that
 // names the file and the field, never a RangeError or an out-of-memory crash.
-import { randomBytes } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
-import { readInputFile } from './files.js';
-import { dirname } from 'node:path';
 import { AlexNetError, FormatError, ShapeError } from '../core/errors.js';
 import { product, shapeString } from '../core/geometry.js';
 
@@ -203,12 +199,6 @@ export function parseSafetensors(
   return { tensors, metadata };
 }
 
-export async function readSafetensors(
-  path: string,
-): Promise<{ tensors: Map<string, NamedTensor>; metadata: Record<string, string> }> {
-  return parseSafetensors(await readInputFile(path, 'a .safetensors file'), path);
-}
-
 /** Lays the tensors out as F32 in the given order, after a header padded to 8 bytes. */
 export function encodeSafetensors(tensors: NamedTensor[], metadata?: Record<string, string>): Uint8Array {
   // No prototype, so a tensor named "__proto__" is stored like any other.
@@ -246,43 +236,6 @@ export function encodeSafetensors(tensors: NamedTensor[], metadata?: Record<stri
     at += t.data.byteLength;
   }
   return out;
-}
-
-/**
- * Writes atomically: a reader sees either the old file or the whole new one, never a
- * half-written file, even if the process dies mid-write.
- */
-export async function writeSafetensors(
-  path: string,
-  tensors: NamedTensor[],
-  metadata?: Record<string, string>,
-): Promise<void> {
-  const bytes = encodeSafetensors(tensors, metadata);
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
-  try {
-    const handle = await open(tmp, 'wx');
-    try {
-      await handle.writeFile(bytes);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await syncDirectory(dirname(path));
-}
-
-/**
- * Makes the rename itself survive a power cut. Best effort: not every platform can open or
- * sync a directory, and the data itself is already synced.
- */
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r').catch(() => null);
-  await handle?.sync().catch(() => undefined);
-  await handle?.close();
 }
 
 /** The tensor `name`, which must exist and have exactly `shape`. */

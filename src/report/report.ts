@@ -1,8 +1,9 @@
 // The report of a training run: an HTML page with the loss and accuracy curves, the conv1
 // kernels (the paper's Figure 3), the test set's confusion matrix, and nearest neighbours by
 // fc7 features (Figure 4), written next to the run's checkpoints.
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../io/files.js';
 import type { Backend } from '../backend/backend.js';
 import { loadTrainedModel, predictTestSet } from '../eval/models.js';
 import { firstOfEachClass, similarImages, similarRows } from '../eval/predict.js';
@@ -33,11 +34,6 @@ export function confusionMatrix(probs: Float32Array, labels: ArrayLike<number>, 
   return counts;
 }
 
-async function writeAtomically(path: string, data: string | Uint8Array): Promise<void> {
-  await writeFile(`${path}.tmp`, data);
-  await rename(`${path}.tmp`, path);
-}
-
 export async function buildReport(runDir: string, backend: Backend, queries = 6, neighbours = 7, bank = 5000): Promise<ReportSummary> {
   const model = await loadTrainedModel(runDir);
   const { state } = await loadCheckpoint<TrainConfig, { epochs: EpochRecord[] }>(await latestCheckpoint(checkpointDir(runDir)));
@@ -46,11 +42,11 @@ export async function buildReport(runDir: string, backend: Backend, queries = 6,
   await mkdir(out, { recursive: true });
 
   const at = (key: keyof EpochRecord) => epochs.map((e) => [e.epoch, e[key] as number] as [number, number]);
-  await writeAtomically(join(out, 'loss.svg'), lineChart('Loss', 'epoch', 'cross-entropy', [
+  await writeFileAtomic(join(out, 'loss.svg'), lineChart('Loss', 'epoch', 'cross-entropy', [
     { name: 'train', points: at('train_loss') },
     { name: 'validation', points: at('val_loss') },
   ]));
-  await writeAtomically(join(out, 'accuracy.svg'), lineChart('Validation accuracy', 'epoch', 'accuracy', [
+  await writeFileAtomic(join(out, 'accuracy.svg'), lineChart('Validation accuracy', 'epoch', 'accuracy', [
     { name: 'top-1', points: at('val_top1') },
     { name: 'top-5', points: at('val_top5') },
   ]));
@@ -59,18 +55,18 @@ export async function buildReport(runDir: string, backend: Backend, queries = 6,
   const conv1 = model.weights.get(model.weights.has('conv1.weight') ? 'conv1.weight' : 'features.0.weight')!;
   const twoTowers = arch.layers.some((l) => l.kind === 'conv' && l.groups === 2);
   const filters = filterMosaic(conv1.data, conv1.shape, twoTowers ? 2 : 1, conv1.shape[0] >= 48 ? 16 : 12, conv1.shape[2] >= 11 ? 4 : 8);
-  await writeAtomically(join(out, 'conv1.png'), encodePng(filters.width, filters.height, filters.rgb));
+  await writeFileAtomic(join(out, 'conv1.png'), encodePng(filters.width, filters.height, filters.rgb));
 
   const predictions = await predictTestSet([model], state.config.data, backend);
   const confusion = confusionMatrix(predictions.probs, predictions.labels, model.model.classes.length);
   const correct = confusion.reduce((sum, row, i) => sum + row[i], 0);
-  await writeAtomically(join(out, 'confusion.svg'), confusionMatrixSvg(confusion, model.model.classes));
+  await writeFileAtomic(join(out, 'confusion.svg'), confusionMatrixSvg(confusion, model.model.classes));
 
   // Queries: the first test image of each of the first `queries` classes; the bank: training images.
   const similar = await similarImages(model, backend, { testQueries: (test) => firstOfEachClass(test, queries), k: neighbours - 1, bankSize: bank });
   const shape = [...similar.bank.shape] as [number, number, number];
   const retrieval = { mosaic: imageRows(similarRows(similar), shape, shape[1] <= 32 ? 3 : 1), bankSize: Math.min(bank, similar.bank.count) };
-  await writeAtomically(join(out, 'retrieval.png'), encodePng(retrieval.mosaic.width, retrieval.mosaic.height, retrieval.mosaic.rgb));
+  await writeFileAtomic(join(out, 'retrieval.png'), encodePng(retrieval.mosaic.width, retrieval.mosaic.height, retrieval.mosaic.rgb));
 
   const testTop1 = correct / predictions.n;
   const last = epochs.at(-1);
@@ -93,6 +89,6 @@ ${epochs.map((e) => `<tr><td>${e.epoch}</td><td>${e.lr}</td><td>${e.train_loss.t
 </table></body></html>
 `;
   const path = join(out, 'index.html');
-  await writeAtomically(path, html);
+  await writeFileAtomic(path, html);
   return { path, epochs: epochs.length, filterTiles: filters.tiles, filterSize: filters.tileSize, confusion, testTop1 };
 }

@@ -2,11 +2,14 @@
 // optimizer.safetensors with the momenta, state.json), written under a temporary name and
 // renamed into place; then latest.json, the pointer, is replaced atomically; then older
 // checkpoints are removed. A crash or a full disk at any moment leaves the pointer naming a
-// complete checkpoint.
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+// complete checkpoint. state.json records each tensor file's size and SHA-256, checked on load:
+// a flipped byte is refused by name, never trained on.
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { sha256Hex } from '../core/digest.js';
 import { DataError, FormatError, TrainingError } from '../core/errors.js';
-import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
+import { readInputFile, writeFileAtomic } from '../io/files.js';
+import { encodeSafetensors, parseSafetensors, type NamedTensor } from '../io/safetensors.js';
 import type { Net } from '../nn/net.js';
 
 /** Everything besides the tensors that a resumed run needs to continue exactly. */
@@ -20,21 +23,26 @@ export interface TrainState<Config, History> {
 }
 
 const POINTER = 'latest.json';
+const TENSOR_FILES = { weights: 'weights.safetensors', momenta: 'optimizer.safetensors' } as const;
+/** The `kind` metadata of the momenta file: never taken for a model's weights. */
+export const MOMENTA_KIND = 'sgd momenta';
+
+/** What state.json records of each tensor file. */
+interface FileRecord {
+  bytes: number;
+  sha256: string;
+}
 
 /** Where a run directory keeps its checkpoints. */
 export function checkpointDir(runDir: string): string {
   return join(runDir, 'checkpoints');
 }
 
-async function writeAtomically(path: string, text: string): Promise<void> {
-  const temp = `${path}.tmp-${process.pid}`;
-  try {
-    await writeFile(temp, text);
-    await rename(temp, path);
-  } catch (err) {
-    await rm(temp, { force: true });
-    throw err;
-  }
+/** Writes the safetensors file `path` and returns its record. */
+async function writeTensorFile(path: string, tensors: NamedTensor[], metadata: Record<string, string>): Promise<FileRecord> {
+  const bytes = encodeSafetensors(tensors, metadata);
+  await writeFileAtomic(path, bytes);
+  return { bytes: bytes.length, sha256: await sha256Hex(bytes) };
 }
 
 /** Writes a checkpoint of `net` and `state` under `dir`; returns its directory. */
@@ -46,16 +54,18 @@ export async function saveCheckpoint<C, H>(dir: string, net: Net, state: TrainSt
   try {
     await rm(temp, { recursive: true, force: true });
     await mkdir(temp);
-    await writeSafetensors(join(temp, 'weights.safetensors'), await net.exportTensors('value'), { arch: net.arch.name });
-    await writeSafetensors(join(temp, 'optimizer.safetensors'), await net.exportTensors('velocity'), { kind: 'sgd momenta' });
-    await writeFile(join(temp, 'state.json'), JSON.stringify({ ...extra, ...state }, null, 2) + '\n');
+    const files = {
+      [TENSOR_FILES.weights]: await writeTensorFile(join(temp, TENSOR_FILES.weights), await net.exportTensors('value'), { arch: net.arch.name }),
+      [TENSOR_FILES.momenta]: await writeTensorFile(join(temp, TENSOR_FILES.momenta), await net.exportTensors('velocity'), { kind: MOMENTA_KIND }),
+    };
+    await writeFileAtomic(join(temp, 'state.json'), JSON.stringify({ ...extra, ...state, files }, null, 2) + '\n');
     await rm(final, { recursive: true, force: true });
     await rename(temp, final);
   } catch (err) {
     await rm(temp, { recursive: true, force: true });
     throw new TrainingError(`could not write checkpoint ${final} (${(err as Error).message}); the previous checkpoint is intact`);
   }
-  await writeAtomically(join(dir, POINTER), JSON.stringify({ checkpoint: name }) + '\n');
+  await writeFileAtomic(join(dir, POINTER), JSON.stringify({ checkpoint: name }) + '\n');
   for (const entry of await readdir(dir)) {
     if (entry.startsWith('ckpt-') && entry !== name) await rm(join(dir, entry), { recursive: true, force: true });
   }
@@ -67,7 +77,7 @@ export async function latestCheckpoint(dir: string): Promise<string> {
   const pointer = join(dir, POINTER);
   let text: string;
   try {
-    text = await readFile(pointer, 'utf8');
+    text = new TextDecoder().decode(await readInputFile(pointer, 'a checkpoint pointer', 2 ** 16));
   } catch {
     throw new DataError(`${dir}: no checkpoint here (expected ${POINTER}, written by alexnet train --out)`);
   }
@@ -83,22 +93,40 @@ export async function latestCheckpoint(dir: string): Promise<string> {
   return join(dir, parsed.checkpoint);
 }
 
-/** Reads a checkpoint directory: its state and tensors (weights, momenta). */
+/**
+ * The tensors of one of a checkpoint's files, after checking its size and SHA-256 against
+ * state.json's record (checkpoints written before records existed have none to check).
+ */
+async function readTensorFile(checkpoint: string, file: string, record: FileRecord | undefined) {
+  const path = join(checkpoint, file);
+  const bytes = await readInputFile(path, 'a checkpoint tensor file');
+  if (record) {
+    const sha256 = await sha256Hex(bytes);
+    if (bytes.length !== record.bytes || sha256 !== record.sha256) {
+      throw new FormatError(
+        path,
+        `corrupt: ${bytes.length} bytes with SHA-256 ${sha256.slice(0, 16)}..., but the checkpoint recorded ${record.bytes} bytes ` +
+          `with SHA-256 ${record.sha256.slice(0, 16)}... when it was written; refusing to use it (resume from a copy, or train anew)`,
+      );
+    }
+  }
+  return parseSafetensors(bytes, path).tensors;
+}
+
+/** Reads a checkpoint directory: its state and tensors (weights, momenta), each file verified. */
 export async function loadCheckpoint<C, H>(checkpoint: string) {
   const statePath = join(checkpoint, 'state.json');
-  let state: TrainState<C, H> & Record<string, unknown>;
+  let state: TrainState<C, H> & { files?: Record<string, FileRecord> } & Record<string, unknown>;
   try {
-    state = JSON.parse(await readFile(statePath, 'utf8'));
+    state = JSON.parse(new TextDecoder().decode(await readInputFile(statePath, 'a training state', 2 ** 26)));
   } catch (err) {
     throw new FormatError(statePath, `cannot read training state (${(err as Error).message})`);
   }
-  const weightsPath = join(checkpoint, 'weights.safetensors');
-  const optimizerPath = join(checkpoint, 'optimizer.safetensors');
   return {
     state,
-    weightsPath,
-    weights: (await readSafetensors(weightsPath)).tensors,
-    optimizerPath,
-    momenta: (await readSafetensors(optimizerPath)).tensors,
+    weightsPath: join(checkpoint, TENSOR_FILES.weights),
+    weights: await readTensorFile(checkpoint, TENSOR_FILES.weights, state.files?.[TENSOR_FILES.weights]),
+    optimizerPath: join(checkpoint, TENSOR_FILES.momenta),
+    momenta: await readTensorFile(checkpoint, TENSOR_FILES.momenta, state.files?.[TENSOR_FILES.momenta]),
   };
 }

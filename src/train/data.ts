@@ -23,6 +23,8 @@ export interface TrainingData {
   /** A centre-crop stream over images `indices` of `set`, preprocessed as the others. */
   centreStream(set: Dataset, indices: number[]): Loader;
   counts: { train: number; val: number; test: number };
+  /** What the user should be told about the splits (a held-out test set): said on stderr. */
+  notes: string[];
   close(): Promise<void>;
 }
 
@@ -83,7 +85,8 @@ export async function openTrainingData(o: DataOptions): Promise<TrainingData> {
   const test = new Loader(testSet, data.stats, { ...common, mode: o.testViews ?? 'centre', workers: 0 });
   return {
     name: data.name,
-    origin: data.test ? data.origin : `${data.origin} (no test split: the validation images are the test set)`,
+    origin: data.origin,
+    notes: [...(data.notes ?? []), ...(data.test ? [] : [`${o.spec} has no test split: its validation images are the test set`])],
     classes: [...data.train.classes],
     input: [C, crop, crop],
     stats: data.stats,

@@ -3,6 +3,7 @@
 // schedule, the test set at the end. Everything random is a function of (seed, epoch, step), so
 // a run resumed from a checkpoint continues exactly as if it had never stopped.
 import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
 import type { Backend } from '../backend/backend.js';
 import type { SgdForm } from '../backend/cpu/sgd.js';
 import { TrainingError } from '../core/errors.js';
@@ -14,6 +15,7 @@ import { afterEpoch, initialSchedule, learningRate, parseSchedule, type Schedule
 import { buildReport } from '../report/report.js';
 import { checkpointDir, latestCheckpoint, loadCheckpoint, saveCheckpoint, type TrainState } from './checkpoint.js';
 import { openTrainingData } from './data.js';
+import { claimRunDirectory } from './run_dir.js';
 import { evaluate, type EvalResult } from './evaluate.js';
 import { batchOutputFor, feedBatch } from './feed.js';
 
@@ -59,7 +61,9 @@ export type TrainEvent =
   | { event: 'start'; arch: string; data: string; origin: string; train: number; val: number; test: number; parameters: number; backend: string; memory_bytes: number; resumed_from_step: number }
   | { event: 'step'; epoch: number; step: number; steps: number; loss: number; lr: number; img_per_s: number }
   | ({ event: 'epoch' } & EpochRecord)
-  | { event: 'done'; test_top1: number; test_top5: number; test_n: number; seconds: number; checkpoint: string; report?: string };
+  | { event: 'done'; test_top1: number; test_top5: number; test_n: number; seconds: number; checkpoint: string; report?: string }
+  /** Something the user should know that is not an error (a stale lock taken over...): stderr. */
+  | { event: 'notice'; message: string };
 
 /** Saved with every checkpoint besides the tensors. */
 interface Progress {
@@ -84,17 +88,33 @@ export interface SavedModel {
 
 /**
  * Trains from scratch, or from the newest checkpoint under `resume` with that run's settings;
- * `epochs` may be raised and `lr` replaces the current learning rate.
+ * `epochs` may be raised and `lr` replaces the current learning rate. Checkpoints go to
+ * `requested.out`, which is locked for the run: the resumed directory itself, or another one
+ * that then continues it. `force` starts a new run where one exists (its checkpoints moved aside).
  */
 export async function train(
   requested: TrainConfig,
   backend: Backend,
   report: (e: TrainEvent) => void,
   resume?: { dir: string; epochs?: number; lr?: number },
+  { force = false }: { force?: boolean } = {},
 ): Promise<EvalResult> {
+  const fresh = !resume || resolve(resume.dir) !== resolve(requested.out);
+  const run = await claimRunDirectory(requested.out, { fresh, force, notice: (message) => report({ event: 'notice', message }) });
+  try {
+    return await trainIn(requested, backend, report, resume);
+  } finally {
+    await run.release();
+  }
+}
+
+async function trainIn(requested: TrainConfig, backend: Backend, report: (e: TrainEvent) => void, resume?: { dir: string; epochs?: number; lr?: number }): Promise<EvalResult> {
   const started = performance.now();
   const restored = resume ? await loadCheckpoint<TrainConfig, Progress>(await latestCheckpoint(checkpointDir(resume.dir))) : null;
-  const config: TrainConfig = restored ? { ...restored.state.config, epochs: resume?.epochs ?? restored.state.config.epochs } : requested;
+  // A resumed run writes where it is told (a copied or moved run never writes to its origin).
+  const config: TrainConfig = restored
+    ? { ...restored.state.config, out: requested.out, epochs: resume?.epochs ?? restored.state.config.epochs }
+    : requested;
   const scheduleConfig = parseSchedule(config.schedule);
   const base = architecture(config.arch);
   const scale = config.inputScale ?? base.inputScale;
@@ -102,6 +122,7 @@ export async function train(
     spec: config.data, crop: base.input[1], batch: config.batch, seed: config.seed, validation: config.validation,
     limit: config.limit, scale, workers: loaderWorkers(), output: batchOutputFor(backend), channels: base.input[0],
   });
+  for (const message of data.notes) report({ event: 'notice', message });
   try {
     const arch = architecture(config.arch, data.input, data.classes.length);
     const model: SavedModel = { arch: arch.name, input: arch.input, classes: data.classes, data: config.data, scale, channelMean: data.stats.channelMean };

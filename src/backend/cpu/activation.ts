@@ -4,14 +4,14 @@
 import { dropThreshold, randomU32 } from '../../rng/hash.js';
 import type { Arr } from './types.js';
 
-/** y = max(x, 0) over `count` elements; y may be x. */
+/** y = max(x, 0) over `count` elements, NaN kept (as PyTorch: a diverged net must not look finite); y may be x. */
 export function reluForward(count: number, x: Arr, y: Arr): void {
-  for (let i = 0; i < count; i++) y[i] = x[i] > 0 ? x[i] : 0;
+  for (let i = 0; i < count; i++) y[i] = x[i] <= 0 ? 0 : x[i];
 }
 
-/** dx = dy where the forward output y > 0, else 0; dx may be dy. */
+/** dx = dy where the forward output y > 0 or is NaN (as PyTorch), else 0; dx may be dy. */
 export function reluBackward(count: number, y: Arr, dy: Arr, dx: Arr): void {
-  for (let i = 0; i < count; i++) dx[i] = y[i] > 0 ? dy[i] : 0;
+  for (let i = 0; i < count; i++) dx[i] = y[i] <= 0 ? 0 : dy[i];
 }
 
 export interface DropoutParams {
@@ -20,7 +20,7 @@ export interface DropoutParams {
   stream: number; // distinct per layer and step
 }
 
-/** y = x * mask / (1 - p); y may be x. */
+/** y = x * mask / (1 - p) (a dropped NaN stays NaN: x * 0, as in PyTorch); y may be x. */
 export function dropoutForward(count: number, d: DropoutParams, x: Arr, y: Arr): void {
   applyDropout(count, d, x, y);
 }
@@ -34,6 +34,6 @@ function applyDropout(count: number, d: DropoutParams, src: Arr, dst: Arr): void
   const threshold = dropThreshold(d.p);
   const scale = 1 / (1 - d.p);
   for (let i = 0; i < count; i++) {
-    dst[i] = randomU32(d.seed, d.stream, i) >= threshold ? src[i] * scale : 0;
+    dst[i] = src[i] * (randomU32(d.seed, d.stream, i) >= threshold ? scale : 0);
   }
 }

@@ -1,9 +1,10 @@
 // Pooling: overlapping max-pool (the paper's 3x3, stride 2) and adaptive average pooling
-// (torchvision's head). Windows that overhang the input are clipped; padding never wins a max.
+// (torchvision's head). Windows that overhang the input are clipped; padding never wins a max;
+// a NaN wins over any number (the last NaN in the window, as in PyTorch).
 import { adaptiveWindow, type PoolGeometry } from '../../core/geometry.js';
 import type { Arr } from './types.js';
 
-/** Index into the input plane of the largest element of window (oy, ox); first one on ties. */
+/** Index into the input plane of the largest element of window (oy, ox); first one on ties, NaN over all. */
 function argmaxInWindow(g: PoolGeometry, x: Arr, plane: number, oy: number, ox: number): number {
   const y0 = oy * g.stride - g.pad;
   const x0 = ox * g.stride - g.pad;
@@ -14,7 +15,7 @@ function argmaxInWindow(g: PoolGeometry, x: Arr, plane: number, oy: number, ox: 
   for (let iy = Math.max(y0, 0); iy < yEnd; iy++) {
     for (let ix = Math.max(x0, 0); ix < xEnd; ix++) {
       const i = plane + iy * g.inWidth + ix;
-      if (best < 0 || x[i] > bestValue) {
+      if (best < 0 || x[i] > bestValue || Number.isNaN(x[i])) {
         best = i;
         bestValue = x[i];
       }

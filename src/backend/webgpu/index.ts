@@ -27,7 +27,6 @@ import { dropThreshold } from '../../rng/hash.js';
 import { checkCrops, PARAMS_PER_CROP } from '../cpu/crops.js';
 import { GpuContext, gpuTensor, GpuTensor, type ProfileEntry, type Recorded } from './context.js';
 import { openDevice, type AdapterDescription, type DeviceOptions } from './device.js';
-import { GpuError } from './errors.js';
 import { grid1d, parseTileChoice, type TileChoice } from './gemm.js';
 import * as gemmOps from './gemm_ops.js';
 import { Launcher, lrnParams, poolParams, sameRange, WG } from './launch.js';
@@ -230,7 +229,7 @@ export class WebGpuBackend implements Backend {
     const xs = g.channels * g.inHeight * g.inWidth;
     const ys = g.channels * g.outHeight * g.outWidth;
     this.launch.byBatch('maxPoolForward', g.batch, [xs, ys], (n0, b) => {
-      this.launch.run(`maxPoolForward ${y.label}`, ['maxpool_forward'], { total: b * ys, ...poolParams(g) }, {
+      this.launch.run(`maxPoolForward ${y.label}`, ['nan', 'maxpool_forward'], { total: b * ys, ...poolParams(g) }, {
         x: { t: x, offset: n0 * xs, count: b * xs },
         y: { t: y, offset: n0 * ys, count: b * ys, write: true },
       }, grid1d(b * ys, WG, this.ctx.maxGroups));
@@ -241,7 +240,7 @@ export class WebGpuBackend implements Backend {
     const xs = g.channels * g.inHeight * g.inWidth;
     const ys = g.channels * g.outHeight * g.outWidth;
     this.launch.byBatch('maxPoolBackward', g.batch, [xs, ys], (n0, b) => {
-      this.launch.run(`maxPoolBackward ${dx.label}`, ['maxpool_backward'], { total: b * xs, ...poolParams(g) }, {
+      this.launch.run(`maxPoolBackward ${dx.label}`, ['nan', 'maxpool_backward'], { total: b * xs, ...poolParams(g) }, {
         x: { t: x, offset: n0 * xs, count: b * xs },
         dy: { t: dy, offset: n0 * ys, count: b * ys },
         dx: { t: dx, offset: n0 * xs, count: b * xs, write: true },
@@ -303,8 +302,8 @@ export class WebGpuBackend implements Backend {
     const inPlace = sameRange(x, y);
     this.launch.flat('reluForward', count, (o, n) => {
       const grid = grid1d(n, WG, this.ctx.maxGroups);
-      if (inPlace) this.launch.run(`reluForward ${y.label}`, ['relu_forward_inplace'], { count: n }, { x: { t: x, offset: o, count: n, write: true } }, grid);
-      else this.launch.run(`reluForward ${y.label}`, ['relu_forward'], { count: n }, { x: { t: x, offset: o, count: n }, y: { t: y, offset: o, count: n, write: true } }, grid);
+      if (inPlace) this.launch.run(`reluForward ${y.label}`, ['nan', 'relu_forward_inplace'], { count: n }, { x: { t: x, offset: o, count: n, write: true } }, grid);
+      else this.launch.run(`reluForward ${y.label}`, ['nan', 'relu_forward'], { count: n }, { x: { t: x, offset: o, count: n }, y: { t: y, offset: o, count: n, write: true } }, grid);
     });
   }
 
@@ -313,8 +312,8 @@ export class WebGpuBackend implements Backend {
     this.launch.flat('reluBackward', count, (o, n) => {
       const grid = grid1d(n, WG, this.ctx.maxGroups);
       const yUse = { t: y, offset: o, count: n };
-      if (inPlace) this.launch.run(`reluBackward ${dx.label}`, ['relu_backward_inplace'], { count: n }, { y: yUse, d: { t: dx, offset: o, count: n, write: true } }, grid);
-      else this.launch.run(`reluBackward ${dx.label}`, ['relu_backward'], { count: n }, { y: yUse, dy: { t: dy, offset: o, count: n }, dx: { t: dx, offset: o, count: n, write: true } }, grid);
+      if (inPlace) this.launch.run(`reluBackward ${dx.label}`, ['nan', 'relu_backward_inplace'], { count: n }, { y: yUse, d: { t: dx, offset: o, count: n, write: true } }, grid);
+      else this.launch.run(`reluBackward ${dx.label}`, ['nan', 'relu_backward'], { count: n }, { y: yUse, dy: { t: dy, offset: o, count: n }, dx: { t: dx, offset: o, count: n, write: true } }, grid);
     });
   }
 

@@ -36,7 +36,7 @@ export class Launcher {
   gemm(op: string, part: string, p: GemmProblem, maxSplits: number, params: Record<string, number>, uses: Record<string, Use>): Recorded | null {
     if (p.M === 0 || p.N === 0) return null;
     const plan = this.plan(p, maxSplits);
-    return this.run(op, [part, 'gemm'], { ...params, ...plan.params }, uses, plan.grid, tileConsts(plan.tiles, this.options.rolledLoops));
+    return this.run(op, ['nan', part, 'gemm'], { ...params, ...plan.params }, uses, plan.grid, tileConsts(plan.tiles, this.options.rolledLoops));
   }
 
   plan(p: GemmProblem, maxSplits: number) {

@@ -180,8 +180,9 @@
     (v128.xor (local.get $x) (i32x4.shr_u (local.get $x) (i32.const 16)))
   )
 
-  ;; Inverted dropout over elements first..first+n-1: dst[i] = src[i] * scale (in float64) where
-  ;; randomU32(seed, stream, i) >= threshold (unsigned), else 0. src, dst point at element first.
+;; Inverted dropout over elements first..first+n-1: dst[i] = src[i] * (scale where
+  ;; randomU32(seed, stream, i) >= threshold (unsigned), else 0), in float64 as activation.ts does
+  ;; (a dropped NaN stays NaN, a dropped negative is -0). src, dst point at element first.
   (func (export "dropout")
     (param $src i32) (param $dst i32) (param $first i32) (param $n i32)
     (param $seed i32) (param $stream i32) (param $threshold i32) (param $scale f64)
@@ -199,11 +200,13 @@
         (i32x4.splat (local.get $stream)))))
       (local.set $keep (i32x4.ge_u (local.get $keep) (i32x4.splat (local.get $threshold))))
       (local.set $v (v128.load (local.get $src)))
-      (local.set $lo (f64x2.mul (f64x2.promote_low_f32x4 (local.get $v)) (local.get $s)))
-      (local.set $hi (f64x2.mul (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v))) (local.get $s)))
+      ;; each lane times (kept ? scale : 0), the 32-bit masks widened to 64 bits
+      (local.set $lo (f64x2.mul (f64x2.promote_low_f32x4 (local.get $v))
+        (v128.and (local.get $s) (i64x2.extend_low_i32x4_s (local.get $keep)))))
+      (local.set $hi (f64x2.mul (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v)))
+        (v128.and (local.get $s) (i64x2.extend_high_i32x4_s (local.get $keep)))))
       (local.set $v (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
         (f32x4.demote_f64x2_zero (local.get $lo)) (f32x4.demote_f64x2_zero (local.get $hi))))
-      (local.set $v (v128.and (local.get $v) (local.get $keep)))
       (if (i32.le_u (i32.add (local.get $i) (i32.const 4)) (local.get $end))
         (then (v128.store (local.get $dst) (local.get $v)))
         (else

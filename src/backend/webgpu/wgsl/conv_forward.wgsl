@@ -65,7 +65,7 @@ fn store_c(g: u32, split: u32, m: u32, n: u32, v: f32) {
     out += b[P.b_base + o];
   }
   if (P.relu != 0u) {
-    out = select(0.0, out, out > 0.0);
+    out = select(0.0, out, out > 0.0 || is_nan(out));
   }
   y[P.y_base + ((n / plane) * P.O + o) * plane + n % plane] = out;
 }

@@ -47,7 +47,7 @@ fn store_c(g: u32, split: u32, m: u32, n: u32, v: f32) {
     out += b[P.b_base + P.o0 + n];
   }
   if (P.relu != 0u) {
-    out = select(0.0, out, out > 0.0);
+    out = select(0.0, out, out > 0.0 || is_nan(out));
   }
   y[P.y_base + m * P.out_features + P.o0 + n] = out;
 }

@@ -18,7 +18,7 @@ fn argmax(plane: u32, oy: i32, ox: i32) -> i32 {
   for (var iy = max(y0, 0); iy < y_end; iy++) {
     for (var ix = max(x0, 0); ix < x_end; ix++) {
       let v = x[plane + u32(iy) * P.W + u32(ix)];
-      if (best < 0 || v > best_value) {
+      if (best < 0 || v > best_value || is_nan(v)) {
         best = iy * i32(P.W) + ix;
         best_value = v;
       }

@@ -1,5 +1,6 @@
 // Max-pool forward (see src/backend/cpu/pool.ts): one thread per output element; windows that
-// overhang the input are clipped; the first maximum wins ties.
+// overhang the input are clipped; the first maximum wins ties; a NaN wins over any number (the
+// last NaN, as in PyTorch).
 struct Params { total: u32, H: u32, W: u32, OH: u32, OW: u32, size: u32, stride: u32, pad: u32, x_base: u32, y_base: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -23,7 +24,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   for (var iy = max(y0, 0); iy < y_end; iy++) {
     for (var ix = max(x0, 0); ix < x_end; ix++) {
       let v = x[plane + u32(iy) * P.W + u32(ix)];
-      if (best < 0 || v > best_value) {
+      if (best < 0 || v > best_value || is_nan(v)) {
         best = iy * i32(P.W) + ix;
         best_value = v;
       }

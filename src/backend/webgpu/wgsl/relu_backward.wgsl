@@ -1,4 +1,4 @@
-// dx = dy where the forward output y > 0, else 0.
+// dx = dy where the forward output y > 0 or is NaN (as PyTorch), else 0.
 struct Params { count: u32, y_base: u32, dy_base: u32, dx_base: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> y: array<f32>;
@@ -9,6 +9,6 @@ struct Params { count: u32, y_base: u32, dy_base: u32, dx_base: u32 }
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = (wid.y * nwg.x + wid.x) * 256u + lid;
   if (i < P.count) {
-    dx[P.dx_base + i] = select(0.0, dy[P.dy_base + i], y[P.y_base + i] > 0.0);
+    dx[P.dx_base + i] = select(0.0, dy[P.dy_base + i], y[P.y_base + i] > 0.0 || is_nan(y[P.y_base + i]));
   }
 }

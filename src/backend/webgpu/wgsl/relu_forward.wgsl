@@ -1,4 +1,4 @@
-// y = max(x, 0).
+// y = max(x, 0), NaN kept (as PyTorch).
 struct Params { count: u32, x_base: u32, y_base: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -9,6 +9,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let i = (wid.y * nwg.x + wid.x) * 256u + lid;
   if (i < P.count) {
     let v = x[P.x_base + i];
-    y[P.y_base + i] = select(0.0, v, v > 0.0);
+    y[P.y_base + i] = select(0.0, v, v > 0.0 || is_nan(v));
   }
 }
