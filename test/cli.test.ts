@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import { encodeSafetensors } from '../src/io/safetensors.js';
 import { readSafetensors } from '../src/io/files.js';
 import { CpuBackend } from '../src/backend/cpu/index.js';
+import { cliCpuBackend } from './helpers.js';
 import { architecture } from '../src/nn/architectures.js';
 import { Net } from '../src/nn/net.js';
 import { BUNDLED_FASHION_MNIST as BUNDLED } from '../src/data/source.js';
@@ -59,7 +60,7 @@ test('forward writes logits [N, classes] equal to the library forward', async ()
   assert.equal(r.code, 0, r.stderr);
   const logits = (await readSafetensors(out)).tensors.get('logits')!;
   assert.deepEqual(logits.shape, [3, 10]);
-  const backend = new CpuBackend();
+  const backend = cliCpuBackend();
   const net = new Net(backend, architecture('mini'), 3);
   net.importTensors(new Map(tensors.map((t) => [t.name, t])), 'mem');
   backend.write(net.input, input);

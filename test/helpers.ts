@@ -1,6 +1,8 @@
 // Shared test utilities: seeded data, finite differences, and closeness checks that report the
 // worst element.
 import assert from 'node:assert/strict';
+import { nodePoolHost } from '../src/backend/cpu/host_node.js';
+import { CpuBackend } from '../src/backend/cpu/index.js';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { paperFamily } from '../src/nn/architectures.js';
@@ -106,3 +108,10 @@ export const NO_WEBGPU =
   'no WebGPU adapter here; without a GPU on Debian 12, install Mesa 25 (llvmpipe) from bookworm-backports: ' +
   "echo 'deb http://deb.debian.org/debian bookworm-backports main' > /etc/apt/sources.list.d/backports.list && " +
   'apt-get update && apt-get install -t bookworm-backports mesa-vulkan-drivers';
+
+/**
+ * The CPU backend the command line builds: worker threads, and the relaxed-SIMD kernels that
+ * host_node.ts enables (a backend without them rounds fused multiply-adds differently). Tests
+ * that compare a library run with a command-line run bit for bit use it.
+ */
+export const cliCpuBackend = () => new CpuBackend({ host: nodePoolHost });

@@ -130,7 +130,7 @@ program
   .addOption(new Option('--mode <mode>', 'train or infer').choices(['train', 'infer']).makeOptionMandatory())
   .option('--steps <n>', 'timed steps (median reported)', positiveInt('--steps'), 5)
   .option('--warmup <n>', 'untimed steps first (they also build every GPU pipeline)', nonNegativeInt('--warmup'), 2)
-  .option('--profile', 'per-op GPU time over one more step (WebGPU with timestamp queries)')
+  .option('--profile', 'per-op time over one more step (WebGPU: GPU timestamps; CPU: wall time per kind of kernel job)')
   .addOption(backendOption())
   .addOption(threadsOption())
   .option('--json', 'one JSON object')

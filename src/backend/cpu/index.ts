@@ -123,6 +123,22 @@ export class CpuBackend implements Backend {
     return this.heap ? this.heap.allocatedBytes : this.referenceBytes;
   }
 
+  /** Starts timing the kernel jobs (fast mode only: returns false in reference mode). */
+  startProfile(): boolean {
+    this.pool?.startProfile();
+    return this.pool !== null;
+  }
+
+  /** Wall time per kernel job since startProfile(), largest first (conv and linear forwards include their fused ReLU). */
+  async profile(): Promise<{ op: string; calls: number; ms: number }[]> {
+    this.flush();
+    return this.pool?.profile() ?? [];
+  }
+
+  stopProfile(): void {
+    this.pool?.stopProfile();
+  }
+
   /** Starts the worker threads now, without blocking (for a thread that may not block). */
   async start(): Promise<void> {
     await this.pool?.start();

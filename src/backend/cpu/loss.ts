@@ -5,27 +5,14 @@ import type { Arr } from './types.js';
  * logits: [N, K]; labels: [N] class indices; dlogits: [N, K] (overwritten) or null.
  * Returns the mean loss; dlogits = (softmax(logits) - onehot(labels)) / N.
  */
-export function softmaxCrossEntropy(
-  batch: number,
-  classes: number,
-  logits: Arr,
-  labels: ArrayLike<number>,
-  dlogits: Arr | null,
-): number {
+export function softmaxCrossEntropy(batch: number, classes: number, logits: Arr, labels: ArrayLike<number>, dlogits: Arr | null): number {
   let total = 0;
   for (let n = 0; n < batch; n++) total += softmaxCrossEntropyRow(n, batch, classes, logits, labels, dlogits);
   return total / batch;
 }
 
 /** Row n of softmaxCrossEntropy: returns its loss and writes its row of dlogits (if any). */
-export function softmaxCrossEntropyRow(
-  n: number,
-  batch: number,
-  classes: number,
-  logits: Arr,
-  labels: ArrayLike<number>,
-  dlogits: Arr | null,
-): number {
+export function softmaxCrossEntropyRow(n: number, batch: number, classes: number, logits: Arr, labels: ArrayLike<number>, dlogits: Arr | null): number {
   const row = n * classes;
   let max = -Infinity;
   for (let k = 0; k < classes; k++) max = Math.max(max, logits[row + k]);

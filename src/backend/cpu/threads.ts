@@ -114,6 +114,8 @@ export class Pool {
   private readonly shared = new Map<string, { at: number; bytes: number }>();
   private readonly ids: Map<TaskFn, number>;
   private state: 'idle' | 'starting' | 'running' | 'stopped';
+  /** Wall time and calls per task function while profiling (null: not profiling). */
+  private timings: Map<string, { calls: number; ms: number }> | null = null;
 
   constructor(
     private readonly heap: Heap,
@@ -201,8 +203,31 @@ export class Pool {
     return at;
   }
 
+  /** Starts timing every job (wall time on the dispatching thread, dispatch included), per task function. */
+  startProfile(): void {
+    this.timings = new Map();
+  }
+
+  /** The times since startProfile(), largest first, in ms; job names are the task functions' without "Task". */
+  profile(): { op: string; calls: number; ms: number }[] {
+    return [...(this.timings ?? [])].map(([op, t]) => ({ op, ...t })).sort((a, b) => b.ms - a.ms);
+  }
+
+  stopProfile(): void {
+    this.timings = null;
+  }
+
   /** Runs fn's tasks 0..tasks-1 with `args` on every thread; fn must be in the task table. */
   run(fn: TaskFn, args: readonly number[], tasks: number): void {
+    if (!this.timings) return this.dispatch(fn, args, tasks);
+    const start = performance.now();
+    this.dispatch(fn, args, tasks);
+    const op = fn.name.replace(/Task$/, '');
+    const t = this.timings.get(op) ?? { calls: 0, ms: 0 };
+    this.timings.set(op, { calls: t.calls + 1, ms: t.ms + performance.now() - start });
+  }
+
+  private dispatch(fn: TaskFn, args: readonly number[], tasks: number): void {
     const job = this.ids.get(fn);
     if (job === undefined) throw new Error(`CPU backend: ${fn.name} is not in the pool's task table`);
     if (this.state === 'idle' && this.host!.canBlock) this.startBlocking();
