@@ -47,6 +47,18 @@ test('five training steps of the mini net: bit-identical with 1, 2 and 3 threads
   }
 });
 
+test('without shared memory (a page without cross-origin isolation): said once, one thread, the same bits, and views survive growth', async () => {
+  const notices: string[] = [];
+  const unshared = new CpuBackend({ host: nodePoolHost, threads: 2, sharedMemory: false, notice: (line) => notices.push(line) });
+  assert.equal(notices.length, 1);
+  assert.match(notices[0], /cross-origin isolation.*one thread/);
+  assert.equal(unshared.threads, 1);
+  // Its memory grows while the net allocates and trains (an unshared buffer is replaced then).
+  const [a, b] = [await trainBits(unshared), await trainBits(new CpuBackend({ host: nodePoolHost, threads: 2 }))];
+  assert.deepEqual(a.losses, b.losses);
+  for (const [name, bytes] of b.bytes) assert.ok(bytes.equals(a.bytes.get(name)!), `${name} differs`);
+});
+
 test('the pool starts without blocking (start()), and ops after dispose() run on the calling thread', async () => {
   const backend = new CpuBackend({ host: nodePoolHost, threads: 2 });
   assert.equal(backend.pool!.active, 1, 'no worker before the first op or start()');

@@ -77,6 +77,11 @@ export interface CpuOptions {
   threads?: number;
   /** Use relaxed SIMD (fused multiply-add) where the runtime validates it (default true). */
   relaxedSimd?: boolean;
+  /**
+   * Share the memory between threads where the runtime allows it (default true). false: an
+   * unshared memory and one thread, as in a browser page without cross-origin isolation.
+   */
+  sharedMemory?: boolean;
   /** Where the backend says things once (e.g. that it cannot share memory). Default: console.warn. */
   notice?: (line: string) => void;
 }
@@ -104,10 +109,10 @@ export class CpuBackend implements Backend {
       this.device = options.reference || this.float64 ? 'CPU (reference loops)' : 'CPU (reference loops: this runtime has no WebAssembly SIMD)';
       return;
     }
-    const shared = canShareMemory();
+    const shared = (options.sharedMemory ?? true) && canShareMemory();
     if (threads > 1 && !shared) {
       (options.notice ?? console.warn)(
-        'CPU backend: this page cannot share memory between threads (it needs cross-origin isolation: COOP same-origin and COEP require-corp), so it runs on one thread',
+        'CPU backend: memory cannot be shared between threads here (a page needs cross-origin isolation: COOP same-origin and COEP require-corp), so it runs on one thread',
       );
       threads = 1;
     }

@@ -64,20 +64,39 @@ export const CONTROL_BYTES = ARGS_BYTE + ARG_SLOTS * 8;
 const SPINS = 2000;
 const START_TIMEOUT_MS = 30_000;
 
-/** Control block views over the shared memory (valid for good: a shared memory never detaches). */
+/** Control block views over the memory (taken anew if an unshared memory grew and detached them). */
 class Control {
-  readonly words: Int32Array;
-  readonly args: Float64Array;
-  constructor(memory: WasmMemory, at: number) {
-    this.words = new Int32Array(memory.buffer, at, ARGS_BYTE / 4);
-    this.args = new Float64Array(memory.buffer, at + ARGS_BYTE, ARG_SLOTS);
+  private buffer: ArrayBuffer | SharedArrayBuffer | null = null;
+  private wordsView: Int32Array<ArrayBuffer | SharedArrayBuffer> = new Int32Array(0);
+  private argsView: Float64Array<ArrayBuffer | SharedArrayBuffer> = new Float64Array(0);
+  constructor(
+    private readonly memory: WasmMemory,
+    private readonly at: number,
+  ) {}
+
+  private views(): void {
+    if (this.buffer === this.memory.buffer) return;
+    this.buffer = this.memory.buffer;
+    this.wordsView = new Int32Array(this.buffer, this.at, ARGS_BYTE / 4);
+    this.argsView = new Float64Array(this.buffer, this.at + ARGS_BYTE, ARG_SLOTS);
+  }
+
+  get words(): Int32Array<ArrayBuffer | SharedArrayBuffer> {
+    this.views();
+    return this.wordsView;
+  }
+
+  get args(): Float64Array<ArrayBuffer | SharedArrayBuffer> {
+    this.views();
+    return this.argsView;
   }
 
   /** Waits until words[i] !== value: spins a little, then blocks (or spins on, if it may not block). */
   waitWhile(i: number, value: number, canBlock: boolean): void {
-    for (let s = 0; s < SPINS; s++) if (Atomics.load(this.words, i) !== value) return;
-    while (Atomics.load(this.words, i) === value) {
-      if (canBlock) Atomics.wait(this.words, i, value);
+    const w = this.words;
+    for (let s = 0; s < SPINS; s++) if (Atomics.load(w, i) !== value) return;
+    while (Atomics.load(w, i) === value) {
+      if (canBlock) Atomics.wait(w, i, value);
     }
   }
 
@@ -87,11 +106,12 @@ class Control {
 
   /** Runs tasks of the current job until none is left; returns false if one threw. */
   claim(ctx: ThreadContext, fn: TaskFn): boolean {
-    const tasks = Atomics.load(this.words, TASKS);
+    const [w, args] = [this.words, this.args];
+    const tasks = Atomics.load(w, TASKS);
     let ok = true;
-    for (let t = Atomics.add(this.words, NEXT, 1); t < tasks; t = Atomics.add(this.words, NEXT, 1)) {
+    for (let t = Atomics.add(w, NEXT, 1); t < tasks; t = Atomics.add(w, NEXT, 1)) {
       try {
-        fn(ctx, this.args, t);
+        fn(ctx, args, t);
       } catch (e) {
         ok = false;
         console.error(`CPU pool thread ${ctx.thread}: task ${t} failed:`, e);
