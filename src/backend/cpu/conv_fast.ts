@@ -47,10 +47,16 @@ const ROWS_BYTES = (8 * NC + 4) * 4;
 /** Bytes of a padded copy of one image's group of channels. */
 const paddedBytes = (g: ConvGeometry) => (g.inChannels / g.groups) * (g.inHeight + 2 * g.pad) * (g.inWidth + 2 * g.pad) * 4;
 
-/** Image n's group-g channels of x, with the convolution's zero padding, into `dst` (pad_image). */
-function padImage(ctx: ThreadContext, d: ReturnType<typeof decode>, x: number, n: number, grp: number, dst: number): void {
+/**
+ * The byte address of image n's group-g channels of x with the convolution's zero padding: a
+ * copy in `dst` (pad_image), or the image itself when there is no padding.
+ */
+function padImage(ctx: ThreadContext, d: ReturnType<typeof decode>, x: number, n: number, grp: number, dst: number): number {
   const { g } = d;
-  ctx.kernels.im2col.pad_image(imageGroup(x, n, g.inChannels, grp, d.cPer, d.plane), d.cPer, g.inHeight, g.inWidth, g.pad, dst);
+  const image = imageGroup(x, n, g.inChannels, grp, d.cPer, d.plane);
+  if (g.pad === 0) return image;
+  ctx.kernels.im2col.pad_image(image, d.cPer, g.inHeight, g.inWidth, g.pad, dst);
+  return dst;
 }
 
 /**
@@ -112,8 +118,7 @@ export function convForwardTask(ctx: ThreadContext, args: Float64Array, task: nu
   const s = gemmScratch(ctx.scratch());
   const layout = packedWeightsLayout(oPer, patch, g.groups);
   const yBlock = imageGroup(y, n, g.outChannels, grp, oPer, pixels) + p0 * 4;
-  const padded = s.end + ROWS_BYTES;
-  padImage(ctx, d, x, n, grp, padded);
+  const padded = padImage(ctx, d, x, n, grp, s.end + ROWS_BYTES);
   for (let kb = 0; kb < layout.blocks; kb++) {
     const k0 = kb * KC;
     const kc = Math.min(KC, patch - k0);
@@ -205,11 +210,11 @@ export function convBackwardFilterTask(ctx: ThreadContext, args: Float64Array, t
   const chunk = task % chunks;
   const s = gemmScratch(ctx.scratch());
   const a = s.end + ROWS_BYTES; // packed dY block: [oPer, KC]
-  const padded = a + roundUp(oPer, MR) * KC * 4; // padded copies of a block's images
+  const copies = a + roundUp(oPer, MR) * KC * 4; // padded copies of a block's images
   const out = partials + (chunk * g.outChannels + grp * oPer) * patch * 4; // [oPer, patch]
   depthBlocks(...chunkImages(g.batch, chunks, chunk), pixels).forEach((runs, b) => {
     const kc = runs.reduce((sum, r) => sum + r.pc, 0);
-    runs.forEach((r, i) => padImage(ctx, d, x, r.n, grp, padded + i * paddedBytes(g)));
+    const padded = runs.map((r, i) => padImage(ctx, d, x, r.n, grp, copies + i * paddedBytes(g)));
     let at = 0;
     for (const r of runs) {
       const src = (dy + (r.n * g.outChannels + grp * oPer) * pixels + r.p0) * 4;
@@ -220,7 +225,7 @@ export function convBackwardFilterTask(ctx: ThreadContext, args: Float64Array, t
       const nc = Math.min(NC, patch - j);
       at = 0;
       runs.forEach((r, i) => {
-        unfold(ctx, d, padded + i * paddedBytes(g), j, nc, r.p0, r.pc, s.b + at * NR * 4, kc * NR * 4, false, s.end);
+        unfold(ctx, d, padded[i], j, nc, r.p0, r.pc, s.b + at * NR * 4, kc * NR * 4, false, s.end);
         at += r.pc;
       });
       for (let i = 0; i < oPer; i += MC) {
