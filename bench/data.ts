@@ -13,13 +13,14 @@
 // 4. The single-thread cost of each step: reading a record; cropping, mirroring, normalising.
 // Nothing else heavy should run meanwhile: the figures are per machine, not per test.
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { nodeLoaderThread } from '../src/data/loader_node.js';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { createWebGpuBackend } from '../src/backend/webgpu/index.js';
+import { createWebGpuBackend } from '../src/backend/webgpu/dawn.js';
 import { augmentInto, cropGeometry, lightingColour, makePlan, trainDraw } from '../src/data/augment.js';
-import { openDataset } from '../src/data/dataset.js';
+import { openDataset } from '../src/data/open.js';
 import { decodeInOrder } from '../src/data/decode.js';
 import { Loader } from '../src/data/loader.js';
 import { prepareCache } from '../src/data/prepare.js';
@@ -108,7 +109,7 @@ try {
   if (gpu) {
     const out = gpu.allocate('crops', batch * 3 * 227 * 227);
     const mean = gpu.allocate('mean image', 3 * 256 * 256);
-    const loader = new Loader(data.train, data.stats, { batch, seed: 1, mode: 'train', crop: 227, workers: 1, output: 'uint8' });
+    const loader = new Loader(data.train, data.stats, { batch, seed: 1, mode: 'train', crop: 227, workers: 1, output: 'uint8', startThread: nodeLoaderThread });
     gpu.write(mean, loader.plan.mean);
     let epoch = 0;
     const device = { device: gpu.device, fallback: gpu.adapter.fallback };

@@ -6,9 +6,10 @@
 //                                 [--shard I/N] [--until UNIX_SECONDS] [--only NAME,...] [--limit N]
 import { CpuBackend } from '../src/backend/cpu/index.js';
 import { PAPER_SGD } from '../src/backend/cpu/sgd.js';
-import { createWebGpuBackend } from '../src/backend/webgpu/index.js';
+import { createWebGpuBackend } from '../src/backend/webgpu/dawn.js';
 import { miniArchitecture, registerArchitecture, type PaperFamilyOptions } from '../src/nn/architectures.js';
-import { train, type TrainConfig } from '../src/train/trainer.js';
+import { train } from '../src/train/trainer.js';
+import { type TrainConfig } from '../src/train/loop.js';
 
 interface Variant {
   name: string;

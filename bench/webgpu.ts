@@ -7,7 +7,7 @@
 import { CpuBackend } from '../src/backend/cpu/index.js';
 import { benchmark } from '../src/cli/bench.js';
 import { parseTileChoice } from '../src/backend/webgpu/gemm.js';
-import { createWebGpuBackend } from '../src/backend/webgpu/index.js';
+import { createWebGpuBackend } from '../src/backend/webgpu/dawn.js';
 
 function flag(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);

@@ -248,6 +248,28 @@ def softmax_ce():
                          reduction="mean")
 
 
+@fixture("softmax_topk.safetensors")
+def softmax_topk():
+    seed = 402
+    torch.manual_seed(seed)
+    logits = randn(12, 10, std=3.0)
+    # The last row is the one before it plus 1000: a softmax that does not subtract the row's
+    # maximum overflows there.
+    logits[11] = f32(logits[10] + 1000)
+    # Each row's label is its class of rank i % 8 (0: the largest logit), so rows fall in the
+    # top 1, in the top 5 but not the top 1, and outside the top 5.
+    order = torch.argsort(logits, dim=1, descending=True)
+    labels = order[torch.arange(12), torch.arange(12) % 8]
+    top5 = torch.topk(logits, 5, dim=1).indices
+    tensors = {"logits": logits, "labels": labels.to(torch.float64),
+               "probabilities": torch.softmax(logits, dim=1),
+               "in_top1": (top5[:, :1] == labels[:, None]).any(1).to(torch.float64),
+               "in_top5": (top5 == labels[:, None]).any(1).to(torch.float64)}
+    return tensors, meta(seed, "torch.softmax(logits[12,10] (std 3; row 11 = row 10 + 1000), dim=1); "
+                               "labels of rank i % 8 in row i; in_top1/in_top5: 1 where torch.topk's "
+                               "1 or 5 largest hold the label (no ties)")
+
+
 # --------------------------------------------------------------------------
 # 5. SGD with momentum and weight decay: PyTorch form vs the paper's form
 # --------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { openDataset } from '../src/data/dataset.js';
+import { openDataset } from '../src/data/open.js';
 import { prepareCache } from '../src/data/prepare.js';
 import { BUNDLED_FASHION_MNIST } from '../src/data/source.js';
 import { checkpointDir, latestCheckpoint } from '../src/train/checkpoint.js';

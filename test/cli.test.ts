@@ -2,7 +2,7 @@
 // no stack trace) for missing, truncated and mismatched files.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -14,6 +14,7 @@ import { cliCpuBackend } from './helpers.js';
 import { architecture } from '../src/nn/architectures.js';
 import { Net } from '../src/nn/net.js';
 import { BUNDLED_FASHION_MNIST as BUNDLED } from '../src/data/source.js';
+import { tinyFashionMnist } from './helpers.js';
 
 const MAIN = new URL('../src/cli/main.js', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'alexnet-cli-'));
@@ -146,7 +147,7 @@ test('bench --json reports the contract fields', () => {
   assert.ok(b.img_per_s > 0);
 });
 
-test('the CLI runs without sharp (GPU machines get node_modules without it): bench, forward and train start', async () => {
+test('the CLI runs without sharp (GPU machines get node_modules without it): bench, forward and train', async () => {
   // A resolve hook that makes `import 'sharp'` fail, as a missing package would.
   const hooks = join(dir, 'no-sharp-hooks.mjs');
   writeFileSync(hooks, "export async function resolve(s, c, next) { if (s === 'sharp') throw new Error('sharp is not installed'); return next(s, c); }\n");
@@ -156,11 +157,22 @@ test('the CLI runs without sharp (GPU machines get node_modules without it): ben
   const bench = run('bench', '--arch', 'mini', '--batch', '2', '--mode', 'infer', '--steps', '1', '--warmup', '0', '--backend', 'cpu', '--json');
   assert.equal(bench.status, 0, bench.stderr);
   assert.equal(JSON.parse(bench.stdout).arch, 'mini');
+  const weights = join(dir, 'no-sharp-mini.safetensors');
+  await miniWeights(weights);
+  const input = join(dir, 'no-sharp-x.safetensors');
+  writeFileSync(input, encodeSafetensors([{ name: 'input', shape: [2, 1, 28, 28], data: new Float32Array(2 * 784).fill(0.5) }]));
+  const forward = run('forward', '--arch', 'mini', '--weights', weights, '--input', input, '--output', join(dir, 'no-sharp-y.safetensors'), '--backend', 'cpu');
+  assert.equal(forward.status, 0, forward.stderr);
+  assert.deepEqual((await readSafetensors(join(dir, 'no-sharp-y.safetensors'))).tensors.get('logits')?.shape, [2, 10]);
+  // Training on IDX data, with its report (PNGs encoded without sharp).
+  const out = join(dir, 'no-sharp-run');
+  const train = run('train', '--data', tinyFashionMnist(join(dir, 'tiny'), 40, 10), '--epochs', '1', '--batch', '10', '--val', '10', '--backend', 'cpu', '--out', out, '--json');
+  assert.equal(train.status, 0, train.stderr);
+  assert.equal(JSON.parse(train.stdout.trim().split('\n').at(-1)!).event, 'done');
+  assert.ok(existsSync(join(out, 'report', 'index.html')), 'the report is written');
   // The hook works: decoding an image file does need sharp.
   const png = join(dir, 'x.png');
   writeFileSync(png, Buffer.from('89504e470d0a1a0a', 'hex'));
-  const weights = join(dir, 'no-sharp-mini.safetensors');
-  await miniWeights(weights);
   const predict = run('predict', '--weights', weights, '--arch', 'mini', '--data', `fashion-mnist:${BUNDLED}`, png, '--backend', 'cpu');
   assert.notEqual(predict.status, 0);
   assert.match(predict.stderr, /sharp is not installed/);

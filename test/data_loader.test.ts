@@ -1,6 +1,7 @@
 // The loader: every image once per epoch in a seeded order, labels with their images, ten-crop
 // and uint8 outputs, early exits, and byte-identical batches for 0, 1 and 2 worker threads.
 import assert from 'node:assert/strict';
+import { nodeLoaderThread } from '../src/data/loader_node.js';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import { cropGeometry } from '../src/data/augment.js';
@@ -51,7 +52,7 @@ async function run(options: LoaderOptions, epochs: number[]): Promise<{ hashes: 
   return { hashes, indices };
 }
 
-const TRAIN: LoaderOptions = { batch: 8, seed: 3, mode: 'train', crop: 16 };
+const TRAIN: LoaderOptions = { batch: 8, seed: 3, mode: 'train', crop: 16, startThread: nodeLoaderThread };
 
 test('an epoch visits every image once, in a seeded order that changes per epoch', async () => {
   const { hashes, indices } = await run(TRAIN, [0, 1]);
@@ -75,7 +76,7 @@ test('the same seed gives byte-identical batches with 0, 1 and 2 workers', async
 
 test('evaluation: unshuffled subset, centre crops and ten-crop batches', async () => {
   const subset = [5, 1, 30, 2, 9];
-  const loader = new Loader(set, stats, { batch: 2, seed: 1, mode: 'ten-crop', crop: 16, indices: subset, workers: 1 });
+  const loader = new Loader(set, stats, { batch: 2, seed: 1, mode: 'ten-crop', crop: 16, indices: subset, workers: 1, startThread: nodeLoaderThread });
   const counts: number[] = [];
   const seen: number[] = [];
   for await (const b of loader.epoch(0)) {

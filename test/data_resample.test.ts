@@ -2,13 +2,14 @@
 // sampling as PyTorch's interpolate(align_corners=False), grey replicated to RGB, statistics
 // that match the scaled images, and worker threads that rebuild the scaled reader.
 import assert from 'node:assert/strict';
+import { nodeLoaderThread } from '../src/data/loader_node.js';
 import { test } from 'node:test';
 import { MemoryDataset, sharedBytes } from '../src/data/dataset.js';
 import { Loader } from '../src/data/loader.js';
 import { ResampledDataset, resampledStats, resampleImage } from '../src/data/resample.js';
 import { BUNDLED_FASHION_MNIST } from '../src/data/source.js';
 import { computeStats } from '../src/data/stats.js';
-import { openTrainingData } from '../src/train/data.js';
+import { openTrainingData } from '../src/train/open_data.js';
 
 test('bilinear scaling equals PyTorch interpolate(mode=bilinear, align_corners=False)', () => {
   const input = [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120, 130, 255]; // 3 x 5
@@ -47,7 +48,7 @@ test('loaders over scaled images give the same batches with and without workers'
   const set = greySet(12);
   const scaled = new ResampledDataset(set, 40, 3);
   const stats = resampledStats(computeStats(set), 40, 3);
-  const options = { batch: 4, seed: 2, mode: 'train' as const, crop: 35 };
+  const options = { batch: 4, seed: 2, mode: 'train' as const, crop: 35, startThread: nodeLoaderThread };
   const inline = new Loader(scaled, stats, { ...options, workers: 0 });
   const threaded = new Loader(scaled, stats, { ...options, workers: 2 });
   const other = threaded.epoch(1);

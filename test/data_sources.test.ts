@@ -2,6 +2,7 @@
 // 16-bit; zero-byte, truncated, mislabelled and stray files), the ImageNet layout, CIFAR-10 and
 // IDX files; the shard cache (equal to decoding in memory, resumable); inspect and the CLI.
 import assert from 'node:assert/strict';
+import { nodeLoaderThread } from '../src/data/loader_node.js';
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,7 +12,8 @@ import { Command } from 'commander';
 import sharp, { type Sharp } from 'sharp';
 import { registerDataCommands } from '../src/cli/data.js';
 import { DataError, FormatError } from '../src/core/errors.js';
-import { openDataset, type Dataset } from '../src/data/dataset.js';
+import { type Dataset } from '../src/data/dataset.js';
+import { openDataset } from '../src/data/open.js';
 import { inspectSpec } from '../src/data/inspect.js';
 import { Loader } from '../src/data/loader.js';
 import { prepareCache } from '../src/data/prepare.js';
@@ -144,7 +146,7 @@ test('folder errors: a missing directory, an empty class folder, a single class'
   const empty = join(tmp, 'empty');
   await put(join(empty, 'a/x.png'), solid(8, 8, RED).png());
   await put(join(empty, 'b/notes.txt'), 'nothing here');
-  await rejects(`folder:${empty}`, /class folder .*empty\/b has no image files/);
+  await rejects(`folder:${empty}`, /class folder .*empty\/b has no usable images \(none of its files is named \.jpg, \.jpeg, \.png, \.webp\)/);
   const one = join(tmp, 'one');
   await put(join(one, 'only/x.png'), solid(8, 8, RED).png());
   await rejects(`folder:${one}`, /one class folder \("only"\): classification needs at least two/);
@@ -276,7 +278,7 @@ test('cache: equals decoding in memory; resumes after an interruption; refuses a
 
   // Same batches from the cache (read by workers) as from memory.
   const hashes = async (d: Dataset, workers: number) => {
-    const loader = new Loader(d, memory.stats, { batch: 5, seed: 2, mode: 'train', crop: 28, workers });
+    const loader = new Loader(d, memory.stats, { batch: 5, seed: 2, mode: 'train', crop: 28, workers, startThread: nodeLoaderThread });
     const all: number[] = [];
     for await (const b of loader.epoch(3)) all.push(...b.input.subarray(0, 50));
     await loader.close();
@@ -288,7 +290,7 @@ test('cache: equals decoding in memory; resumes after an interruption; refuses a
   // A cache damaged after opening fails loudly, as a DataError from the worker, and still closes.
   const damaged = await openDataset(`cache:${out}`, { holdOut: false });
   await rm(join(out, 'train/shard-00002.u8'));
-  const loader = new Loader(damaged.train, damaged.stats, { batch: 14, seed: 1, mode: 'centre', crop: 28, workers: 1 });
+  const loader = new Loader(damaged.train, damaged.stats, { batch: 14, seed: 1, mode: 'centre', crop: 28, workers: 1, startThread: nodeLoaderThread });
   await assert.rejects(loader.epoch(0).next(), (e: unknown) => e instanceof DataError && /data loader worker: .*shard-00002\.u8/.test(e.message));
   await loader.close();
 

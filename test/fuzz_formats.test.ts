@@ -1,13 +1,21 @@
 // Mutation fuzzing of the weight-file readers. Valid .pth (zip and legacy), .caffemodel (both
 // layouts) and .safetensors bytes are truncated, overwritten with random bytes, given huge
 // sizes and counts, and spliced, a few hundred times each with a seeded RNG. Every case must
-// parse or throw FormatError (never another error, never a hang), and what a parse returns
-// must stay within twice the file's size: the readers check claimed sizes against the bytes
-// present before allocating (docs/interop.md).
+// parse or throw a FormatError naming the file (never another error, never a hang), and every
+// truncated file must be refused. Memory: the readers check claimed sizes against the bytes
+// present before allocating (docs/interop.md). Measured from a collected heap to just after
+// each parse, its result alive and nothing collected on purpose in between: the process's
+// ArrayBuffer memory (every float array over 64 bytes, and the whole buffer behind a view) may
+// grow by at most twice the file's size, and its JS heap (arrays, strings, objects; compiled
+// code and garbage count too) by at most 16 MiB, far below what believing one huge claimed
+// count would take. The peak resident memory over all cases of a format, which also sees
+// temporaries collected mid-parse, may grow by at most 64 MiB.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { FormatError } from '../src/core/errors.js';
 import { caffeWeights, parseCaffeModel } from '../src/io/caffe.js';
 import { ProtoWriter } from '../src/io/protobuf.js';
@@ -21,6 +29,9 @@ const FIXTURES = new URL('../../test/fixtures/pth/', import.meta.url).pathname;
 const CASES = 300;
 /** Generous: the files are a few KB and a parse takes well under a millisecond. */
 const MAX_PARSE_MS = 1000;
+/** See the header: JS heap growth in one parse, and the peak's growth over a format's cases. */
+const MAX_HEAP_GROWTH = 16 << 20;
+const MAX_PEAK_GROWTH = 64 << 20;
 
 /** A net with one of each layer a Caffe model is checked for, on 1x4x4 inputs. */
 const TINY: Architecture = {
@@ -91,43 +102,68 @@ function mutate(bytes: Uint8Array, rng: Rng): [string, Uint8Array] {
   }
 }
 
-/** The bytes of the distinct float arrays a parse returned. */
-const returnedBytes = (arrays: Float32Array[]) => [...new Set(arrays)].reduce((s, a) => s + a.byteLength, 0);
+setFlagsFromString('--expose-gc');
+const collect = runInNewContext('gc') as () => void;
 
-const FORMATS: [string, Uint8Array, (bytes: Uint8Array) => number][] = [
-  ['small_zip.pth', readFileSync(join(FIXTURES, 'small_zip.pth')), (b) => returnedBytes([...parsePth(b, 'f').values()].map((t) => t.data))],
-  ['small_legacy.pth', readFileSync(join(FIXTURES, 'small_legacy.pth')), (b) => returnedBytes([...parsePth(b, 'f').values()].map((t) => t.data))],
-  ['small.safetensors', readFileSync(join(FIXTURES, 'small.safetensors')), (b) => returnedBytes([...parseSafetensors(b, 'f').tensors.values()].map((t) => t.data))],
-  ...[false, true].map((legacy): [string, Uint8Array, (b: Uint8Array) => number] => [
+/** What a parse returns: its float arrays, kept alive while memory is measured. */
+type Parse = (bytes: Uint8Array, file: string) => Float32Array[];
+
+const FORMATS: [string, Uint8Array, Parse][] = [
+  ['small_zip.pth', readFileSync(join(FIXTURES, 'small_zip.pth')), (b, f) => [...parsePth(b, f).values()].map((t) => t.data)],
+  ['small_legacy.pth', readFileSync(join(FIXTURES, 'small_legacy.pth')), (b, f) => [...parsePth(b, f).values()].map((t) => t.data)],
+  ['small.safetensors', readFileSync(join(FIXTURES, 'small.safetensors')), (b, f) => [...parseSafetensors(b, f).tensors.values()].map((t) => t.data)],
+  ...[false, true].map((legacy): [string, Uint8Array, Parse] => [
     `${legacy ? 'legacy ' : ''}.caffemodel`,
     caffeModel(legacy),
-    (b) => {
-      const layers = parseCaffeModel(b, 'f');
-      caffeWeights(layers, TINY, 'f'); // the settings check sees the mutated values too
-      return returnedBytes(layers.flatMap((l) => l.blobs.map((blob) => blob.data)));
+    (b, f) => {
+      const layers = parseCaffeModel(b, f);
+      caffeWeights(layers, TINY, f); // the settings check sees the mutated values too
+      return layers.flatMap((l) => l.blobs.map((blob) => blob.data));
     },
   ]),
 ];
 
+/** Peak resident memory of the process so far, in bytes. */
+const peakRss = () => process.resourceUsage().maxRSS * 1024;
+
 for (const [name, valid, parse] of FORMATS) {
-  test(`${name}: ${CASES} mutations each parse or throw FormatError, within bounded memory and time`, { timeout: 60_000 }, () => {
-    assert.doesNotThrow(() => parse(valid), 'the unmutated file parses');
+  test(`${name}: ${CASES} mutations each parse or throw a FormatError naming the file, truncations are refused, memory and time bounded`, { timeout: 60_000 }, () => {
+    const file = `fuzzed ${name}`;
+    assert.doesNotThrow(() => parse(valid, file), 'the unmutated file parses');
     const rng = new Rng(name.length * 7919);
-    const outcomes = { parsed: 0, refused: 0 };
+    const outcomes = { parsed: 0, refused: 0, truncations: 0, mostBufferGrowth: 0, mostHeapGrowth: 0 };
+    const peakBefore = peakRss();
     for (let i = 0; i < CASES; i++) {
       const [what, bytes] = mutate(valid, rng);
+      collect();
+      const before = process.memoryUsage();
       const started = performance.now();
+      let result: Float32Array[] = [];
+      let error: unknown = null;
       try {
-        const size = parse(bytes);
-        outcomes.parsed++;
-        assert.ok(size <= 2 * bytes.length, `case ${i} (${what}): returned ${size} bytes from a ${bytes.length}-byte file`);
+        result = parse(bytes, file);
       } catch (err) {
-        if (!(err instanceof FormatError)) assert.fail(`case ${i} (${what}): ${(err as Error).stack}`);
-        outcomes.refused++;
+        error = err;
       }
+      const after = process.memoryUsage();
       const ms = performance.now() - started;
+      if (error === null) outcomes.parsed++;
+      else if (error instanceof FormatError) outcomes.refused++;
+      else assert.fail(`case ${i} (${what}): ${(error as Error).stack}`);
+      if (error instanceof FormatError) assert.ok(error.file === file && error.message.startsWith(`${file}: `), `case ${i} (${what}): the error does not name the file: ${error.message}`);
+      if (what.startsWith('truncate')) assert.ok(error !== null, `case ${i} (${what}): a truncated file was accepted`);
+      const buffers = after.arrayBuffers - before.arrayBuffers;
+      const heap = after.heapUsed - before.heapUsed;
+      outcomes.mostBufferGrowth = Math.max(outcomes.mostBufferGrowth, buffers);
+      outcomes.mostHeapGrowth = Math.max(outcomes.mostHeapGrowth, heap);
+      if (what.startsWith('truncate')) outcomes.truncations++;
+      assert.ok(buffers <= 2 * bytes.length, `case ${i} (${what}): ArrayBuffers grew by ${buffers} bytes parsing a ${bytes.length}-byte file (${result.length} arrays returned)`);
+      assert.ok(heap <= MAX_HEAP_GROWTH, `case ${i} (${what}): the JS heap grew by ${heap} bytes parsing a ${bytes.length}-byte file`);
       assert.ok(ms < MAX_PARSE_MS, `case ${i} (${what}) took ${ms.toFixed(0)} ms`);
     }
-    console.log(JSON.stringify({ file: name, ...outcomes }));
+    const peakGrowth = peakRss() - peakBefore;
+    console.log(JSON.stringify({ file: name, ...outcomes, peakGrowth }));
+    assert.ok(outcomes.truncations >= CASES / 8, `only ${outcomes.truncations} truncations were tried`);
+    assert.ok(peakGrowth <= MAX_PEAK_GROWTH, `peak resident memory grew by ${peakGrowth} bytes over ${CASES} parses of ${valid.length}-byte files`);
   });
 }

@@ -1,14 +1,17 @@
 // PyTorch goldens (test/fixtures, made by scripts/make_goldens.py with Debian's PyTorch) pin the
 // conventions: grouped conv, both LRN forms and even windows, pooling in floor and ceil mode,
-// the softmax-CE gradient, both SGD forms, and a reduced-width paper net end to end.
+// the softmax-CE gradient, softmax and top-k (also against cases worked by hand), both SGD
+// forms, and a reduced-width paper net end to end.
+import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CpuBackend, cpuData } from '../src/backend/cpu/index.js';
 import { nodePoolHost } from '../src/backend/cpu/host_node.js';
-import { softmaxCrossEntropy } from '../src/backend/cpu/loss.js';
+import { softmax, softmaxCrossEntropy } from '../src/backend/cpu/loss.js';
 import { lrnBackward, lrnForward } from '../src/backend/cpu/lrn.js';
 import { maxPoolBackward, maxPoolForward } from '../src/backend/cpu/pool.js';
 import { sgdUpdate, type SgdForm } from '../src/backend/cpu/sgd.js';
 import { convGeometry, poolGeometry } from '../src/core/geometry.js';
+import { countTopK } from '../src/eval/metrics.js';
 import { paperFamily, PAPER_LRN } from '../src/nn/architectures.js';
 import { Net } from '../src/nn/net.js';
 import { readSafetensors } from '../src/io/files.js';
@@ -93,6 +96,50 @@ test('softmax cross-entropy loss and gradient match PyTorch', async () => {
   const loss = softmaxCrossEntropy(n, k, f.data('logits'), f.data('labels'), dlogits);
   assertClose('loss', [loss], f.data('loss'), 1e-6);
   assertClose('dlogits', dlogits, f.data('dlogits'), 1e-5);
+});
+
+test('softmax matches PyTorch, also on a row 1000 above another', async () => {
+  const f = await fixture('softmax_topk');
+  const [n, k] = f.get('logits').shape;
+  const probs = new Float64Array(n * k);
+  softmax(n, k, f.data('logits'), probs);
+  assertClose('probabilities', probs, f.data('probabilities'), 1e-5);
+  // In place, as evaluation calls it.
+  const inPlace = Float32Array.from(f.data('logits'));
+  softmax(n, k, inPlace, inPlace);
+  assertClose('probabilities in place', inPlace, f.data('probabilities'), 1e-5);
+});
+
+test('softmax by hand: [0, ln 2, ln 3] gives [1/6, 2/6, 3/6], equal logits share evenly', () => {
+  const p = Float64Array.of(0, Math.log(2), Math.log(3), 7, 7, 7, 7, 7, 7);
+  softmax(3, 3, p, p);
+  assertClose('probabilities', p, [1 / 6, 2 / 6, 3 / 6, 1 / 3, 1 / 3, 1 / 3, 1 / 3, 1 / 3, 1 / 3], 1e-12);
+});
+
+test('top-1 and top-5 hits match torch.topk row by row', async () => {
+  const f = await fixture('softmax_topk');
+  const [n, k] = f.get('logits').shape;
+  const logits = f.data('logits');
+  const labels = f.data('labels');
+  for (const [top, key] of [[1, 'in_top1'], [5, 'in_top5']] as const) {
+    const want = f.data(key);
+    for (let i = 0; i < n; i++) {
+      assert.equal(countTopK(logits.subarray(i * k, (i + 1) * k), [labels[i]], 1, k, top), want[i], `row ${i}, top-${top}`);
+    }
+    assert.equal(countTopK(logits, labels, n, k, top), want.reduce((s, v) => s + v, 0), `top-${top} over the batch`);
+  }
+});
+
+test("top-k by hand: the label's rank decides, and ties with lower classes count against it", () => {
+  // Ranks: class 3 (0.9), 1, 5, 4, 2 (0.2), 0 (0.1), 6 (0.0).
+  const row = [0.1, 0.5, 0.2, 0.9, 0.3, 0.4, 0.0];
+  const hits = (label: number, top: number) => countTopK(row, [label], 1, 7, top);
+  assert.deepEqual([1, 2, 4, 5, 6, 7].map((top) => hits(3, top)), [1, 1, 1, 1, 1, 1]);
+  assert.deepEqual([1, 4, 5, 6].map((top) => hits(2, top)), [0, 0, 1, 1]);
+  assert.deepEqual([5, 6, 7].map((top) => hits(6, top)), [0, 0, 1]);
+  // A constant output ranks the label after every lower class: not every row a hit.
+  const flat = [1, 1, 1];
+  assert.deepEqual([0, 1, 2].map((label) => countTopK(flat, [label], 1, 3, 2)), [1, 1, 0]);
 });
 
 for (const form of ['paper', 'pytorch'] as SgdForm[]) {

@@ -1,6 +1,10 @@
 // Every CPU reference op against Float64 central differences, over every input and parameter.
 // Each op's scalar objective is sum(y * r) for a fixed random r, whose gradient wrt y is r.
+// Also dropout's keep rate and 1/(1-p) scale, which finite differences cannot see (a copy has
+// the gradient of a copy).
+import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { CpuBackend } from '../src/backend/cpu/index.js';
 import { conv2dBackwardData, conv2dBackwardFilter, conv2dForward } from '../src/backend/cpu/conv.js';
 import { linearBackwardData, linearBackwardParams, linearForward } from '../src/backend/cpu/linear.js';
 import { lrnBackward, lrnForward, type LrnParams } from '../src/backend/cpu/lrn.js';
@@ -129,6 +133,38 @@ test('dropout gradients use the forward mask', () => {
   const dx = new Float64Array(64);
   dropoutBackward(64, d, r, dx);
   assertClose('dx', dx, numericGradient(f, x), TOL);
+});
+
+test('CPU dropout keeps 1 - p of the elements, scales them by 1 / (1 - p), and drops the same ones going back', async () => {
+  const backend = new CpuBackend();
+  const count = 100_000;
+  const x = Float32Array.from({ length: count }, (_, i) => 1 + (i % 7));
+  const masks: boolean[][] = [];
+  for (const p of [0.5, 0.25, 0.9, 0]) {
+    const d = { p, seed: 11, stream: 3 };
+    const t = { x: backend.allocate('x', count), y: backend.allocate('y', count), d: backend.allocate('d', count) };
+    backend.write(t.x, x);
+    backend.write(t.d, new Float32Array(count).fill(1));
+    backend.dropoutForward(count, d, t.x, t.y);
+    backend.dropoutBackward(count, d, t.d, t.d);
+    const [y, dx] = [await backend.read(t.y), await backend.read(t.d)];
+    const kept = y.map((v) => (v !== 0 ? 1 : 0)).reduce((a, b) => a + b, 0) / count;
+    // Four standard deviations of the kept fraction (at most 0.0016 here).
+    assert.ok(Math.abs(kept - (1 - p)) <= 4 * Math.sqrt((p * (1 - p)) / count), `p ${p}: kept ${kept}`);
+    for (let i = 0; i < count; i++) {
+      const want = y[i] === 0 ? 0 : x[i] / (1 - p);
+      assert.ok(Math.abs(y[i] - want) <= 1e-6 * want, `p ${p}, element ${i}: ${y[i]}, expected 0 or ${x[i] / (1 - p)}`);
+      assert.equal(dx[i], y[i] === 0 ? 0 : Math.fround(1 / (1 - p)), `p ${p}, gradient ${i}`);
+    }
+    masks.push(Array.from(y, (v) => v !== 0));
+  }
+  // Another stream (layer or step) draws another mask.
+  const t = backend.allocate('x, in place', count);
+  backend.write(t, x);
+  backend.dropoutForward(count, { p: 0.5, seed: 11, stream: 4 }, t, t);
+  const other = await backend.read(t);
+  const differ = masks[0].filter((k, i) => k !== (other[i] !== 0)).length / count;
+  assert.ok(Math.abs(differ - 0.5) < 0.01, `masks of two streams differ at ${differ} of the elements`);
 });
 
 test('softmax cross-entropy gradient', () => {

@@ -1,10 +1,14 @@
-// Shared test utilities: seeded data, finite differences, and closeness checks that report the
-// worst element.
+// Shared test utilities: seeded data, finite differences, closeness checks that report the
+// worst element, skip reasons, and a tiny Fashion-MNIST for quick training runs.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { gunzipSync } from 'node:zlib';
 import { nodePoolHost } from '../src/backend/cpu/host_node.js';
 import { CpuBackend } from '../src/backend/cpu/index.js';
-import { spawnSync } from 'node:child_process';
-import { test } from 'node:test';
+import { BUNDLED_FASHION_MNIST } from '../src/data/source.js';
 import { paperFamily } from '../src/nn/architectures.js';
 import { Rng } from '../src/rng/hash.js';
 
@@ -98,11 +102,14 @@ export function skipUnless(available: boolean, what: string, reason: string): st
 
 /** Debian's PyTorch: /usr/bin/python3 (not a pyenv python3 first on PATH). */
 export const PYTHON = '/usr/bin/python3';
-export const torchSkip = skipUnless(
-  spawnSync(PYTHON, ['-c', 'import torch, torchvision'], { encoding: 'utf8' }).status === 0,
-  'PyTorch',
-  'PyTorch is not installed (apt-get install python3-torch python3-torchvision)',
-);
+/** The skip reason of the PyTorch comparisons (asked only by the files that have them: importing torch takes seconds). */
+export function torchSkip(): string | false {
+  return skipUnless(
+    spawnSync(PYTHON, ['-c', 'import torch, torchvision'], { encoding: 'utf8' }).status === 0,
+    'PyTorch',
+    'PyTorch is not installed (apt-get install python3-torch python3-torchvision)',
+  );
+}
 
 export const NO_WEBGPU =
   'no WebGPU adapter here; without a GPU on Debian 12, install Mesa 25 (llvmpipe) from bookworm-backports: ' +
@@ -115,3 +122,20 @@ export const NO_WEBGPU =
  * that compare a library run with a command-line run bit for bit use it.
  */
 export const cliCpuBackend = () => new CpuBackend({ host: nodePoolHost });
+
+/** The first `train` and `test` images of the bundled Fashion-MNIST subset as a data directory; returns its data spec. */
+export function tinyFashionMnist(dir: string, trainImages: number, testImages: number): string {
+  mkdirSync(dir, { recursive: true });
+  for (const [prefix, count] of [['train', trainImages], ['t10k', testImages]] as const) {
+    for (const kind of ['images-idx3', 'labels-idx1']) {
+      const name = `${prefix}-${kind}-ubyte`;
+      const bytes = gunzipSync(readFileSync(join(BUNDLED_FASHION_MNIST, `${name}.gz`)));
+      const header = Buffer.from(bytes.subarray(0, 4 + 4 * bytes[3])); // magic, then one u32 per dimension
+      header.writeUInt32BE(count, 4);
+      let record = 1;
+      for (let d = 8; d < header.length; d += 4) record *= header.readUInt32BE(d);
+      writeFileSync(join(dir, name), Buffer.concat([header, bytes.subarray(header.length, header.length + count * record)]));
+    }
+  }
+  return `fashion-mnist:${dir}`;
+}

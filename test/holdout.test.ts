@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { openDataset, stratifiedHoldOut } from '../src/data/dataset.js';
+import { stratifiedHoldOut } from '../src/data/dataset.js';
+import { openDataset } from '../src/data/open.js';
 import { computeStats } from '../src/data/stats.js';
 
 test('stratifiedHoldOut: a tenth of each class (one at least, none of a single image), disjoint, the same every time', () => {

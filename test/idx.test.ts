@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { DataError, FormatError } from '../src/core/errors.js';
-import { FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, loadFashionMnist } from '../src/data/fashion_mnist.js';
-import { parseIdx, readIdx } from '../src/data/idx.js';
+import { FASHION_MNIST_CLASSES } from '../src/data/fashion_mnist.js';
+import { FASHION_MNIST_DIR, loadFashionMnist, readIdx } from '../src/data/source.js';
+import { parseIdx } from '../src/data/idx.js';
 
 const FILE = 'evil-idx3-ubyte';
 
@@ -103,6 +104,14 @@ describe('readIdx', () => {
         return true;
       });
     }
+  });
+
+  test('a gzip bomb (1 MB that inflates past 1 GiB) is refused, naming the file', async () => {
+    // 17 gzip members of 64 MiB of zeros each: 1,088 MiB once inflated.
+    const member = gzipSync(Buffer.alloc(64 * 2 ** 20));
+    const bomb = join(dir, 'bomb-idx3-ubyte.gz');
+    await writeFile(bomb, Buffer.concat(new Array(17).fill(member)));
+    await assert.rejects(readIdx(bomb), (err: unknown) => err instanceof FormatError && err.file === bomb && /decompresses to more than 1073741824 bytes/.test(err.message));
   });
 
   test('missing file', async () => {

@@ -1,8 +1,9 @@
 // ONNX export, checked by running the exported models in ONNX Runtime (onnxruntime-node, CPU):
 // reduced-width paper-family nets (the paper's LRN, groups, floor pooling at 227; Caffe's LRN
-// and ceil pooling at 224, where ceil and floor differ), the full paper net, and the full
-// torchvision net through `alexnet export`. Logits must agree with our CPU forward within 1e-4 relative (largest
-// absolute difference over the largest absolute logit), at two batch sizes of one model.
+// and ceil pooling at 224, where ceil and floor differ), the full paper, caffe, d2l (one input
+// channel) and mini nets, and the full torchvision net through `alexnet export`. Logits must
+// agree with our CPU forward within 1e-4 relative (largest absolute difference over the largest
+// absolute logit), at two batch sizes of one model. And `alexnet export --format safetensors`.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -15,6 +16,7 @@ import { UsageError } from '../src/core/errors.js';
 import { product } from '../src/core/geometry.js';
 import { encodeOnnx } from '../src/io/onnx.js';
 import { ProtoMessage } from '../src/io/protobuf.js';
+import { readSafetensors } from '../src/io/files.js';
 import { encodeSafetensors } from '../src/io/safetensors.js';
 import { architecture, CAFFE_LRN, PAPER_LRN, paperFamily, type PaperFamilyOptions } from '../src/nn/architectures.js';
 import type { Architecture } from '../src/nn/layers.js';
@@ -87,11 +89,13 @@ test("the paper's LRN is written with ONNX's divided alpha: 1e-4 becomes 5e-4", 
   assert.equal(model.message(8, 'opset_import')!.int(2, 'version', 0), 13);
 });
 
-test('the full paper net (60,965,224 parameters) runs in ONNX Runtime like ours', async () => {
-  const arch = architecture('paper');
-  const { weights, input, logits } = await ours(arch, 1);
-  assertClose('paper', (await runtime(encodeOnnx(arch, weights), arch, input)).logits, logits);
-});
+for (const [name, batch] of [['paper', 1], ['caffe', 1], ['d2l', 1], ['mini', 2]] as const) {
+  test(`the full ${name} net runs in ONNX Runtime like ours`, async () => {
+    const arch = architecture(name);
+    const { weights, input, logits } = await ours(arch, batch);
+    assertClose(name, (await runtime(encodeOnnx(arch, weights), arch, input)).logits, logits);
+  });
+}
 
 test('alexnet export --arch torchvision --format onnx: the full net runs in ONNX Runtime like ours', async () => {
   const arch = architecture('torchvision');
@@ -103,6 +107,26 @@ test('alexnet export --arch torchvision --format onnx: the full net runs in ONNX
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /wrote torchvision \(16 tensors, 61,100,840 parameters\)/);
   assertClose('torchvision', (await runtime(readFileSync(out), arch, input)).logits, logits);
+});
+
+test("alexnet export --format safetensors: exactly the architecture's tensors, in its order, with its name", async () => {
+  const net = new Net(new CpuBackend(), architecture('mini', undefined, 7), 1);
+  net.initialize({ scheme: 'he', seed: 4 });
+  const weights = await net.exportTensors();
+  // Another order, and a tensor the net does not have (as in a file saved with optimizer state).
+  const file = join(dir, 'mini-7-classes.safetensors');
+  writeFileSync(file, encodeSafetensors([{ name: 'fc8.momentum', shape: [2], data: Float32Array.of(1, 2) }, ...[...weights].reverse()]));
+  const out = join(dir, 'mini-exported.safetensors');
+  const r = spawnSync(process.execPath, [MAIN, 'export', '--arch', 'mini', '--weights', file, '--format', 'safetensors', '--out', out], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), `wrote mini (16 tensors, ${net.parameterCount.toLocaleString('en-US')} parameters) to ${out}`);
+  const exported = await readSafetensors(out);
+  assert.deepEqual(exported.metadata, { arch: 'mini', source: 'mini-7-classes.safetensors' });
+  assert.deepEqual([...exported.tensors.keys()], weights.map((t) => t.name));
+  for (const t of weights) {
+    assert.deepEqual(exported.tensors.get(t.name)!.shape, t.shape, t.name);
+    assert.deepEqual(exported.tensors.get(t.name)!.data, t.data, t.name);
+  }
 });
 
 test('what ONNX cannot express the same way is refused (before any weight is written)', () => {

@@ -83,7 +83,7 @@ test('pickles with disallowed opcodes, globals or calls are refused', () => {
   }
 });
 
-const skip = torchSkip;
+const skip = torchSkip();
 
 test('a torchvision AlexNet saved by torch.save runs in `alexnet forward` within 1e-4 of PyTorch, and imports', { skip }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'alexnet-pth-'));

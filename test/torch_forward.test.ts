@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { PYTHON, torchSkip } from './helpers.js';
 
-const skip = torchSkip;
+const skip = torchSkip();
 
 // The WebGPU run needs an adapter (Mesa's llvmpipe in CI; see test/webgpu_harness.ts).
 for (const [arch, backend] of [['paper', 'cpu'], ['torchvision', 'cpu'], ['paper', 'webgpu']]) {

@@ -1,10 +1,11 @@
 // End to end on real data: the mini net trained briefly on the bundled Fashion-MNIST subset
 // learns (loss falls well below chance, test accuracy far above 10%), its weights round-trip
 // through the saved files, and the same seed gives the same run; ten-crop evaluation, and the
-// predict, similar and features commands on that run, and ensembles.
+// predict, similar and features commands on that run, and ensembles; and ten-crop on the paper
+// net's 227 from 256, against crops cut by hand.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -15,11 +16,12 @@ import { BUNDLED_FASHION_MNIST } from '../src/data/source.js';
 import { readSafetensors, writeSafetensors } from '../src/io/files.js';
 import { train, type TrainConfig, type TrainEvent } from '../src/train/trainer.js';
 import { softmax } from '../src/backend/cpu/loss.js';
-import { evaluateModels, loadTrainedModel, loadWeightsFile, predictTestSet, testData } from '../src/eval/models.js';
+import { evaluateModels, loadTrainedModel, loadWeightsFile, predictTestSet, testData, type LoadedModel } from '../src/eval/models.js';
 import { architecture } from '../src/nn/architectures.js';
 import { Net } from '../src/nn/net.js';
 import type { Dataset } from '../src/data/dataset.js';
 import { imageOf } from '../src/eval/predict.js';
+import { Rng } from '../src/rng/hash.js';
 
 const config = (out: string): TrainConfig => ({
   arch: 'mini', data: `fashion-mnist:${BUNDLED_FASHION_MNIST}`, epochs: 1, batch: 32, lr: 0.01, momentum: 0.9,
@@ -45,9 +47,22 @@ test('mini learns Fashion-MNIST: loss falls, test top-1 well above chance, weigh
   assert.equal(saved.model.classes.length, 10);
   assert.equal(saved.epoch, 1);
   // Evaluating the saved run reproduces the accuracy training reported.
-  const again = await evaluateModels([await loadTrainedModel(out)], config(out).data, new CpuBackend());
+  const model = await loadTrainedModel(out);
+  const again = await evaluateModels([model], config(out).data, new CpuBackend());
   assert.equal(again.top1, result.top1);
   assert.equal(again.top5, result.top5);
+  // Both equal top-1 and top-5 found by sorting each image's probabilities (rows that sum to 1).
+  const p = await predictTestSet([model], config(out).data, new CpuBackend());
+  const hits = [0, 0];
+  for (let i = 0; i < p.n; i++) {
+    const row = p.probs.subarray(i * 10, (i + 1) * 10);
+    assert.ok(Math.abs(row.reduce((s, v) => s + v, 0) - 1) <= 1e-5, `image ${i}: probabilities sum to 1`);
+    const rank = [...row.keys()].sort((a, b) => row[b] - row[a]).indexOf(p.labels[i]);
+    hits[0] += rank < 1 ? 1 : 0;
+    hits[1] += rank < 5 ? 1 : 0;
+  }
+  assert.deepEqual([result.top1, result.top5], [hits[0] / p.n, hits[1] / p.n]);
+  assert.ok(result.top5 > result.top1, `top-5 ${result.top5} should exceed top-1 ${result.top1}`);
   trained = out;
 });
 
@@ -85,6 +100,67 @@ test("ten-crop evaluation averages the softmax of each test image's ten views", 
   }
   const differs = ten.probs.some((p, i) => Math.abs(p - centre.probs[i]) > 1e-3);
   assert.ok(differs, 'the mirrored views change some probabilities');
+});
+
+test("ten-crop on the paper net: the corners, centre and mirror images of 227 in 256, softmax averaged", async () => {
+  // A folder data set of noise images (300 x 260: scaled to 295 x 256, then its centre 256 kept).
+  const root = mkdtempSync(join(tmpdir(), 'alexnet-ten-crop-'));
+  const rng = new Rng(8);
+  for (const [split, count] of [['train', 2], ['test', 1]] as const) {
+    for (const name of ['a', 'b']) {
+      mkdirSync(join(root, split, name), { recursive: true });
+      for (let i = 0; i < count; i++) {
+        const noise = Buffer.from(Array.from({ length: 300 * 260 * 3 }, () => rng.below(256)));
+        await sharp(noise, { raw: { width: 300, height: 260, channels: 3 } }).png().toFile(join(root, split, name, `${i}.png`));
+      }
+    }
+  }
+  const spec = `folder:${root}`;
+  const scale = 1 / 64;
+  const data = await testData(spec, { crop: 227, scale, batch: 1 });
+  await data.close();
+  const backend = new CpuBackend();
+  const net = new Net(backend, architecture('paper', undefined, 2), 10);
+  net.initialize({ scheme: 'he', seed: 3 });
+  const model: LoadedModel = {
+    source: 'a random paper net', weightsPath: 'memory', weights: new Map((await net.exportTensors()).map((t) => [t.name, t])),
+    model: { arch: 'paper', input: [3, 227, 227], classes: data.classes, data: spec, scale, channelMean: data.stats.channelMean },
+  };
+  const ten = await predictTestSet([model], spec, backend, { batch: 1, tenCrop: true });
+  assert.equal(ten.n, 2);
+  // By hand: top-left, top-right, bottom-left, bottom-right and centre (offset 14), then the five
+  // mirrored, each minus the mean image, through the same net; each view's softmax, averaged.
+  const [S, K] = [256, 227];
+  const mean = data.stats.meanImage;
+  const image = new Uint8Array(3 * S * S);
+  for (let i = 0; i < 2; i++) {
+    data.sets.test.readImage(i, image);
+    const crops = new Float32Array(10 * 3 * K * K);
+    let o = 0;
+    for (const flip of [false, true]) {
+      for (const [x0, y0] of [[0, 0], [S - K, 0], [0, S - K], [S - K, S - K], [14, 14]]) {
+        for (let c = 0; c < 3; c++) {
+          for (let y = 0; y < K; y++) {
+            for (let x = 0; x < K; x++) {
+              const at = c * S * S + (y0 + y) * S + x0 + (flip ? K - 1 - x : x);
+              crops[o++] = (image[at] - mean[at]) * scale;
+            }
+          }
+        }
+      }
+    }
+    backend.write(net.input, crops);
+    net.forward(10, 'eval');
+    const logits = await net.readLogits(10);
+    const views = Array.from({ length: 10 }, (_, v) => {
+      const [a, b] = [logits[2 * v], logits[2 * v + 1]];
+      return 1 / (1 + Math.exp(b - a)); // the softmax of class a
+    });
+    const want = views.reduce((s, p) => s + p, 0) / 10;
+    assert.ok(Math.abs(ten.probs[2 * i] - want) <= 1e-6, `image ${i}: ten-crop P(a) ${ten.probs[2 * i]}, by hand ${want}`);
+    assert.ok(Math.abs(ten.probs[2 * i] + ten.probs[2 * i + 1] - 1) <= 1e-6, `image ${i}: probabilities sum to 1`);
+    assert.ok(Math.max(...views) - Math.min(...views) > 1e-3, `image ${i}: the ten views should give different outputs: ${views}`);
+  }
 });
 
 const MAIN = new URL('../src/cli/main.js', import.meta.url).pathname;

@@ -2,12 +2,14 @@
 // sizes, groups 1, 2 and 3, strides, padding, AlexNet's real layers at batch 1), each tile shape
 // forced, the fused ReLU epilogue, linear layers up to fc6's full 9216x4096 weight (over
 // llvmpipe's 128 MiB binding limit, so through the split path), and the split paths again on
-// small shapes under a 4 KiB binding limit. The other ops: test/webgpu_ops.test.ts; the
-// closeness rule: test/webgpu_harness.ts.
+// small shapes under a 4 KiB binding limit. The limits llvmpipe does not reach by itself, met
+// on small shapes: 16 workgroups per grid dimension (GEMM tiles folded into z, 2-D grids), and
+// 16 KiB of workgroup memory (the fallback from large tiles, the 16-deep square tiles hardware
+// picks). The other ops: test/webgpu_ops.test.ts; the closeness rule: test/webgpu_harness.ts.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Backend } from '../src/backend/backend.js';
-import { parseTileChoice, TILES, tileProblems } from '../src/backend/webgpu/gemm.js';
+import { chooseTiles, grid1d, parseTileChoice, TILES, tileProblems } from '../src/backend/webgpu/gemm.js';
 import { convGeometry } from '../src/core/geometry.js';
 import { f32, gpu, open, parity, skip, split, type Data } from './webgpu_harness.js';
 
@@ -111,6 +113,49 @@ for (const name of [...Object.keys(TILES), '128x128x8/8x8', '128x64x32/8x4']) {
     }
   });
 }
+
+test('tile plans: hardware takes 16-deep square tiles for mid-size GEMMs, software 32-deep ones; large tiles over the workgroup memory fall back to square', () => {
+  const mid = { M: 130, N: 286, K: 54, groups: 1 };
+  const big = { M: 256, N: 16384, K: 54, groups: 1 };
+  const o = { choice: 'auto' as const, fallback: false, maxGroups: 65535, maxSplits: 1, targetWorkgroups: 1024, workgroupBytes: 32768 };
+  assert.deepEqual(chooseTiles(mid, o), TILES.square);
+  assert.deepEqual(chooseTiles(big, o), TILES.large);
+  assert.deepEqual(chooseTiles(mid, { ...o, fallback: true }), { ...TILES.square, BK: 32 });
+  // Large tiles need 17,408 bytes; 16 KiB is WebGPU's default limit, and then square stays 16 deep.
+  assert.deepEqual(chooseTiles(big, { ...o, workgroupBytes: 16384 }), TILES.square);
+  assert.deepEqual(chooseTiles(mid, { ...o, choice: 'large', fallback: true, workgroupBytes: 16384 }), TILES.square);
+});
+
+test('under a 16 KiB workgroup-memory limit, large tiles fall back to square and auto takes 16-deep square tiles; both equal the CPU', { skip }, async () => {
+  for (const tiles of ['large', 'auto'] as const) {
+    // The device itself is held to 16 KiB (WebGPU's default), so a tile over it would not compile.
+    const be = (await open({ tiles, limits: { maxComputeWorkgroupStorageSize: 16384 } }))!;
+    try {
+      await convParity(be, conv(`${tiles} tiles in 16 KiB`, 2, 6, 13, 11, 130, 3, 1, 1, 1), `${tiles} `);
+      await linearParity(be, { name: `${tiles} tiles in 16 KiB, 70x65 -> 133`, batch: 70, inFeatures: 65, outFeatures: 133 }, `${tiles} `);
+    } finally {
+      be.dispose();
+    }
+  }
+});
+
+test('GEMMs and bias gradients under a 16-workgroup limit per dimension: tiles folded into z, 2-D grids', { skip }, async () => {
+  const grid = (await open({ limits: { maxComputeWorkgroupsPerDimension: 16 } }))!;
+  try {
+    // 1,152 output columns: 18 tiles of 64; one bias-gradient workgroup per channel: 20, then 40.
+    await convParity(grid, conv('24x24 -> 20, batch 2', 2, 4, 24, 24, 20, 3, 1, 1, 1), 'grid ');
+    await linearParity(grid, { name: '3x50 -> 40', batch: 3, inFeatures: 50, outFeatures: 40 }, 'grid ');
+  } finally {
+    grid.dispose();
+  }
+});
+
+test("over 65,535 workgroups, a 2-D grid covers every thread: the paper net's SGD update on llvmpipe", () => {
+  // 60,965,224 parameters updated in chunks that fit a 128 MiB binding: 33,554,176 floats, 131,071 workgroups of 256.
+  assert.deepEqual(grid1d(33_554_176, 256, 65_535), [43_691, 3, 1]);
+  assert.deepEqual(grid1d(65_535 * 256, 256, 65_535), [65_535, 1, 1]);
+  assert.throws(() => grid1d(65_536 * 65_535 * 256, 256, 65_535), /need more than 65535\^2 workgroups/);
+});
 
 test('a ReLU in place on a conv or linear output just computed is fused into its epilogue, with the same result', { skip }, async () => {
   const c = conv('fused', 2, 4, 11, 10, 6, 3, 2, 1, 2);

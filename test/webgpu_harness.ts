@@ -11,7 +11,8 @@
 import assert from 'node:assert/strict';
 import type { Backend, Tensor } from '../src/backend/backend.js';
 import { CpuBackend } from '../src/backend/cpu/index.js';
-import { createWebGpuBackend, type WebGpuBackend, type WebGpuOptions } from '../src/backend/webgpu/index.js';
+import { type WebGpuBackend, type WebGpuOptions } from '../src/backend/webgpu/index.js';
+import { createWebGpuBackend } from '../src/backend/webgpu/dawn.js';
 import { NO_WEBGPU, randomArray, skipUnless, worstRelative } from './helpers.js';
 
 const TOL = 1e-4;
@@ -25,7 +26,7 @@ export const gpu = await open();
 export const skip = skipUnless(gpu !== null, 'WebGPU', NO_WEBGPU);
 if (gpu) console.log(`webgpu tests: ${gpu.device}`);
 /** The same ops under a 4 KiB binding limit: every split and chunk path on small shapes. */
-export const split = gpu ? await open({ maxBindingBytes: 4096 }) : null;
+export const split = gpu ? await open({ limits: { maxStorageBufferBindingSize: 4096 } }) : null;
 export const cpu = new CpuBackend();
 
 export function f32(size: number, seed: number, scale = 1): Float32Array {

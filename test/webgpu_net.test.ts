@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Backend } from '../src/backend/backend.js';
 import { CpuBackend } from '../src/backend/cpu/index.js';
-import { createWebGpuBackend } from '../src/backend/webgpu/index.js';
+import { createWebGpuBackend } from '../src/backend/webgpu/dawn.js';
 import { architecture } from '../src/nn/architectures.js';
 import { Net } from '../src/nn/net.js';
 import { MemoryDataset, sharedBytes } from '../src/data/dataset.js';

@@ -1,7 +1,8 @@
 // Every other WebGPU op against the CPU op: ceil-rounded and overlapping pools with ties,
 // average pooling, both LRN forms, ReLU, dropout (masks identical bit for bit), fill, SGD,
-// softmax cross-entropy and the uint8 crop path; each again under a 4 KiB binding limit; then
-// the machinery: views, partial reads, shader errors, a lost device. The GEMM-backed ops:
+// softmax cross-entropy and the uint8 crop path; each again under a 4 KiB binding limit, and
+// under a 16-workgroup limit per grid dimension (2-D grids); then the machinery: views, partial
+// reads, buffers over maxBufferSize, shader errors, a lost device. The GEMM-backed ops:
 // test/webgpu_gemm_ops.test.ts; the closeness rule: test/webgpu_harness.ts.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -10,7 +11,8 @@ import type { LrnParams } from '../src/backend/cpu/lrn.js';
 import { GpuError } from '../src/backend/webgpu/index.js';
 import { poolGeometry } from '../src/core/geometry.js';
 import { Rng } from '../src/rng/hash.js';
-import { randomArray } from './helpers.js';
+import { Net } from '../src/nn/net.js';
+import { micro, randomArray } from './helpers.js';
 import { assertNear, cpu, f32, gpu, open, parity, skip, split, type Data } from './webgpu_harness.js';
 
 // ---- pooling ------------------------------------------------------------------------------
@@ -234,6 +236,23 @@ test('writeCrops refuses params that place a crop outside its image, and a short
   }
 });
 
+// ---- over 65,535 workgroups ----------------------------------------------------------------
+
+test('ops over more than 16 workgroups under a 16-per-dimension limit: 2-D grids give the CPU results', { skip }, async () => {
+  // The paper net's SGD update needs 131,071 workgroups of 256 on llvmpipe; the same 2-D grids
+  // here on small shapes.
+  const grid = (await open({ limits: { maxComputeWorkgroupsPerDimension: 16 } }))!;
+  try {
+    await elementwiseParity(grid, 5000, 'grid '); // 20 workgroups: 10 x 2
+    await poolParity(grid, { name: '16x33x33, 3/2, batch 2', g: poolGeometry(2, 16, 33, 33, 3, 2) }, 'grid ');
+    await avgParity(grid, { name: '200 planes 13x13 -> 6x6', g: { planes: 200, inHeight: 13, inWidth: 13, outHeight: 6, outWidth: 6 } }, 'grid ');
+    await lrnParity(grid, { name: '2x8x20x20', p: PAPER_LRN, shape: [2, 8, 20, 20], scale: 30 }, 'grid ');
+    await cropParity(grid, CROP_CASES[0], 320); // 2,790 rows of crops in workgroups of 64
+  } finally {
+    grid.dispose();
+  }
+});
+
 // ---- the machinery ------------------------------------------------------------------------
 
 test('views, writes at an offset and partial reads', { skip }, async () => {
@@ -247,6 +266,19 @@ test('views, writes at an offset and partial reads', { skip }, async () => {
   assert.deepEqual([...(await gpu!.read(v, 7))], [0, 0, 0, 0, 0, 1, 2]);
   assert.throws(() => gpu!.view(t, 256, 100, 'past the end'), /outside block/);
   assert.throws(() => gpu!.write(v, new Float32Array(101)), /do not fit/);
+});
+
+test('a buffer over maxBufferSize is refused with a GpuError naming it; the backend goes on working', { skip }, async () => {
+  const small = (await open({ limits: { maxBufferSize: 1 << 20 } }))!;
+  try {
+    assert.throws(() => small.allocate('big', 300_000), (e: Error) => e instanceof GpuError && /^big: 1200128 bytes exceed this adapter's maxBufferSize \(1048576\)$/.test(e.message));
+    assert.throws(() => new Net(small, micro, 400), /input: 1080064 bytes exceed this adapter's maxBufferSize \(1048576\)/);
+    const t = small.allocate('fits', 262_144);
+    small.fill(t, 3);
+    assert.deepEqual([...(await small.read(t, 2))], [3, 3]);
+  } finally {
+    small.dispose();
+  }
 });
 
 test('a shader that does not compile is a GpuError naming the op, file, line and column; later calls fail too', { skip }, async () => {

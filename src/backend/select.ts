@@ -2,22 +2,30 @@
 import { UsageError } from '../core/errors.js';
 import type { Backend } from './backend.js';
 import { CpuBackend, type CpuOptions } from './cpu/index.js';
-import { createWebGpuBackend, probeAdapter } from './webgpu/index.js';
+import { type AdapterProbe } from './webgpu/index.js';
+import { createWebGpuBackend, probeAdapter } from './webgpu/dawn.js';
 
 export type BackendChoice = 'cpu' | 'webgpu' | 'auto';
+
+export interface SelectOptions {
+  /** The CPU backend's options: its threads and the host that starts them (the command line passes host_node.ts's). */
+  cpu?: CpuOptions;
+  /** Finds the WebGPU adapter (tests pass their own). */
+  probe?: () => Promise<AdapterProbe | null>;
+}
 
 /**
  * `cpu` and `webgpu` are taken as asked (`webgpu` fails clearly where no adapter exists).
  * `auto` takes WebGPU when a hardware adapter exists, else the CPU, and says which once on
  * `notice`. A software adapter (Mesa's llvmpipe, SwiftShader) is passed over by `auto`: it runs
  * the same shaders on the CPU at ~2 GFLOP/s, several times slower than the CPU backend's
- * WebAssembly GEMM; `--backend webgpu` still uses it. `cpu` configures a CPU backend (its threads
- * and the host that starts them: the command line passes host_node.ts's).
+ * WebAssembly kernels; `--backend webgpu` still uses it.
  */
-export async function selectBackend(choice: string, notice: (line: string) => void, cpu: CpuOptions = {}): Promise<Backend> {
+export async function selectBackend(choice: string, notice: (line: string) => void, o: SelectOptions = {}): Promise<Backend> {
+  const probe = o.probe ?? probeAdapter;
   switch (choice) {
     case 'cpu':
-      return new CpuBackend(cpu);
+      return new CpuBackend(o.cpu);
     case 'webgpu': {
       const backend = await createWebGpuBackend();
       if (!backend) {
@@ -30,9 +38,9 @@ export async function selectBackend(choice: string, notice: (line: string) => vo
     case 'auto': {
       let reason: string;
       try {
-        const probe = await probeAdapter();
-        if (!probe) reason = 'no WebGPU adapter found';
-        else if (probe.info.fallback) reason = `the only WebGPU adapter, ${probe.info.description || probe.info.device}, is a software one and slower than the CPU backend; --backend webgpu uses it anyway`;
+        const found = await probe();
+        if (!found) reason = 'no WebGPU adapter found';
+        else if (found.info.fallback) reason = `the only WebGPU adapter, ${found.info.description || found.info.device}, is a software one and slower than the CPU backend; --backend webgpu uses it anyway`;
         else {
           const backend = await createWebGpuBackend();
           if (backend) {
@@ -45,7 +53,7 @@ export async function selectBackend(choice: string, notice: (line: string) => vo
         reason = `WebGPU is unavailable: ${(e as Error).message}`;
       }
       notice(`backend: CPU (${reason})`);
-      return new CpuBackend(cpu);
+      return new CpuBackend(o.cpu);
     }
     default:
       throw new UsageError(`--backend: expected cpu, webgpu or auto, found "${choice}"`);

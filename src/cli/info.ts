@@ -2,7 +2,7 @@
 import { availableParallelism } from 'node:os';
 import { nodePoolHost } from '../backend/cpu/host_node.js';
 import { relaxedSimdSupported, simdSupported } from '../backend/cpu/kernels.js';
-import { probeAdapter } from '../backend/webgpu/index.js';
+import { probeAdapter } from '../backend/webgpu/dawn.js';
 import { ARCHITECTURE_NAMES, architecture } from '../nn/architectures.js';
 import { forwardMacs, planLayers } from '../nn/plan.js';
 

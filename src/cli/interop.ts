@@ -7,8 +7,8 @@ import { Command, Option } from 'commander';
 import { AlexNetError, FormatError } from '../core/errors.js';
 import { encodeOnnx } from '../io/onnx.js';
 import { type NamedTensor } from '../io/safetensors.js';
-import { writeSafetensors } from '../io/files.js';
-import { architectureForWeights, decodeWeights, detectWeightFormat, readWeightBytes, readWeights, selectWeights } from '../io/weights.js';
+import { checkOutputFile, readWeightBytes, readWeights, writeSafetensors } from '../io/files.js';
+import { architectureForWeights, decodeWeights, detectWeightFormat, selectWeights } from '../io/weights.js';
 import { ARCHITECTURE_NAMES } from '../nn/architectures.js';
 import { oneOf } from './options.js';
 
@@ -43,6 +43,7 @@ export function registerInteropCommands(program: Command): void {
     .requiredOption('--out <file>', '.safetensors to write')
     .action(async (file: string, o: { from: keyof typeof SOURCES; arch?: string; out: string }) => {
       const source = SOURCES[o.from];
+      await checkOutputFile('--out', o.out, [file]);
       const archName = o.arch ?? source.arch;
       const bytes = await readWeightBytes(file);
       const format = detectWeightFormat(bytes, file);
@@ -58,6 +59,7 @@ export function registerInteropCommands(program: Command): void {
     .addOption(new Option('--format <format>', 'onnx or safetensors').argParser(oneOf('--format', ['onnx', 'safetensors'] as const)).makeOptionMandatory())
     .requiredOption('--out <file>', 'file to write')
     .action(async (o: { arch: string; weights: string; format: 'onnx' | 'safetensors'; out: string }) => {
+      await checkOutputFile('--out', o.out, [o.weights]);
       console.log(await write(o.arch, await readWeights(o.weights, o.arch), o.weights, o.out, o.format));
     });
 }

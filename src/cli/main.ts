@@ -14,9 +14,11 @@ import { runForward } from './forward.js';
 import { collectInfoWithWebGpu, formatInfo } from './info.js';
 import { registerDataCommands } from './data.js';
 import { registerInteropCommands } from './interop.js';
-import { backendOption, cpuOptions, threadsOption, finiteNumber, nonNegativeInt, notice, oneOf, positiveInt } from './options.js';
+import { backendOption, cpuOptions, threadsOption, finiteNumber, nonNegativeInt, notice, oneOf, positiveInt, positiveNumber } from './options.js';
 import { loadModels, modelOptions, registerModelCommands } from './models.js';
 import { trainReporter } from './progress.js';
+import { serve, WEB_ROOT } from './serve.js';
+import type { AddressInfo } from 'node:net';
 
 const archOption = () => new Option('--arch <name>', ARCHITECTURE_NAMES.join(', ')).makeOptionMandatory();
 
@@ -46,7 +48,7 @@ program
   .addOption(threadsOption())
   .option('--json', 'print a JSON summary')
   .action(async (o) => {
-    const backend = await selectBackend(o.backend, notice, cpuOptions(o));
+    const backend = await selectBackend(o.backend, notice, { cpu: cpuOptions(o) });
     const r = await runForward(o, backend);
     console.log(o.json ? JSON.stringify({ ...r, output: o.output, backend: backend.name }) : `wrote logits [${r.n}, ${r.classes}] to ${o.output}`);
   });
@@ -65,8 +67,8 @@ program
   .option('--sgd-form <form>', 'paper (v <- m v - wd lr w - lr g) or pytorch', oneOf('--sgd-form', ['paper', 'pytorch'] as const), PAPER_SGD.form)
   .option('--init <scheme>', "paper (N(0, 0.01^2)) or he; the architecture's default otherwise", oneOf('--init', ['paper', 'he'] as const))
   .option('--bias-init <b>', 'replaces the nonzero bias initialisations (the paper: 1)', finiteNumber('--bias-init'))
-  .option('--input-scale <s>', "factor on mean-subtracted pixels; the architecture's default otherwise", finiteNumber('--input-scale', 0))
-  .option('--val <n>', 'training images held out for validation (default: 5000, or a tenth of a smaller set)', nonNegativeInt('--val'))
+  .option('--input-scale <s>', "factor on mean-subtracted pixels; the architecture's default otherwise", positiveNumber('--input-scale'))
+  .option('--val <n>', 'training images held out for validation (default: 5000, or a tenth of a smaller set)', positiveInt('--val'))
   .option('--limit <n>', 'train on the first n training images only', positiveInt('--limit'))
   .option('--seed <s>', 'seed for initialisation, order and dropout', nonNegativeInt('--seed'), 1)
   .option('--checkpoint-every <steps>', 'also checkpoint every this many steps', nonNegativeInt('--checkpoint-every'), 0)
@@ -79,7 +81,7 @@ program
   .option('--json', 'JSON lines: start, one per epoch, done')
   .option('--log-steps', 'with --json, also one line per step')
   .action(async (o) => {
-    const backend = await selectBackend(o.backend, notice, cpuOptions(o));
+    const backend = await selectBackend(o.backend, notice, { cpu: cpuOptions(o) });
     const out = o.out ?? o.resume ?? `runs/${o.arch}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     const { defaults } = architecture(o.arch);
     await train(
@@ -111,7 +113,7 @@ modelOptions(program.command('eval'), 'many')
   .option('--json', 'one JSON object')
   .action(async (o) => {
     const models = await loadModels('eval', { ...o, checkpoint: [...(o.checkpoint ?? []), ...(o.ensemble ?? [])] });
-    const backend = await selectBackend(o.backend, notice, cpuOptions(o));
+    const backend = await selectBackend(o.backend, notice, { cpu: cpuOptions(o) });
     const tenCrop = Boolean(o.tenCrop);
     const r = await evaluateModels(models, o.data, backend, { batch: o.batch ?? (tenCrop ? 8 : 64), tenCrop, notice });
     console.log(
@@ -135,7 +137,7 @@ program
   .addOption(threadsOption())
   .option('--json', 'one JSON object')
   .action(async (o) => {
-    const backend = await selectBackend(o.backend, notice, cpuOptions(o));
+    const backend = await selectBackend(o.backend, notice, { cpu: cpuOptions(o) });
     const r = await benchmark({ arch: o.arch, batch: o.batch, mode: o.mode, backend, steps: o.steps, warmup: o.warmup, profile: o.profile });
     if (o.json) {
       console.log(JSON.stringify(r));
@@ -152,8 +154,20 @@ program
   .addOption(backendOption())
   .addOption(threadsOption())
   .action(async (dir, o) => {
-    const backend = await selectBackend(o.backend, notice, cpuOptions(o));
+    const backend = await selectBackend(o.backend, notice, { cpu: cpuOptions(o) });
     console.log((await buildReport(dir, backend)).path);
+  });
+
+program
+  .command('serve')
+  .description('the page that trains, classifies and shows what the net learned, in your browser (WebGPU or the CPU)')
+  .option('--port <n>', 'port to listen on (0: any free one)', nonNegativeInt('--port'), 8080)
+  .option('--host <address>', 'address to listen on (0.0.0.0 for other machines)', '127.0.0.1')
+  .action(async (o: { port: number; host: string }) => {
+    const server = await serve(WEB_ROOT, o.port, o.host);
+    const address = server.address() as AddressInfo;
+    console.log(`serving the page at http://${o.host === '0.0.0.0' ? 'localhost' : o.host}:${address.port}/ (Ctrl-C stops)`);
+    await new Promise(() => {}); // until the process is stopped
   });
 
 async function main(argv: string[]): Promise<number> {

@@ -9,7 +9,7 @@ import { UsageError } from '../core/errors.js';
 import { extractFeatures } from '../eval/features.js';
 import { loadTrainedModel, loadWeightsFile, type LoadedModel } from '../eval/models.js';
 import { predictFiles, similarImages, similarRows, trainingDataOf } from '../eval/predict.js';
-import { writeSafetensors } from '../io/files.js';
+import { checkOutputFile, writeSafetensors } from '../io/files.js';
 import { imageRows } from '../report/mosaic.js';
 import { encodePng } from '../report/png.js';
 import { ARCHITECTURE_NAMES } from '../nn/architectures.js';
@@ -56,7 +56,7 @@ export function registerModelCommands(program: Command): void {
     .option('--json', 'one JSON object per image')
     .action(async (images: string[], o) => {
       const model = await oneModel('predict', o);
-      const backend = await selectBackend(o.backend, notice, cpuOptions(o));
+      const backend = await selectBackend(o.backend, notice, { cpu: cpuOptions(o) });
       for (const p of await predictFiles(model, images, backend, o.top)) {
         if (o.json) console.log(JSON.stringify(p));
         else console.log(`${p.file}\n${p.top.map((t) => `  ${percent(t.probability).padStart(6)}  ${t.name}`).join('\n')}`);
@@ -74,7 +74,8 @@ export function registerModelCommands(program: Command): void {
     .addOption(threadsOption())
     .action(async (o) => {
       const model = await oneModel('features', o);
-      const backend = await selectBackend(o.backend, notice, cpuOptions(o));
+      await checkOutputFile('--out', o.out, [model.weightsPath]);
+      const backend = await selectBackend(o.backend, notice, { cpu: cpuOptions(o) });
       const data = await trainingDataOf(model, backend);
       try {
         const set = data.sets[o.split as 'train' | 'test'];
@@ -104,7 +105,8 @@ export function registerModelCommands(program: Command): void {
     .option('--json', 'one JSON object per query')
     .action(async (images: string[], o) => {
       const model = await oneModel('similar', o);
-      const backend = await selectBackend(o.backend, notice, cpuOptions(o));
+      if (o.png) await checkOutputFile('--png', o.png, [model.weightsPath, ...images]);
+      const backend = await selectBackend(o.backend, notice, { cpu: cpuOptions(o) });
       const s = await similarImages(model, backend, { files: images, k: o.k, bankSize: o.bank || Infinity, layer: o.layer });
       s.queryIndices.forEach((qi, r) => {
         const query = images[r] ?? `test image ${qi} (${model.model.classes[s.queries.label(qi)]})`;

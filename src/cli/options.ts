@@ -39,6 +39,16 @@ export function finiteNumber(option: string, min = -Infinity) {
   };
 }
 
+/** A finite number > 0 (a factor that 0 would silently erase, such as --input-scale). */
+export function positiveNumber(option: string) {
+  const finite = finiteNumber(option);
+  return (value: string): number => {
+    const n = finite(value);
+    if (n <= 0) throw new UsageError(`${option}: expected a number > 0, found "${value}"`);
+    return n;
+  };
+}
+
 export function oneOf<T extends string>(option: string, choices: readonly T[]) {
   return (value: string): T => {
     if (!choices.includes(value as T)) throw new UsageError(`${option}: expected one of ${choices.join(', ')}, found "${value}"`);

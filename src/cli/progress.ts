@@ -1,7 +1,7 @@
 // Training output: a progress bar with loss, img/s and ETA on a terminal; JSON lines with
 // --json; plain per-epoch lines otherwise (logs, pipes).
 import cliProgress from 'cli-progress';
-import type { TrainEvent } from '../train/trainer.js';
+import type { TrainEvent } from '../train/loop.js';
 
 export function trainReporter(json: boolean, logSteps = false): (e: TrainEvent) => void {
   if (json) {

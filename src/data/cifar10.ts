@@ -4,6 +4,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DataError, FormatError } from '../core/errors.js';
+import { readInputFile } from '../io/files.js';
 import type { ImageSet } from './fashion_mnist.js';
 
 const SIDE = 32;
@@ -35,8 +36,11 @@ async function loadFiles(dir: string, names: string[], classes: string[]): Promi
   const parts = await Promise.all(
     names.map(async (name) => {
       const file = join(dir, name);
-      const bytes = await readFile(file).catch(() => {
-        throw new DataError(`CIFAR-10: ${file} is missing (expected ${[...TRAIN_FILES, TEST_FILE].join(', ')})`);
+      const bytes = await readInputFile(file, 'a CIFAR-10 batch file').catch((err) => {
+        if (err instanceof FormatError && err.fault === 'file not found') {
+          throw new DataError(`CIFAR-10: ${file} is missing (expected ${[...TRAIN_FILES, TEST_FILE].join(', ')})`);
+        }
+        throw err; // a directory, a device, too large: said as such
       });
       return parseBatch(bytes, file);
     }),

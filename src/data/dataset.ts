@@ -2,12 +2,9 @@
 // stored shape (C x H x W, channel planes: CHW), each with a class label, readable synchronously
 // by index from memory or from a prepared shard cache. Everything else (file formats, decoding,
 // bad files) is settled before a Dataset exists, so epochs never decode or fail on a file.
-import { DataError, UsageError } from '../core/errors.js';
-import { CacheReader, openCache } from './cache.js';
-import { loadCifar10 } from './cifar10.js';
+import { DataError } from '../core/errors.js';
 import type { ImageSet } from './fashion_mnist.js';
 import { ResampledReader } from './resample.js';
-import { loadData } from './source.js';
 import { computeStats, type ImageStats } from './stats.js';
 import { mix32, Rng } from '../rng/hash.js';
 
@@ -50,9 +47,20 @@ export interface Dataset extends ImageReader {
 
 export type ReaderHandle =
   | { kind: 'memory'; shape: [number, number, number]; images: Uint8Array; labels: Int32Array }
-  | { kind: 'cache'; shape: [number, number, number]; count: number; dir: string; imagesPerShard: number; labels: Int32Array; crc32: Uint32Array }
+  | CacheHandle
   | { kind: 'resampled'; base: ReaderHandle; side: number; channels: number }
   | { kind: 'subset'; base: ReaderHandle; indices: Int32Array };
+
+/** A prepared cache's split on disk (cache.ts reads it). */
+export interface CacheHandle {
+  kind: 'cache';
+  shape: [number, number, number];
+  count: number;
+  dir: string;
+  imagesPerShard: number;
+  labels: Int32Array;
+  crc32: Uint32Array;
+}
 
 export interface OpenedData {
   /** The spec as given. */
@@ -123,9 +131,18 @@ export class MemoryDataset implements Dataset {
   close(): void {}
 }
 
-/** A Uint8Array of `length` bytes on a SharedArrayBuffer. */
+/**
+ * `bytes` bytes of shared memory, which loader threads read without copies; plain memory where
+ * the platform has none to share (a page that is not cross-origin isolated, whose loader then
+ * runs on the calling thread).
+ */
+export function sharedMemory(bytes: number): ArrayBufferLike {
+  return typeof SharedArrayBuffer === 'function' ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
+}
+
+/** A Uint8Array of `length` bytes of shared memory (sharedMemory). */
 export function sharedBytes(length: number): Uint8Array {
-  return new Uint8Array(new SharedArrayBuffer(length));
+  return new Uint8Array(sharedMemory(length));
 }
 
 /** An in-memory ImageSet (IDX, CIFAR-10) as a Dataset, copied once into shared memory. */
@@ -140,50 +157,6 @@ export function classCounts(dataset: Pick<Dataset, 'count' | 'classes' | 'label'
   const counts = new Array<number>(dataset.classes.length).fill(0);
   for (let i = 0; i < dataset.count; i++) counts[dataset.label(i)]++;
   return counts;
-}
-
-const SPEC_KINDS = ['fashion-mnist', 'cifar10', 'folder', 'imagenet', 'cache'];
-
-/**
- * Opens a data spec:
- * - `fashion-mnist[:DIR]` IDX files, in memory (train and test; see source.ts);
- * - `cifar10:DIR` the CIFAR-10 binary batches, in memory (train and test);
- * - `folder:DIR` class-per-subfolder images, or DIR/train, DIR/val, DIR/test each laid out so;
- * - `imagenet:DIR` the ILSVRC-2012 layout (train/<wnid>/, val/ with ground truth);
- * - `cache:DIR` a cache written by `alexnet data prepare` (or by the `cache` option).
- * folder: and imagenet: are decoded into memory unless `options.cache` names a cache directory.
- */
-export async function openDataset(spec: string, options: OpenOptions = {}): Promise<OpenedData> {
-  const colon = spec.indexOf(':');
-  const kind = colon < 0 ? spec : spec.slice(0, colon);
-  const dir = colon < 0 ? '' : spec.slice(colon + 1);
-  if (!SPEC_KINDS.includes(kind)) {
-    throw new UsageError(`unknown data spec "${spec}": expected fashion-mnist[:DIR], cifar10:DIR, folder:DIR, imagenet:DIR or cache:DIR`);
-  }
-  if (kind !== 'fashion-mnist' && dir === '') throw new UsageError(`data spec "${spec}" names no directory: expected ${kind}:DIR`);
-  switch (kind) {
-    case 'fashion-mnist': {
-      const data = await loadData(spec);
-      const train = datasetFromSet(data.train, data.name, 'train');
-      return { name: spec, origin: data.origin, train, test: datasetFromSet(data.test, data.name, 'test'), stats: computeStats(train) };
-    }
-    case 'cifar10': {
-      const data = await loadCifar10(dir);
-      const train = datasetFromSet(data.train, 'cifar10', 'train');
-      return { name: spec, origin: data.origin, train, test: datasetFromSet(data.test, 'cifar10', 'test'), stats: computeStats(train) };
-    }
-    case 'folder':
-    case 'imagenet': {
-      // Imported here so that sharp (libvips) loads only when images must be decoded.
-      const { decodeToMemory, prepareCache } = await import('./prepare.js');
-      if (options.cache === undefined) return holdOutTest(await decodeToMemory(spec, options), options);
-      await prepareCache(spec, options.cache, { side: options.side, onProgress: (p) => options.onProgress?.(p.done, p.total) });
-      return holdOutTest(await openCache(options.cache), options);
-    }
-    case 'cache':
-    default: // the kinds were checked above
-      return holdOutTest(await openCache(dir), options);
-  }
 }
 
 /** The share of a data set without val/ or test/ folders held out as its test set. */
@@ -220,7 +193,7 @@ export function stratifiedHoldOut(set: Pick<Dataset, 'count' | 'label'>, share: 
  * training images (never score on images the net trained on); the training statistics are
  * then those of the images kept for training.
  */
-function holdOutTest(d: OpenedData, options: OpenOptions): OpenedData {
+export function holdOutTest(d: OpenedData, options: Pick<OpenOptions, 'holdOut'>): OpenedData {
   if (d.test || d.val || options.holdOut === false) return d;
   const { held, rest } = stratifiedHoldOut(d.train, HELD_OUT_TEST_SHARE);
   const train = new SubsetDataset(d.train, rest, 'train');
@@ -281,10 +254,14 @@ class SubsetDataset extends SubsetReader implements Dataset {
   }
 }
 
-/** Rebuilds a reader from a handle (in a worker thread). */
-export function openReader(handle: ReaderHandle): ImageReader {
+/**
+ * Rebuilds a reader from a handle (in a worker thread). Files are the host's: a cache handle
+ * is opened by `openCache` (Node's CacheReader), which a browser never needs.
+ */
+export function openReader(handle: ReaderHandle, openCache?: (h: CacheHandle) => ImageReader): ImageReader {
   if (handle.kind === 'memory') return new MemoryDataset('worker', 'train', handle.shape, [], [], handle.images, handle.labels);
-  if (handle.kind === 'resampled') return new ResampledReader(openReader(handle.base), handle.side, handle.channels);
-  if (handle.kind === 'subset') return new SubsetReader(openReader(handle.base), handle.indices);
-  return new CacheReader(handle);
+  if (handle.kind === 'resampled') return new ResampledReader(openReader(handle.base, openCache), handle.side, handle.channels);
+  if (handle.kind === 'subset') return new SubsetReader(openReader(handle.base, openCache), handle.indices);
+  if (!openCache) throw new DataError(`a cache reader (${handle.dir}) needs the Node host`);
+  return openCache(handle);
 }

@@ -1,22 +1,20 @@
-// Image files to the paper's stored form: decoded with sharp (libvips), converted to 8-bit sRGB
-// (greyscale replicated, CMYK through an ICC profile, alpha dropped as PIL's convert('RGB')
-// does, 16-bit reduced), the shorter side resized to `side`, the central side x side square
-// kept, channel planes out (CHW). A file that cannot be used gives a reason, never an exception.
-import { readFile } from 'node:fs/promises';
+// Image files to the paper's stored form, in Node: sharp (libvips) decodes to 8-bit sRGB at the
+// file's own size (greyscale replicated, CMYK through an ICC profile, alpha dropped as PIL's
+// convert('RGB') does, 16-bit reduced); pixels.ts resizes and crops, as it does in a page. A
+// file that cannot be used gives a reason, never an exception.
 import sharp from 'sharp';
-import { headerProblem } from './scan.js';
+import type { FormatError } from '../core/errors.js';
+import { readInputFile } from '../io/files.js';
+import { imageHeaderProblem, storedImage } from './pixels.js';
+
+/** No image we read is larger (the largest ImageNet JPEGs are ~15 MB); checked before reading. */
+export const MAX_IMAGE_BYTES = 256 * 2 ** 20;
 
 export type Decoded = { ok: true; pixels: Uint8Array } | { ok: false; reason: string };
 
-/** Decodes one file to 3 x side x side bytes, CHW. */
-export async function decodeImage(path: string, side: number): Promise<Decoded> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(path);
-  } catch (err) {
-    return { ok: false, reason: `cannot read (${(err as Error).message})` };
-  }
-  const problem = headerProblem(bytes, bytes.length);
+/** Image bytes to [height, width, 3] RGB bytes, or why they cannot be used. */
+export async function decodeRgb(bytes: Uint8Array): Promise<{ ok: true; rgb: Uint8Array; width: number; height: number } | { ok: false; reason: string }> {
+  const problem = imageHeaderProblem(bytes, bytes.length);
   if (problem !== null) return { ok: false, reason: problem };
   try {
     // failOn 'error' rejects corrupt and truncated data but accepts the harmless warnings
@@ -24,27 +22,26 @@ export async function decodeImage(path: string, side: number): Promise<Decoded> 
     const { data, info } = await sharp(bytes, { failOn: 'error' })
       .removeAlpha()
       .toColourspace('srgb')
-      .resize(side, side, { fit: 'cover', position: 'centre' })
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3 || info.width !== side || info.height !== side) {
-      return { ok: false, reason: `decoded to ${info.channels} x ${info.height} x ${info.width}, expected 3 x ${side} x ${side}` };
-    }
-    return { ok: true, pixels: interleavedToPlanar(data, side * side) };
+    if (info.channels !== 3) return { ok: false, reason: `decoded to ${info.channels} channels, expected 3` };
+    return { ok: true, rgb: data, width: info.width, height: info.height };
   } catch (err) {
     return { ok: false, reason: `cannot decode (${(err as Error).message.split('\n')[0]})` };
   }
 }
 
-/** RGBRGB... to RRR...GGG...BBB... */
-function interleavedToPlanar(hwc: Uint8Array, plane: number): Uint8Array {
-  const chw = new Uint8Array(3 * plane);
-  for (let p = 0, k = 0; p < plane; p++, k += 3) {
-    chw[p] = hwc[k];
-    chw[plane + p] = hwc[k + 1];
-    chw[2 * plane + p] = hwc[k + 2];
+/** Decodes one file to 3 x side x side bytes, CHW. */
+export async function decodeImage(path: string, side: number): Promise<Decoded> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readInputFile(path, 'an image file', MAX_IMAGE_BYTES);
+  } catch (err) {
+    return { ok: false, reason: (err as FormatError).fault ?? (err as Error).message };
   }
-  return chw;
+  const decoded = await decodeRgb(bytes);
+  if (!decoded.ok) return decoded;
+  return { ok: true, pixels: storedImage(decoded.rgb, decoded.width, decoded.height, side) };
 }
 
 /**

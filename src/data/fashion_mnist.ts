@@ -1,13 +1,10 @@
 // Fashion-MNIST (Xiao, Rasul & Vollgraf, 2017): 70,000 28x28 greyscale images of clothing in
 // ten balanced classes, a drop-in replacement for MNIST that small AlexNet variants do not
-// solve trivially. Debian's dataset-fashion-mnist package installs the gzipped IDX files.
-import { access, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { DataError, FormatError } from '../core/errors.js';
+// solve trivially. Debian's dataset-fashion-mnist package installs the gzipped IDX files
+// (data/source.ts reads them from disk; the page from what the user picks).
+import { FormatError } from '../core/errors.js';
 import { shapeString } from '../core/geometry.js';
-import { readIdx } from './idx.js';
-
-export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
+import type { IdxArray } from './idx.js';
 
 export const FASHION_MNIST_CLASSES = [
   'T-shirt/top',
@@ -35,25 +32,13 @@ export interface ImageSet {
 
 const SIDE = 28;
 
-/** `<dir>/<base>.gz` if present, else the uncompressed `<dir>/<base>`. */
-async function findFile(dir: string, base: string): Promise<string> {
-  for (const name of [`${base}.gz`, base]) {
-    const path = join(dir, name);
-    try {
-      await access(path);
-      return path;
-    } catch {
-      // Try the next spelling.
-    }
-  }
-  throw new DataError(`Fashion-MNIST: ${dir} has neither ${base}.gz nor ${base}`);
+/** The file names of a split: `train-images-idx3-ubyte` and so on, each optionally `.gz`. */
+export function fashionMnistFiles(prefix: 'train' | 't10k'): { images: string; labels: string } {
+  return { images: `${prefix}-images-idx3-ubyte`, labels: `${prefix}-labels-idx1-ubyte` };
 }
 
-async function loadSplit(dir: string, prefix: 'train' | 't10k'): Promise<ImageSet> {
-  const imagesFile = await findFile(dir, `${prefix}-images-idx3-ubyte`);
-  const labelsFile = await findFile(dir, `${prefix}-labels-idx1-ubyte`);
-  const [images, labels] = await Promise.all([readIdx(imagesFile), readIdx(labelsFile)]);
-
+/** One split from its images and labels IDX arrays, checked against each other. */
+export function fashionMnistSplit(images: IdxArray, labels: IdxArray, imagesFile: string, labelsFile: string): ImageSet {
   const [count, height, width] = images.dims;
   if (images.dims.length !== 3 || height !== SIDE || width !== SIDE) {
     throw new FormatError(imagesFile, `expected images of shape [n, 28, 28], found ${shapeString(images.dims)}`);
@@ -80,19 +65,4 @@ async function loadSplit(dir: string, prefix: 'train' | 't10k'): Promise<ImageSe
     width,
     classes: [...FASHION_MNIST_CLASSES],
   };
-}
-
-export async function loadFashionMnist(dir = FASHION_MNIST_DIR): Promise<{ train: ImageSet; test: ImageSet }> {
-  const problem = await stat(dir).then(
-    (s) => (s.isDirectory() ? null : 'is not a directory'),
-    () => 'does not exist',
-  );
-  if (problem !== null) {
-    throw new DataError(
-      `Fashion-MNIST not found: looked in ${dir}, which ${problem}. ` +
-        `\`apt-get install dataset-fashion-mnist\` provides it in ${FASHION_MNIST_DIR}`,
-    );
-  }
-  const [train, test] = await Promise.all([loadSplit(dir, 'train'), loadSplit(dir, 't10k')]);
-  return { train, test };
 }

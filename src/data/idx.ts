@@ -1,9 +1,7 @@
 // The IDX format of MNIST and its relatives: magic bytes 0x00 0x00 <type> <ndims>, then
 // ndims big-endian u32 dimensions, then the data in row-major order. Only unsigned bytes
 // (type 0x08) are accepted, which is what every MNIST-family image and label file uses.
-import { readInputFile } from '../io/files.js';
-import { promisify } from 'node:util';
-import { gunzip } from 'node:zlib';
+import { gunzipBounded, InflateLimitError } from '../core/bytes.js';
 import { FormatError } from '../core/errors.js';
 import { product, shapeString } from '../core/geometry.js';
 
@@ -18,7 +16,6 @@ const MAX_DIMS = 4;
 /** Decompressed files are refused beyond this, so a gzip bomb cannot exhaust memory. */
 const MAX_GUNZIPPED_BYTES = 1024 * 1024 * 1024;
 
-const gunzipAsync = promisify(gunzip);
 
 function hex(byte: number): string {
   return `0x${byte.toString(16).padStart(2, '0')}`;
@@ -75,19 +72,18 @@ export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
   return { dims, data: new Uint8Array(bytes.subarray(headerLength)) };
 }
 
-/** Reads an IDX file, gunzipping it when it is named .gz or starts with the gzip magic. */
-export async function readIdx(path: string): Promise<IdxArray> {
-  let bytes = await readInputFile(path, 'an IDX file');
-
-  if (path.endsWith('.gz') || (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b)) {
+/**
+ * The IDX array in a file's bytes, gunzipped first when it is named .gz or starts with the gzip
+ * magic (through the platform's DecompressionStream, stopped at a cap against gzip bombs).
+ */
+export async function decodeIdx(bytes: Uint8Array, file: string): Promise<IdxArray> {
+  if (file.endsWith('.gz') || (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b)) {
     try {
-      bytes = await gunzipAsync(bytes, { maxOutputLength: MAX_GUNZIPPED_BYTES });
+      bytes = await gunzipBounded(bytes, MAX_GUNZIPPED_BYTES);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
-        throw new FormatError(path, `decompresses to more than ${MAX_GUNZIPPED_BYTES} bytes`);
-      }
-      throw new FormatError(path, `corrupt gzip stream (${(err as Error).message})`);
+      if (err instanceof InflateLimitError) throw new FormatError(file, err.message);
+      throw new FormatError(file, `corrupt gzip stream (${(err as Error).message})`);
     }
   }
-  return parseIdx(bytes, path);
+  return parseIdx(bytes, file);
 }

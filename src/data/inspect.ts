@@ -3,7 +3,8 @@
 // with `decode`, by decoding every file as preparation would.
 import { relative } from 'node:path';
 import { readIndex } from './cache.js';
-import { classCounts, openDataset, SPLIT_NAMES, type SkippedFile, type SplitName } from './dataset.js';
+import { classCounts, SPLIT_NAMES, type SkippedFile, type SplitName } from './dataset.js';
+import { openDataset } from './open.js';
 import { checkHeader, scanSource } from './scan.js';
 
 export interface SplitReport {

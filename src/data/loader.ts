@@ -2,11 +2,12 @@
 // worker threads into shared memory while the caller computes on earlier batches. The bytes of
 // batch k of epoch e depend only on (dataset, options, e, k): not on the number of workers, on
 // timing, or on earlier epochs, so a resumed run sees the batches an uninterrupted one would.
-import { Worker } from 'node:worker_threads';
+// Threads come from the host (loader_node.ts: worker_threads); without one the loader reads and
+// augments on the calling thread.
 import { DataError, UsageError } from '../core/errors.js';
 import { Rng, randomU32 } from '../rng/hash.js';
 import { augmentBatch, makePlan, PARAMS_PER_CROP, viewsPerImage, type AugmentPlan, type BatchBuffers, type PlanOptions } from './augment.js';
-import type { Dataset } from './dataset.js';
+import { sharedMemory, type Dataset } from './dataset.js';
 import type { ImageStats } from './stats.js';
 
 export interface LoaderOptions extends PlanOptions {
@@ -19,6 +20,8 @@ export interface LoaderOptions extends PlanOptions {
   dropLast?: boolean;
   /** Worker threads; 0 reads and augments on the calling thread, without overlap. */
   workers?: number;
+  /** Starts a worker thread (needed when `workers` > 0): the host's. */
+  startThread?: StartLoaderThread;
   /** Batches prepared ahead of the one being used (default workers + 1; 0 without workers). */
   prefetch?: number;
 }
@@ -55,8 +58,28 @@ interface Slot extends BatchBuffers {
 
 const SHUFFLE_STREAM = 0x5b0;
 
+/** What a loader thread is started with (structured-cloneable; the slots are shared memory). */
+export interface LoaderThreadInit {
+  handle: Dataset['handle'];
+  plan: AugmentPlan;
+  slots: BatchBuffers[];
+}
+
+/** A loader thread as the host runs it (Node's worker_threads; a browser's Web Worker). */
+export interface LoaderThread {
+  post(message: Job | 'close'): void;
+  /** A job is in flight (true) or none is (false): Node keeps the process alive only for the first. */
+  busy(busy: boolean): void;
+  onMessage(listener: (m: { slot: number; error?: string }) => void): void;
+  onError(listener: (err: Error) => void): void;
+  /** Settles with the exit code once the thread has stopped. */
+  exited: Promise<number>;
+}
+
+export type StartLoaderThread = (init: LoaderThreadInit) => LoaderThread;
+
 interface WorkerState {
-  worker: Worker;
+  worker: LoaderThread;
   /** Slot -> callbacks of the job in flight there. */
   waiting: Map<number, { resolve: () => void; reject: (e: Error) => void }>;
   exited: Promise<void>;
@@ -99,49 +122,48 @@ export class Loader {
     this.batchesPerEpoch = options.dropLast ? Math.floor(this.order.length / options.batch) : Math.ceil(this.order.length / options.batch);
 
     const workers = options.workers ?? 0;
+    if (workers > 0 && !options.startThread) throw new UsageError(`a loader with ${workers} worker threads needs a host to start them (startThread)`);
     this.prefetch = workers === 0 ? 0 : (options.prefetch ?? workers + 1);
     this.slots = Array.from({ length: this.prefetch + 1 }, () => this.makeSlot());
     for (let w = 0; w < workers; w++) this.startWorker();
   }
 
   private makeSlot(): Slot {
-    const crops = this.options.batch * this.views;
+    // No batch holds more images than the loader has (a --batch of 1e9 allocates for those).
+    const images = Math.min(this.options.batch, this.order.length);
+    const crops = images * this.views;
     const floats = this.plan.output === 'float32' ? crops * this.cropSize : 0;
-    const bytes = this.plan.output === 'uint8' ? this.options.batch * this.imageSize : 0;
+    const bytes = this.plan.output === 'uint8' ? images * this.imageSize : 0;
     return {
-      input: new Float32Array(new SharedArrayBuffer(4 * floats)),
-      pixels: new Uint8Array(new SharedArrayBuffer(bytes)),
-      params: new Float32Array(new SharedArrayBuffer(4 * crops * PARAMS_PER_CROP)),
-      labels: new Float32Array(this.options.batch),
-      indices: new Int32Array(this.options.batch),
+      input: new Float32Array(sharedMemory(4 * floats)),
+      pixels: new Uint8Array(sharedMemory(bytes)),
+      params: new Float32Array(sharedMemory(4 * crops * PARAMS_PER_CROP)),
+      labels: new Float32Array(images),
+      indices: new Int32Array(images),
     };
   }
 
   private startWorker(): void {
     const w = this.workers.length;
     const slots: BatchBuffers[] = this.slots.map(({ input, pixels, params }) => ({ input, pixels, params }));
-    const worker = new Worker(new URL('./loader_worker.js', import.meta.url), { workerData: { handle: this.dataset.handle, plan: this.plan, slots } });
+    const worker = this.options.startThread!({ handle: this.dataset.handle, plan: this.plan, slots });
     const waiting: WorkerState['waiting'] = new Map();
     const fail = (err: Error) => {
       this.failure ??= err;
       for (const job of waiting.values()) job.reject(err);
       waiting.clear();
     };
-    worker.on('message', (m: { slot: number; error?: string }) => {
+    worker.onMessage((m) => {
       const job = waiting.get(m.slot);
       waiting.delete(m.slot);
-      if (waiting.size === 0) worker.unref(); // an idle worker never keeps the process alive
+      if (waiting.size === 0) worker.busy(false); // an idle worker never keeps the process alive
       if (m.error !== undefined) job?.reject(new DataError(`data loader worker: ${m.error}`));
       else job?.resolve();
     });
-    worker.on('error', (err) => fail(new DataError(`data loader worker ${w} failed: ${err.message}`)));
-    const exited = new Promise<void>((resolve) =>
-      worker.once('exit', (code) => {
-        if (!this.closing) fail(new DataError(`data loader worker ${w} exited (code ${code})`));
-        resolve();
-      }),
-    );
-    worker.unref();
+    worker.onError((err) => fail(new DataError(`data loader worker ${w} failed: ${err.message}`)));
+    const exited = worker.exited.then((code) => {
+      if (!this.closing) fail(new DataError(`data loader worker ${w} exited (code ${code})`));
+    });
     this.workers.push({ worker, waiting, exited });
   }
 
@@ -206,8 +228,8 @@ export class Loader {
     const { worker, waiting } = this.workers.reduce((best, w) => (w.waiting.size < best.waiting.size ? w : best));
     return new Promise((resolve, reject) => {
       waiting.set(slot, { resolve, reject });
-      worker.ref(); // a job in flight keeps the process alive until it is done
-      worker.postMessage({ slot, epoch, indices } satisfies Job);
+      worker.busy(true); // a job in flight keeps the process alive until it is done
+      worker.post({ slot, epoch, indices } satisfies Job);
     });
   }
 
@@ -215,8 +237,8 @@ export class Loader {
   async close(): Promise<void> {
     this.closing = true;
     for (const { worker } of this.workers) {
-      worker.ref();
-      worker.postMessage('close');
+      worker.busy(true);
+      worker.post('close');
     }
     await Promise.all(this.workers.map((w) => w.exited));
     this.workers.length = 0;

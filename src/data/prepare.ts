@@ -14,7 +14,7 @@ import {
 } from './cache.js';
 import { classCounts, MemoryDataset, SPLIT_NAMES, sharedBytes, type OpenedData, type OpenOptions, type SplitName } from './dataset.js';
 import { decodeInOrder } from './decode.js';
-import { scanSource, type Listing, type SplitListing } from './scan.js';
+import { emptyClass, scanSource, type Listing, type SplitListing } from './scan.js';
 import { computeStats } from './stats.js';
 
 /** The paper's stored side: shorter side rescaled to 256, central 256 x 256 kept. */
@@ -87,14 +87,16 @@ export async function decodeToMemory(spec: string, options: Omit<OpenOptions, 'c
     );
   }
   const train = datasets.train!;
-  requireTrainingImages(train.count, spec);
+  requireTrainingImages(classCounts(train), listing, spec);
   const skipped = Object.values(datasets).reduce((n, d) => n + d.skipped.length, 0);
   const origin = `${listing.root}, decoded into memory (${skipped} files skipped: alexnet data inspect ${spec} lists them)`;
   return { name: spec, origin, train, val: datasets.val, test: datasets.test, stats: computeStats(train) };
 }
 
-function requireTrainingImages(count: number, spec: string): void {
-  if (count === 0) throw new DataError(`${spec}: none of the training images could be decoded (see the skipped files)`);
+/** Every training class must keep an image after decoding (the rest were skipped, with reasons). */
+function requireTrainingImages(perClass: readonly number[], listing: Listing, spec: string): void {
+  const empty = perClass.findIndex((n) => n === 0);
+  if (empty >= 0) throw emptyClass(join(listing.trainDir, listing.classIds[empty]), `none of its files decodes: alexnet data inspect ${spec} --decode lists why`);
 }
 
 /**
@@ -133,7 +135,7 @@ export async function prepareCache(spec: string, out: string, options: PrepareOp
     };
   }
   const trainSplit = splits.train!;
-  requireTrainingImages(trainSplit.count, spec);
+  requireTrainingImages(trainSplit.perClass, listing, spec);
   const train = new CacheReader({
     kind: 'cache', shape: header.shape, count: trainSplit.count, dir: join(out, 'train'), imagesPerShard: header.imagesPerShard, labels: Int32Array.from(trainSplit.labels),
     crc32: Uint32Array.from(trainSplit.crc32),

@@ -11,6 +11,7 @@ import { open, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { extname, join, relative, resolve, sep } from 'node:path';
 import { DataError } from '../core/errors.js';
 import { SPLIT_NAMES, type SkippedFile, type SplitName } from './dataset.js';
+import { imageHeaderProblem } from './pixels.js';
 
 /** Extensions taken as images (any case); any other file is reported as skipped. */
 export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp'];
@@ -27,6 +28,8 @@ export interface Listing {
   /** `kind:absolute-root`, the cache's record of where the images came from. */
   source: string;
   root: string;
+  /** The folder holding the training class folders. */
+  trainDir: string;
   classIds: string[];
   classes: string[];
   splits: Partial<Record<SplitName, SplitListing>>;
@@ -121,7 +124,7 @@ async function classFolders(root: string, dir: string, classIds: string[], train
     const label = classIds.indexOf(name);
     const { files: found, skipped: links } = await walk(root, join(dir, name));
     listing.skipped.push(...links);
-    if (training && !found.some(isImageName)) throw new DataError(`class folder ${join(dir, name)} has no image files (${IMAGE_EXTENSIONS.join(', ')})`);
+    if (training && !found.some(isImageName)) throw emptyClass(join(dir, name), `none of its files is named ${IMAGE_EXTENSIONS.join(', ')}`);
     for (const f of found) {
       if (label < 0) {
         listing.skipped.push({ file: relative(root, f), reason: `class "${name}" is not among the training classes` });
@@ -134,6 +137,11 @@ async function classFolders(root: string, dir: string, classIds: string[], train
     }
   }
   return listing;
+}
+
+/** A training class without images, found by its file names or after decoding: one error. */
+export function emptyClass(classDir: string, why: string): DataError {
+  return new DataError(`class folder ${classDir} has no usable images (${why}); every training class needs one at least`);
 }
 
 function checkClasses(dir: string, classIds: string[]): void {
@@ -156,7 +164,7 @@ export async function scanFolder(dir: string): Promise<Listing> {
   }
   const classIds = (await entries(root, trainDir)).dirs;
   checkClasses(trainDir, classIds);
-  const listing: Listing = { source: `folder:${root}`, root, classIds, classes: classIds, splits: {} };
+  const listing: Listing = { source: `folder:${root}`, root, trainDir, classIds, classes: classIds, splits: {} };
   for (const split of splitDirs.length > 0 ? splitDirs : (['train'] as SplitName[])) {
     listing.splits[split] = await classFolders(root, split === 'train' ? trainDir : join(root, split), classIds, split === 'train');
   }
@@ -219,7 +227,7 @@ export async function scanImagenet(dir: string): Promise<Listing> {
     throw new DataError(`${root}: ${missing.length} training classes (${missing.slice(0, 3).join(', ')}...) are missing from its synset file`);
   }
   const listing: Listing = {
-    source: `imagenet:${root}`, root, classIds, classes: classIds.map((id) => names?.get(id) ?? id),
+    source: `imagenet:${root}`, root, trainDir: join(root, 'train'), classIds, classes: classIds.map((id) => names?.get(id) ?? id),
     splits: { train: await classFolders(root, join(root, 'train'), classIds, true) },
   };
   const valDir = join(root, 'val');
@@ -260,23 +268,6 @@ export async function scanSource(spec: string): Promise<Listing> {
   throw new DataError(`"${spec}" is not an image-file spec: expected folder:DIR or imagenet:DIR`);
 }
 
-/** The format named by a file's first bytes, or null: content decides, not the extension. */
-export function sniffFormat(head: Uint8Array): 'jpeg' | 'png' | 'webp' | null {
-  const at = (offset: number, bytes: number[]) => bytes.every((b, i) => head[offset + i] === b);
-  if (at(0, [0xff, 0xd8, 0xff])) return 'jpeg';
-  if (at(0, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return 'png';
-  if (at(0, [0x52, 0x49, 0x46, 0x46]) && at(8, [0x57, 0x45, 0x42, 0x50])) return 'webp'; // RIFF....WEBP
-  return null;
-}
-
-/** Why a file with these first bytes is not an image we read, or null when it may be one. */
-export function headerProblem(head: Uint8Array, size: number): string | null {
-  if (size === 0) return 'empty file (0 bytes)';
-  if (sniffFormat(head) !== null) return null;
-  const shown = Array.from(head.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join(' ');
-  return `not a JPEG, PNG or WebP image (starts with bytes ${shown})`;
-}
-
 /** Checks only a file's first bytes (fast; for inspecting without decoding). */
 export async function checkHeader(path: string): Promise<string | null> {
   try {
@@ -284,7 +275,7 @@ export async function checkHeader(path: string): Promise<string | null> {
     try {
       const head = new Uint8Array(12);
       const { bytesRead } = await file.read(head, 0, head.length, 0);
-      return headerProblem(head.subarray(0, bytesRead), bytesRead);
+      return imageHeaderProblem(head.subarray(0, bytesRead), bytesRead);
     } finally {
       await file.close();
     }

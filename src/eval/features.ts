@@ -2,7 +2,7 @@
 // net, after ReLU) are close in Euclidean distance.
 import type { Backend } from '../backend/backend.js';
 import type { Loader } from '../data/loader.js';
-import { forEachBatch, type LoadedModel } from './models.js';
+import { forEachBatch, type LoadedModel } from './run.js';
 
 /** Activations of `layer` for every image of `stream`: [images, dims]. */
 export async function extractFeatures(m: LoadedModel, stream: Loader, backend: Backend, layer = 'fc7', batch = 64) {

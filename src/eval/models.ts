@@ -4,25 +4,18 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Backend } from '../backend/backend.js';
-import { softmax } from '../backend/cpu/loss.js';
 import { UsageError } from '../core/errors.js';
-import type { Loader } from '../data/loader.js';
-import { readWeights } from '../io/weights.js';
-import type { NamedTensor } from '../io/safetensors.js';
+import { readWeights } from '../io/files.js';
 import { architecture } from '../nn/architectures.js';
-import { Net } from '../nn/net.js';
 import { latestCheckpoint, loadCheckpoint } from '../train/checkpoint.js';
-import { openTrainingData, type TrainingData } from '../train/data.js';
-import { batchOutputFor, feedBatch } from '../train/feed.js';
-import type { SavedModel } from '../train/trainer.js';
-import { countTopK } from './metrics.js';
+import { requireImages, type TrainingData } from '../train/data.js';
+import { openTrainingData } from '../train/open_data.js';
+import { batchOutputFor } from '../train/feed.js';
+import type { SavedModel } from '../train/loop.js';
+import { addSoftmax, type LoadedModel, type Predictions } from './run.js';
 
-export interface LoadedModel {
-  source: string;
-  model: SavedModel;
-  weights: Map<string, NamedTensor>;
-  weightsPath: string;
-}
+export type { LoadedModel, Predictions } from './run.js';
+import { countTopK } from './metrics.js';
 
 /** A checkpoint directory from a run directory, a checkpoints/ directory or a ckpt-* directory. */
 async function resolveCheckpoint(path: string): Promise<string> {
@@ -67,48 +60,6 @@ export function testData(spec: string, o: TestDataOptions): Promise<TrainingData
   });
 }
 
-/** The last Net made for each model, reused while the backend is the same and its batch suffices. */
-const nets = new WeakMap<LoadedModel, { backend: Backend; net: Net }>();
-
-/** `m` as a Net on `backend` for batches up to `batch`: made once, not per call (GPU memory). */
-function netFor(m: LoadedModel, backend: Backend, batch: number): Net {
-  const cached = nets.get(m);
-  if (cached && cached.backend === backend && cached.net.maxBatch >= batch) return cached.net;
-  const net = new Net(backend, architecture(m.model.arch, m.model.input, m.model.classes.length), batch);
-  net.importTensors(m.weights, m.weightsPath);
-  nets.set(m, { backend, net });
-  return net;
-}
-
-/**
- * Runs `m` in evaluation mode over `stream`, calling `use` after each batch of `count` images
- * (`count * views` crops, image-major).
- */
-export async function forEachBatch(
-  m: LoadedModel,
-  stream: Loader,
-  backend: Backend,
-  batch: number,
-  use: (net: Net, labels: Float32Array, start: number, count: number) => Promise<void>,
-): Promise<void> {
-  const net = netFor(m, backend, batch * stream.views);
-  let start = 0;
-  for await (const b of stream.epoch(0)) {
-    feedBatch(net, stream.plan, b);
-    net.forward(b.count * b.views, 'eval');
-    await use(net, b.labels, start, b.count);
-    start += b.count;
-  }
-}
-
-export interface Predictions {
-  /** [n, classes] averaged softmax. */
-  probs: Float32Array;
-  labels: Float32Array;
-  n: number;
-  classes: string[];
-}
-
 export interface PredictOptions {
   batch?: number;
   /** Average the softmax over the paper's ten crops of each image (corners, centre, mirrored). */
@@ -128,24 +79,14 @@ export async function predictTestSet(models: LoadedModel[], spec: string, backen
     const data = await testData(spec, { channels: m.model.input[0], crop: m.model.input[1], scale: m.model.scale, batch, output: batchOutputFor(backend), tenCrop: o.tenCrop });
     try {
       if (m === models[0]) data.notes.forEach((line) => o.notice?.(line));
+      requireImages(data, spec);
       const classes = data.classes.length;
       if (m.model.classes.length !== classes) {
         throw new UsageError(`${m.source}: trained for ${m.model.classes.length} classes, ${spec} has ${classes}`);
       }
       const n = data.counts.test;
       const result: Predictions = out ?? { probs: new Float32Array(n * classes), labels: new Float32Array(n), n, classes: data.classes };
-      const views = data.test.views;
-      await forEachBatch(m, data.test, backend, batch, async (net, labels, start, count) => {
-        const p = await net.readLogits(count * views);
-        softmax(count * views, classes, p, p);
-        const weight = 1 / (models.length * views);
-        for (let i = 0; i < count; i++) {
-          for (let v = 0; v < views; v++) {
-            for (let c = 0; c < classes; c++) result.probs[(start + i) * classes + c] += p[(i * views + v) * classes + c] * weight;
-          }
-        }
-        result.labels.set(labels, start);
-      });
+      await addSoftmax(m, data.test, backend, batch, 1 / (models.length * data.test.views), result);
       out = result;
     } finally {
       await data.close();

@@ -6,10 +6,12 @@ import type { Backend } from '../backend/backend.js';
 import { softmax } from '../backend/cpu/loss.js';
 import { DataError } from '../core/errors.js';
 import { MemoryDataset, sharedBytes, type Dataset } from '../data/dataset.js';
+import { toChannels } from '../data/pixels.js';
 import { batchOutputFor } from '../train/feed.js';
 import type { TrainingData } from '../train/data.js';
 import { extractFeatures, nearest } from './features.js';
-import { forEachBatch, testData, type LoadedModel } from './models.js';
+import { testData } from './models.js';
+import { forEachBatch, type LoadedModel } from './run.js';
 
 /** The model's training data (statistics, stored shape, class names); close it after use. */
 export function trainingDataOf(m: LoadedModel, backend: Backend, batch = 64): Promise<TrainingData> {
@@ -30,14 +32,7 @@ export async function decodeFiles(files: readonly string[], shape: readonly [num
   for (const [i, file] of files.entries()) {
     const r = await decodeImage(file, side);
     if (!r.ok) throw new DataError(`${file}: ${r.reason}`);
-    if (C === 3) {
-      images.set(r.pixels, i * 3 * plane);
-    } else {
-      // ITU-R 601 luma, as PIL's convert('L') makes grey images.
-      for (let p = 0; p < plane; p++) {
-        images[i * plane + p] = Math.round((299 * r.pixels[p] + 587 * r.pixels[plane + p] + 114 * r.pixels[2 * plane + p]) / 1000);
-      }
-    }
+    images.set(toChannels(r.pixels, plane, C), i * C * plane);
   }
   return new MemoryDataset('files', 'test', [C, side, side], [], [], images, new Int32Array(files.length), [], files);
 }

@@ -4,12 +4,13 @@
 //   directories are refused), and never more than a size cap, checked before reading.
 // - Writes are atomic: a temporary file, synced, renamed into place, the directory synced; a
 //   reader sees the old file or the whole new one, even after a crash or a full disk.
-// - Safetensors by path, over the byte parsers of safetensors.ts.
+// - Safetensors and weight files by path, over the byte parsers of safetensors.ts and weights.ts.
 import { randomBytes } from 'node:crypto';
 import { open, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { AlexNetError, FormatError } from '../core/errors.js';
 import { encodeSafetensors, parseSafetensors, type NamedTensor } from './safetensors.js';
+import { parseWeights } from './weights.js';
 
 /** The default cap on one input file: above any weight file of these nets (~250 MB) by far. */
 export const MAX_INPUT_BYTES = 2 ** 31;
@@ -105,4 +106,14 @@ export async function readSafetensors(path: string): Promise<{ tensors: Map<stri
 
 export async function writeSafetensors(path: string, tensors: NamedTensor[], metadata?: Record<string, string>): Promise<void> {
   await writeFileAtomic(path, encodeSafetensors(tensors, metadata));
+}
+
+/** The whole weight file, with read failures as FormatErrors naming it. */
+export function readWeightBytes(path: string): Promise<Uint8Array> {
+  return readInputFile(path, 'a weight file');
+}
+
+/** Reads weights in any supported format, for the architecture `archName`. */
+export async function readWeights(path: string, archName: string): Promise<Map<string, NamedTensor>> {
+  return parseWeights(await readWeightBytes(path), path, archName);
 }

@@ -4,6 +4,7 @@
 // for are materialised, and every length is checked against the bytes actually present
 // before anything is sliced or allocated. Any malformed input is a FormatError naming the
 // file and the field path (e.g. "layer[3].blobs[0].data").
+import { concatBytes } from '../core/bytes.js';
 import { FormatError } from '../core/errors.js';
 
 /** Deeper nesting than this is refused (our schemas nest 5 levels at most). */
@@ -148,7 +149,7 @@ export class ProtoMessage {
       parts.push(this.bytes.subarray(f.start, f.end));
     }
     if (parts.length === 0) return undefined;
-    const bytes = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+    const bytes = parts.length === 1 ? parts[0] : concatBytes(parts);
     return new ProtoMessage(bytes, this.file, `${this.path}.${name}`, this.depth + 1);
   }
 

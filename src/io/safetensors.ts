@@ -40,11 +40,29 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** A found value for an error message, cut short so a hostile header cannot flood it. */
+/**
+ * A found value for an error message, cut short so a hostile header can neither flood it nor,
+ * nested 200,000 arrays deep, overflow the stack (JSON.stringify would recurse that deep).
+ */
 function describe(v: unknown): string {
   if (v === undefined) return 'nothing (field missing)';
-  const json = JSON.stringify(v);
-  return json.length > 60 ? `${json.slice(0, 57)}...` : json;
+  const text = brief(v, 3);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/** JSON-like text of `v`, at most `depth` levels and 4 items per level deep. */
+function brief(v: unknown, depth: number): string {
+  if (Array.isArray(v)) {
+    if (depth === 0) return '[...]';
+    return `[${v.slice(0, 4).map((x) => brief(x, depth - 1)).join(',')}${v.length > 4 ? ',...' : ''}]`;
+  }
+  if (typeof v === 'object' && v !== null) {
+    if (depth === 0) return '{...}';
+    const entries = Object.entries(v);
+    const shown = entries.slice(0, 4).map(([k, x]) => `${JSON.stringify(k)}:${brief(x, depth - 1)}`);
+    return `{${shown.join(',')}${entries.length > 4 ? ',...' : ''}}`;
+  }
+  return JSON.stringify(v) ?? String(v);
 }
 
 function checkMetadata(value: unknown, file: string): Record<string, string> {

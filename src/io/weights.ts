@@ -2,8 +2,6 @@
 // torch.save (.pth/.pt, zip or legacy) and Caffe's .caffemodel. The format is told by the
 // content where it has a signature (ZIP, pickle, the safetensors JSON header) and by the
 // extension otherwise (protobuf has no signature).
-import { readInputFile } from './files.js';
-import { extname } from 'node:path';
 import { FormatError } from '../core/errors.js';
 import { architecture, parameterNames } from '../nn/architectures.js';
 import type { Architecture } from '../nn/layers.js';
@@ -14,13 +12,19 @@ import { expectTensor, parseSafetensors, type NamedTensor } from './safetensors.
 
 export type WeightFormat = 'safetensors' | 'pth' | 'caffemodel';
 
-/** The whole file, with read failures as FormatErrors naming it. */
-export function readWeightBytes(path: string): Promise<Uint8Array> {
-  return readInputFile(path, 'a weight file');
+/** The `kind` metadata of a checkpoint's optimizer.safetensors (SGD momenta, never a model). */
+export const MOMENTA_KIND = 'sgd momenta';
+
+/** The extension of a file name, lower case, with its dot ('' when it has none). */
+function extensionOf(name: string): string {
+  const base = name.slice(name.lastIndexOf('/') + 1);
+  const dot = base.lastIndexOf('.');
+  return dot > 0 ? base.slice(dot).toLowerCase() : '';
 }
 
+/** The format of a weight file, from its bytes (and its name where they do not say). */
 export function detectWeightFormat(bytes: Uint8Array, path: string): WeightFormat {
-  const ext = extname(path).toLowerCase();
+  const ext = extensionOf(path);
   if (isPth(bytes)) return 'pth';
   if (ext === '.caffemodel') return 'caffemodel';
   // safetensors: an 8-byte header length, then the JSON header's "{".
@@ -29,14 +33,24 @@ export function detectWeightFormat(bytes: Uint8Array, path: string): WeightForma
   throw new FormatError(path, 'unknown weight format: expected .safetensors, a torch.save .pth/.pt or a .caffemodel');
 }
 
+/** The tensors of weight file bytes in any supported format, by name, for the architecture `archName`. */
+export function parseWeights(bytes: Uint8Array, path: string, archName: string): Map<string, NamedTensor> {
+  return decodeWeights(bytes, path, detectWeightFormat(bytes, path), archName);
+}
+
 /**
  * The tensors of a weight file by our file names. A Caffe model is checked against the
  * architecture `archName` (its LRN, groups, pooling...) and renamed to its weight names.
  */
 export function decodeWeights(bytes: Uint8Array, path: string, format: WeightFormat, archName: string): Map<string, NamedTensor> {
   switch (format) {
-    case 'safetensors':
-      return parseSafetensors(bytes, path).tensors;
+    case 'safetensors': {
+      const { tensors, metadata } = parseSafetensors(bytes, path);
+      if (metadata.kind === MOMENTA_KIND) {
+        throw new FormatError(path, "holds a checkpoint's SGD momenta (kind \"sgd momenta\"), not a model's weights: use weights.safetensors beside it");
+      }
+      return tensors;
+    }
     case 'pth':
       return parsePth(bytes, path);
     case 'caffemodel':
@@ -44,11 +58,6 @@ export function decodeWeights(bytes: Uint8Array, path: string, format: WeightFor
   }
 }
 
-/** Reads weights in any supported format, for the architecture `archName`. */
-export async function readWeights(path: string, archName: string): Promise<Map<string, NamedTensor>> {
-  const bytes = await readWeightBytes(path);
-  return decodeWeights(bytes, path, detectWeightFormat(bytes, path), archName);
-}
 
 /** The architecture `archName` with as many classes as the weights' last layer has rows. */
 export function architectureForWeights(archName: string, tensors: Map<string, NamedTensor>): Architecture {

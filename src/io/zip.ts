@@ -2,7 +2,8 @@
 // data is read on request. Every offset and size is checked against the file before use; an
 // entry's CRC-32 is verified; stored entries are returned as views (no copy) and deflated ones
 // are inflated with the output capped at their declared size.
-import { crc32, inflateRawSync } from 'node:zlib';
+import { inflateSync } from 'fflate';
+import { crc32 } from '../core/bytes.js';
 import { FormatError } from '../core/errors.js';
 
 const EOCD_SIGNATURE = 0x06054b50;
@@ -122,7 +123,9 @@ export class ZipArchive {
         this.fail(`${where}: declared size ${e.uncompressedSize} is beyond what ${e.compressedSize} deflated bytes can hold`);
       }
       try {
-        data = inflateRawSync(raw, { maxOutputLength: Math.max(1, e.uncompressedSize) });
+        // Inflated into exactly the declared size: a stream that would grow past it cannot
+        // allocate more (and then fails the length or CRC check below).
+        data = inflateSync(raw, { out: new Uint8Array(e.uncompressedSize) });
       } catch (err) {
         return this.fail(`${where}: cannot inflate (${(err as Error).message})`);
       }
@@ -130,7 +133,7 @@ export class ZipArchive {
     } else {
       return this.fail(`${where}: compression method ${e.method} is not supported (stored or deflate only)`);
     }
-    if ((crc32(data) >>> 0) !== e.crc) this.fail(`${where}: CRC-32 mismatch (corrupted)`);
+    if (crc32(data) !== e.crc) this.fail(`${where}: CRC-32 mismatch (corrupted)`);
     return data;
   }
 }

@@ -67,9 +67,24 @@ export class Net {
       }
     }
     this.parameterCount = paramSlots.reduce((s, p) => s + product(p.shape), 0);
-    this.allValues = backend.allocate(`${arch.name}.parameters`, paramFloats);
-    this.allGrads = backend.allocate(`${arch.name}.gradients`, paramFloats);
-    this.allVelocities = backend.allocate(`${arch.name}.velocities`, paramFloats);
+    // What the whole arena needs, for the one-line error when the backend cannot give it.
+    const activations = planned.filter((l) => !l.inPlace).map((l) => B * product(l.outShape));
+    const largestActivation = Math.max(product(arch.input), ...planned.map((l) => product(l.outShape)));
+    const bytes = 4 * (3 * paramFloats + B * (product(arch.input) + 1 + 2 * largestActivation) + 1 + activations.reduce((s, n) => s + n, 0));
+    const allocate = (label: string, size: number): Tensor => {
+      try {
+        return backend.allocate(label, size);
+      } catch (err) {
+        if (!(err instanceof RangeError)) throw err;
+        throw new ShapeError(
+          `--batch ${B}: the ${arch.name} net needs ${(bytes / 2 ** 30).toFixed(1)} GiB (parameters, gradients, momenta and ` +
+            `activations) at this batch, more than the ${backend.name} backend could allocate (${err.message}); lower --batch`,
+        );
+      }
+    };
+    this.allValues = allocate(`${arch.name}.parameters`, paramFloats);
+    this.allGrads = allocate(`${arch.name}.gradients`, paramFloats);
+    this.allVelocities = allocate(`${arch.name}.velocities`, paramFloats);
     for (const s of paramSlots) {
       const size = product(s.shape);
       this.parameters.push({
@@ -82,15 +97,15 @@ export class Net {
     }
     // Activations: one buffer per layer that does not work in place; gradients of activations
     // ping-pong between two buffers of the largest activation's size.
-    this.input = backend.allocate('input', B * product(arch.input));
-    this.labels = backend.allocate('labels', B);
-    this.loss = backend.allocate('loss', 1);
+    this.input = allocate('input', B * product(arch.input));
+    this.labels = allocate('labels', B);
+    this.loss = allocate('loss', 1);
     let current = this.input;
     let largest = product(arch.input);
     this.layers = planned.map((l) => {
       const outSize = product(l.outShape);
       largest = Math.max(largest, outSize);
-      const output = l.inPlace ? current : backend.allocate(`${describeLayer(l.spec, l.index)}.output`, B * outSize);
+      const output = l.inPlace ? current : allocate(`${describeLayer(l.spec, l.index)}.output`, B * outSize);
       const layer: Layer = { ...l, input: current, output };
       const own = this.parameters.filter((_, i) => paramSlots[i].layer === l.index);
       if (own.length === 2) [layer.weight, layer.bias] = own;
@@ -98,7 +113,7 @@ export class Net {
       return layer;
     });
     this.logits = current;
-    this.gradBuffers = [backend.allocate('grad.a', B * largest), backend.allocate('grad.b', B * largest)];
+    this.gradBuffers = [allocate('grad.a', B * largest), allocate('grad.b', B * largest)];
   }
 
   /** Initialises every parameter (and zeroes velocities) on the host, then uploads. */

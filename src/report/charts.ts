@@ -16,11 +16,14 @@ export function lineChart(title: string, xLabel: string, yLabel: string, series:
   const width = 520;
   const height = 320;
   const m = { left: 60, right: 20, top: 36, bottom: 48 };
+  // With no points yet (a page's first steps), the axes span 0..1.
   const all = series.flatMap((s) => s.points);
-  const xMin = Math.min(...all.map((p) => p[0]));
-  const xMax = Math.max(...all.map((p) => p[0]), xMin + 1);
-  let yMin = Math.min(...all.map((p) => p[1]));
-  let yMax = Math.max(...all.map((p) => p[1]));
+  const xs = all.length > 0 ? all.map((p) => p[0]) : [0, 1];
+  const ys = all.length > 0 ? all.map((p) => p[1]) : [0, 1];
+  const xMin = Math.min(...xs);
+  const xMax = Math.max(...xs, xMin + 1);
+  let yMin = Math.min(...ys);
+  let yMax = Math.max(...ys);
   if (yMax - yMin < 1e-9) [yMin, yMax] = [yMin - 0.5, yMax + 0.5];
   const pad = (yMax - yMin) * 0.08;
   [yMin, yMax] = [yMin - pad, yMax + pad];
@@ -38,7 +41,7 @@ export function lineChart(title: string, xLabel: string, yLabel: string, series:
       `<text x="${m.left - 6}" y="${sy(y) + 4}" text-anchor="end">${y.toPrecision(3)}</text>`,
     );
   }
-  const xTicks = Math.min(10, Math.round(xMax - xMin));
+  const xTicks = Math.max(1, Math.min(10, Math.round(xMax - xMin)));
   for (let i = 0; i <= xTicks; i++) {
     const x = xMin + ((xMax - xMin) * i) / xTicks;
     parts.push(`<text x="${sx(x)}" y="${height - m.bottom + 16}" text-anchor="middle">${+x.toFixed(2)}</text>`);

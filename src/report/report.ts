@@ -9,7 +9,7 @@ import { loadTrainedModel, predictTestSet } from '../eval/models.js';
 import { firstOfEachClass, similarImages, similarRows } from '../eval/predict.js';
 import { architecture } from '../nn/architectures.js';
 import { checkpointDir, latestCheckpoint, loadCheckpoint } from '../train/checkpoint.js';
-import type { EpochRecord, TrainConfig } from '../train/trainer.js';
+import type { EpochRecord, TrainConfig } from '../train/loop.js';
 import { confusionMatrixSvg, lineChart } from './charts.js';
 import { filterMosaic, imageRows } from './mosaic.js';
 import { encodePng } from './png.js';

@@ -10,22 +10,14 @@ import { sha256Hex } from '../core/digest.js';
 import { DataError, FormatError, TrainingError } from '../core/errors.js';
 import { readInputFile, writeFileAtomic } from '../io/files.js';
 import { encodeSafetensors, parseSafetensors, type NamedTensor } from '../io/safetensors.js';
-import type { Net } from '../nn/net.js';
+import { MOMENTA_KIND } from '../io/weights.js';
+import type { TrainState } from './loop.js';
 
-/** Everything besides the tensors that a resumed run needs to continue exactly. */
-export interface TrainState<Config, History> {
-  config: Config;
-  /** Epochs completed. */
-  epoch: number;
-  /** Optimizer steps taken (dropout masks are a function of it). */
-  step: number;
-  history: History;
-}
+export type { TrainState } from './loop.js';
+import type { Net } from '../nn/net.js';
 
 const POINTER = 'latest.json';
 const TENSOR_FILES = { weights: 'weights.safetensors', momenta: 'optimizer.safetensors' } as const;
-/** The `kind` metadata of the momenta file: never taken for a model's weights. */
-export const MOMENTA_KIND = 'sgd momenta';
 
 /** What state.json records of each tensor file. */
 interface FileRecord {

@@ -1,9 +1,9 @@
-// The data a training run sees, from any data spec: a seeded hold-out for validation, and batch
+// The data a training run sees, from an opened data set: a seeded hold-out for validation, and batch
 // streams through the Loader: random crops, mirrors and PCA lighting for training, centre crops
 // for validation and test, minus the training set's mean image (SPEC section 4).
-import { DataError } from '../core/errors.js';
-import { openDataset, type Dataset } from '../data/dataset.js';
-import { Loader, type Batch } from '../data/loader.js';
+import { DataError, UsageError } from '../core/errors.js';
+import type { Dataset, OpenedData } from '../data/dataset.js';
+import { Loader, type Batch, type StartLoaderThread } from '../data/loader.js';
 import { resampledData } from '../data/resample.js';
 import type { ImageStats } from '../data/stats.js';
 import { mix32, Rng } from '../rng/hash.js';
@@ -47,6 +47,8 @@ export interface DataOptions {
   testViews?: 'centre' | 'ten-crop';
   /** 'uint8' leaves cropping and normalising to the backend (see feed.ts); default 'float32'. */
   output?: 'float32' | 'uint8';
+  /** Starts the training loader's threads (the host's; open_data.ts passes Node's). */
+  startThread?: StartLoaderThread;
 }
 
 /** The stored side for a crop: 256 for the paper's 224/227 crops, else 4 pixels of play. */
@@ -54,8 +56,8 @@ export function storedSide(crop: number): number {
   return crop >= 224 ? 256 : crop + 4;
 }
 
-export async function openTrainingData(o: DataOptions): Promise<TrainingData> {
-  const opened = await openDataset(o.spec, { side: storedSide(o.crop) });
+/** The streams a run uses over data already opened (from disk: open_data.ts; in a page, from bytes). */
+export function trainingData(opened: OpenedData, o: DataOptions): TrainingData {
   const [storedChannels, storedHeight] = opened.train.shape;
   // Images smaller than the net's input (Fashion-MNIST or CIFAR-10 for the paper net) are scaled
   // up, grey replicated to the net's channels; smaller nets crop what fits.
@@ -80,7 +82,7 @@ export async function openTrainingData(o: DataOptions): Promise<TrainingData> {
   }
   const testSet = data.test ?? valSet;
   const common = { crop, scale: o.scale, seed: o.seed, batch: o.batch, lighting: storedChannels === 3 ? 0.1 : 0, output: o.output };
-  const train = new Loader(data.train, data.stats, { ...common, mode: 'train', indices: trainIndices, workers: o.workers });
+  const train = new Loader(data.train, data.stats, { ...common, mode: 'train', indices: trainIndices, workers: o.workers, startThread: o.startThread });
   const val = new Loader(valSet, data.stats, { ...common, mode: 'centre', indices: valIndices, workers: 0 });
   const test = new Loader(testSet, data.stats, { ...common, mode: o.testViews ?? 'centre', workers: 0 });
   return {
@@ -100,6 +102,26 @@ export async function openTrainingData(o: DataOptions): Promise<TrainingData> {
       await Promise.all([train.close(), val.close(), test.close()]);
     },
   };
+}
+
+/**
+ * Refuses, before any work, a split with nothing in it: training needs images to train on, to
+ * validate on (each epoch's record, the schedule) and to test on; evaluation needs test images.
+ * Before, an empty split gave NaN% and exit 0.
+ */
+export function requireImages(data: TrainingData, spec: string, batch?: number): void {
+  const { train, val, test } = data.counts;
+  const inspect = `alexnet data inspect ${spec} lists the files skipped`;
+  if (test === 0) throw new DataError(`${spec}: no test images to evaluate on (${inspect})`);
+  if (batch === undefined) return;
+  if (train === 0) throw new DataError(`${spec}: no training images (${inspect})`);
+  if (val === 0) {
+    throw new DataError(
+      `${spec}: no validation images to score each epoch on: give --val 1 or more, or a larger --limit ` +
+        '(without a val/ split, --val training images are held out, by default a tenth of them, rounded down)',
+    );
+  }
+  if (batch > train) throw new UsageError(`--batch ${batch} is more than the ${train} training images`);
 }
 
 export type { Batch };

@@ -65,14 +65,10 @@ export class GpuContext {
   private hostStaging = new Uint8Array(0);
   private profiler: OpProfiler | null = null;
 
-  /** `maxBindingBytes` lowers the binding limit below the device's (tests of the split paths). */
-  constructor(
-    readonly opened: OpenedDevice,
-    maxBindingBytes = Infinity,
-  ) {
+  constructor(readonly opened: OpenedDevice) {
     this.device = opened.device;
     this.limits = opened.limits;
-    this.maxBinding = Math.min(this.limits.maxStorageBufferBindingSize ?? 128 << 20, maxBindingBytes);
+    this.maxBinding = this.limits.maxStorageBufferBindingSize ?? 128 << 20;
     this.maxGroups = this.limits.maxComputeWorkgroupsPerDimension ?? 65535;
     this.offsetAlign = Math.max(this.limits.minStorageBufferOffsetAlignment ?? 256, 4);
     this.device.lost.then((info) => {
@@ -346,6 +342,9 @@ export class GpuContext {
     try {
       out = new Float32Array(await this.staging.copyOut(stage, bytes));
     } catch (e) {
+      // A failed mapping most often means the device is gone, and its `lost` promise (which may
+      // settle a moment later) says why: that is the error to report.
+      await Promise.race([this.device.lost, new Promise((resolve) => setTimeout(resolve, 1000))]);
       await this.settle();
       throw new GpuError(`read of ${g.label}: mapping the staging buffer failed: ${(e as Error).message}`);
     }

@@ -1,5 +1,5 @@
-// Device setup: a WebGPU adapter from the browser (navigator.gpu) or, in Node, from Dawn (npm
-// package `webgpu`); the adapter's real limits and the optional features we use, requested at
+// Device setup on a GPU object: a browser's navigator.gpu by default, Dawn's in Node (dawn.ts,
+// the one place that loads the npm package `webgpu`); the adapter's real limits and the optional features we use, requested at
 // device creation. WebGPU's defaults (128 MiB per storage binding, 16 KiB workgroup memory) are
 // below what AlexNet wants and what most adapters offer.
 import { GpuError } from './errors.js';
@@ -37,39 +37,28 @@ export interface OpenedDevice {
   info: AdapterDescription;
   /** Features enabled on the device. */
   features: string[];
-  /** Every adapter limit, by name (as granted to the device for the requested ones). */
+  /** Every adapter limit, by name (as granted to the device for the requested ones, capped by `limits`). */
   limits: Record<string, number>;
 }
 
 export interface DeviceOptions {
-  /** Dawn switches for `create()` in Node, e.g. 'enable-dawn-features=allow_unsafe_apis'. */
-  dawnFlags?: string[];
   powerPreference?: GPUPowerPreference;
+  /**
+   * Caps below the adapter's limits, so that the paths that meet a limit (split bindings, 2-D
+   * grids, the GEMM tile fallback, buffer-size refusals) run on small shapes in tests. The device
+   * is requested with them (WebGPU raises a request below its default to the default, so the
+   * device enforces a cap only down to there) and the backend plans with them.
+   */
+  limits?: Partial<Record<(typeof REQUESTED_LIMITS)[number], number>>;
 }
 
-let dawn: { key: string; gpu: GPU } | null = null;
-
-/** navigator.gpu in a browser; Dawn's GPU in Node; null where neither exists. */
-export async function getGpu(dawnFlags: string[] = []): Promise<GPU | null> {
-  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
-  if (nav?.gpu) return nav.gpu;
-  if (typeof process === 'undefined' || !process.versions?.node) return null;
-  const key = dawnFlags.join('\n');
-  if (dawn?.key === key) return dawn.gpu;
-  let mod: { create: (flags: string[]) => GPU };
-  try {
-    const name = 'webgpu'; // a variable, so that browser bundlers leave Dawn out
-    mod = (await import(name)) as typeof mod;
-  } catch (e) {
-    throw new GpuError(`the npm package "webgpu" (Dawn for Node) could not be loaded: ${(e as Error).message}`);
-  }
-  // Software Vulkan (llvmpipe) warns without a runtime directory.
-  process.env.XDG_RUNTIME_DIR ??= '/tmp';
-  dawn = { key, gpu: mod.create(dawnFlags) };
-  return dawn.gpu;
+/** navigator.gpu where the platform has it (browsers, their workers), else null. */
+export function platformGpu(): GPU | null {
+  return (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu ?? null;
 }
 
-interface InfoFields {
+/** What an adapter says of itself (GPUAdapterInfo's fields). */
+export interface InfoFields {
   vendor?: string;
   architecture?: string;
   device?: string;
@@ -81,7 +70,8 @@ function describe(adapter: GPUAdapter): AdapterDescription {
   return describeInfo(adapter.info as InfoFields);
 }
 
-function describeInfo(i: InfoFields): AdapterDescription {
+/** The adapter's description; `fallback` when it says it is one or names a software rasteriser. */
+export function describeInfo(i: InfoFields): AdapterDescription {
   const text = `${i.vendor} ${i.architecture} ${i.device} ${i.description}`.toLowerCase();
   return {
     vendor: i.vendor ?? '',
@@ -107,44 +97,8 @@ export interface AdapterProbe {
   limits: Record<string, number>;
 }
 
-/**
- * The adapter alone (for `alexnet info` and `--backend auto`), or null when there is none. In
- * Node the probe runs in a child process: Dawn prints warnings about some drivers (llvmpipe's
- * limits) straight to the process's stderr, which would otherwise reach every command's output.
- */
-export async function probeAdapter(options: DeviceOptions = {}): Promise<AdapterProbe | null> {
-  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
-  if (!nav?.gpu && typeof process !== 'undefined' && process.versions?.node) {
-    const quiet = await probeInChild(options).catch(() => undefined);
-    if (quiet !== undefined) return quiet;
-  }
-  return probeHere(options);
-}
-
-async function probeInChild(options: DeviceOptions): Promise<AdapterProbe | null> {
-  const { execFile } = await import('node:child_process');
-  const url = import.meta.resolve('webgpu');
-  const script = `
-    const { create } = await import(${JSON.stringify(url)});
-    const a = await create(${JSON.stringify(options.dawnFlags ?? [])}).requestAdapter({ powerPreference: ${JSON.stringify(options.powerPreference ?? 'high-performance')} });
-    if (!a) { console.log('null'); process.exit(0); }
-    const i = a.info;
-    const limits = {};
-    for (const k in a.limits) if (typeof a.limits[k] === 'number') limits[k] = a.limits[k];
-    console.log(JSON.stringify({ info: { vendor: i.vendor, architecture: i.architecture, device: i.device, description: i.description, isFallbackAdapter: i.isFallbackAdapter }, features: [...a.features].sort(), limits }));
-    process.exit(0);`;
-  const stdout = await new Promise<string>((resolve, reject) => {
-    execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 60_000, env: { XDG_RUNTIME_DIR: '/tmp', ...process.env } }, (err, out) =>
-      err ? reject(err) : resolve(out),
-    );
-  });
-  const last = stdout.trim().split('\n').pop() ?? '';
-  const parsed = JSON.parse(last) as { info: InfoFields; features: string[]; limits: Record<string, number> } | null;
-  return parsed && { info: describeInfo(parsed.info), features: parsed.features, limits: parsed.limits };
-}
-
-async function probeHere(options: DeviceOptions): Promise<AdapterProbe | null> {
-  const gpu = await getGpu(options.dawnFlags);
+/** The adapter alone (for `alexnet info` and `--backend auto`), or null when there is none. */
+export async function probeGpu(gpu: GPU | null, options: DeviceOptions = {}): Promise<AdapterProbe | null> {
   if (!gpu) return null;
   const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
   if (!adapter) return null;
@@ -152,15 +106,15 @@ async function probeHere(options: DeviceOptions): Promise<AdapterProbe | null> {
 }
 
 /** A device with the adapter's limits and our optional features, or null when no adapter exists. */
-export async function openDevice(options: DeviceOptions = {}): Promise<OpenedDevice | null> {
-  const gpu = await getGpu(options.dawnFlags);
+export async function openDevice(gpu: GPU | null, options: DeviceOptions = {}): Promise<OpenedDevice | null> {
   if (!gpu) return null;
   const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
   if (!adapter) return null;
+  const caps: Record<string, number | undefined> = options.limits ?? {};
   const requiredLimits: Record<string, number> = {};
   for (const name of REQUESTED_LIMITS) {
     const v = (adapter.limits as unknown as Record<string, number | undefined>)[name];
-    if (typeof v === 'number') requiredLimits[name] = v;
+    if (typeof v === 'number') requiredLimits[name] = Math.min(v, caps[name] ?? v);
   }
   const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
   const info = describe(adapter);
@@ -170,5 +124,9 @@ export async function openDevice(options: DeviceOptions = {}): Promise<OpenedDev
   } catch (e) {
     throw new GpuError(`${info.description || info.device}: requestDevice failed: ${(e as Error).message}`);
   }
-  return { gpu, adapter, device, info, features: [...device.features].sort(), limits: limitsOf(device.limits) };
+  const limits = limitsOf(device.limits);
+  for (const [name, cap] of Object.entries(caps)) {
+    if (cap !== undefined && limits[name] !== undefined) limits[name] = Math.min(limits[name], cap);
+  }
+  return { gpu, adapter, device, info, features: [...device.features].sort(), limits };
 }

@@ -26,16 +26,18 @@ import { ShapeError } from '../../core/errors.js';
 import { dropThreshold } from '../../rng/hash.js';
 import { checkCrops, PARAMS_PER_CROP } from '../cpu/crops.js';
 import { GpuContext, gpuTensor, GpuTensor, type ProfileEntry, type Recorded } from './context.js';
-import { openDevice, type AdapterDescription, type DeviceOptions } from './device.js';
+import { openDevice, platformGpu, type AdapterDescription, type DeviceOptions } from './device.js';
 import { grid1d, parseTileChoice, type TileChoice } from './gemm.js';
 import * as gemmOps from './gemm_ops.js';
 import { Launcher, lrnParams, poolParams, sameRange, WG } from './launch.js';
 
 export { GpuError } from './errors.js';
 export type { ProfileEntry } from './context.js';
-export { probeAdapter, type AdapterDescription, type DeviceOptions } from './device.js';
+export { describeInfo, platformGpu, probeGpu, type AdapterDescription, type AdapterProbe, type DeviceOptions, type InfoFields } from './device.js';
 
 export interface WebGpuOptions extends DeviceOptions {
+  /** The GPU to open: navigator.gpu by default (a browser); Node passes Dawn's (dawn.ts). */
+  gpu?: GPU | null;
   /** GEMM tile shape; 'auto' picks by problem size and adapter. Default: env ALEXNET_GEMM_TILES, else 'auto'. */
   tiles?: TileChoice;
   /** Most K slices for the weight-gradient GEMMs (1 turns split-K off); default 64. */
@@ -47,8 +49,6 @@ export interface WebGpuOptions extends DeviceOptions {
    * whose LLVM takes seconds over unrolled loops. Default: on software adapters only.
    */
   rolledLoops?: boolean;
-  /** Split bindings as if the adapter allowed only this many bytes per binding (tests). */
-  maxBindingBytes?: number;
 }
 
 export interface WebGpuStats {
@@ -68,8 +68,8 @@ function tilesFromEnv(): TileChoice {
 
 /** A WebGPU backend on the best adapter, or null when there is no adapter (say so, then use the CPU). */
 export async function createWebGpuBackend(options: WebGpuOptions = {}): Promise<WebGpuBackend | null> {
-  const opened = await openDevice(options);
-  return opened ? new WebGpuBackend(new GpuContext(opened, options.maxBindingBytes), options) : null;
+  const opened = await openDevice(options.gpu === undefined ? platformGpu() : options.gpu, options);
+  return opened ? new WebGpuBackend(new GpuContext(opened), options) : null;
 }
 
 export class WebGpuBackend implements Backend {
