@@ -9,6 +9,8 @@ export { concatBytes, crc32, gunzipBounded } from './core/bytes.js';
 export { sha256Hex } from './core/digest.js';
 export type { Backend, CropGeometry, Tensor } from './backend/backend.js';
 export { CpuBackend, type CpuOptions } from './backend/cpu/index.js';
+// Web Workers for the CPU backend's threads: new CpuBackend({ host: browserPoolHost }), then await backend.start().
+export { browserPoolHost } from './backend/cpu/host_browser.js';
 export { createWebGpuBackend, WebGpuBackend, platformGpu, probeGpu, type WebGpuOptions } from './backend/webgpu/index.js';
 export { GpuError } from './backend/webgpu/errors.js';
 export { softmax } from './backend/cpu/loss.js';

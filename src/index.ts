@@ -3,6 +3,8 @@ export * from './core/errors.js';
 export * from './core/geometry.js';
 export type { Backend, CropGeometry, Tensor } from './backend/backend.js';
 export { CpuBackend, type CpuOptions } from './backend/cpu/index.js';
+// Node's host for the CPU backend's threads: new CpuBackend({ host: nodePoolHost }) uses every core.
+export { nodePoolHost } from './backend/cpu/host_node.js';
 export { selectBackend, type BackendChoice } from './backend/select.js';
 export type { LrnParams } from './backend/cpu/lrn.js';
 export type { SgdParams, SgdForm } from './backend/cpu/sgd.js';

@@ -32,7 +32,7 @@ test('software adapters: llvmpipe, lavapipe, SwiftShader, any that calls itself 
 /** What `auto` picks, and the lines it says, when the adapter probe gives `found`. */
 async function auto(found: () => Promise<AdapterProbe | null>) {
   const lines: string[] = [];
-  const backend = await selectBackend('auto', (line) => lines.push(line), found);
+  const backend = await selectBackend('auto', (line) => lines.push(line), { probe: found });
   return { backend, lines };
 }
 

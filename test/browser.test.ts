@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -134,9 +134,10 @@ test('1. WebGPU in the page: 10 steps with seed 1, the first 5 losses equal the 
   webgpuPage = page;
 });
 
-test('2. without WebGPU (the CPU in the worker): the same losses', { skip }, async () => {
+test('2. without WebGPU (the CPU in the worker, its threads in Web Workers): the same losses', { skip }, async () => {
   const page = await openPage(false);
-  await assertLossesMatchNode(page, /^CPU \(WebAssembly\)$/);
+  const threads = availableParallelism();
+  await assertLossesMatchNode(page, new RegExp(`^CPU \\(WebAssembly SIMD[^,]*, ${threads} threads?\\)$`));
 });
 
 /** An element's screenshot, written as an artifact and checked to be no blank: its pixels vary. */

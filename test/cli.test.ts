@@ -3,13 +3,14 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { test } from 'node:test';
 import { encodeSafetensors } from '../src/io/safetensors.js';
 import { readSafetensors } from '../src/io/files.js';
 import { CpuBackend } from '../src/backend/cpu/index.js';
+import { cliCpuBackend } from './helpers.js';
 import { architecture } from '../src/nn/architectures.js';
 import { Net } from '../src/nn/net.js';
 import { BUNDLED_FASHION_MNIST as BUNDLED } from '../src/data/source.js';
@@ -60,12 +61,25 @@ test('forward writes logits [N, classes] equal to the library forward', async ()
   assert.equal(r.code, 0, r.stderr);
   const logits = (await readSafetensors(out)).tensors.get('logits')!;
   assert.deepEqual(logits.shape, [3, 10]);
-  const backend = new CpuBackend();
+  const backend = cliCpuBackend();
   const net = new Net(backend, architecture('mini'), 3);
   net.importTensors(new Map(tensors.map((t) => [t.name, t])), 'mem');
   backend.write(net.input, input);
   net.forward(3, 'eval');
   assert.deepEqual(Array.from(logits.data), Array.from(await net.readLogits(3)));
+});
+
+test('--threads sets the CPU backend\'s threads (default: all cores); a bad count is a usage error', () => {
+  const bench = (...extra: string[]) => alexnet('bench', '--arch', 'mini', '--batch', '2', '--mode', 'infer', '--steps', '1', '--warmup', '0', '--backend', 'cpu', '--json', ...extra);
+  const one = bench('--threads', '1');
+  assert.equal(one.code, 0, one.stderr);
+  assert.match(JSON.parse(one.stdout).device, /, 1 thread\)/);
+  const all = bench();
+  assert.equal(all.code, 0, all.stderr);
+  assert.match(JSON.parse(all.stdout).device, new RegExp(`, ${availableParallelism()} threads?\\)`));
+  const bad = bench('--threads', '0');
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--threads: expected a positive integer, found "0"/);
 });
 
 test('a missing weights file: one line naming it, exit 1', () => {

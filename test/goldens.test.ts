@@ -5,8 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CpuBackend, cpuData } from '../src/backend/cpu/index.js';
-import { conv2dBackwardData, conv2dBackwardFilter, conv2dForward } from '../src/backend/cpu/conv.js';
-import { conv2dBackwardDataGemm, conv2dBackwardFilterGemm, conv2dForwardGemm } from '../src/backend/cpu/conv_gemm.js';
+import { nodePoolHost } from '../src/backend/cpu/host_node.js';
 import { softmax, softmaxCrossEntropy } from '../src/backend/cpu/loss.js';
 import { lrnBackward, lrnForward } from '../src/backend/cpu/lrn.js';
 import { maxPoolBackward, maxPoolForward } from '../src/backend/cpu/pool.js';
@@ -36,22 +35,22 @@ for (const [name, stride, pad, groups] of [['conv_grouped', 2, 1, 2], ['conv_gro
     const [n, c, h, w] = f.get('x').shape;
     const [o, , k] = f.get('w').shape;
     const g = convGeometry(n, c, h, w, o, k, stride, pad, groups);
-    const impls = [
-      { path: 'reference', fwd: conv2dForward, data: conv2dBackwardData, filter: conv2dBackwardFilter },
-      { path: 'gemm', fwd: conv2dForwardGemm, data: conv2dBackwardDataGemm, filter: conv2dBackwardFilterGemm },
-    ];
-    for (const impl of impls) {
-      const y = new Float32Array(f.data('y').length);
-      impl.fwd(g, f.data('x'), f.data('w'), f.data('b'), y);
-      assertClose(`${impl.path} y`, y, f.data('y'), 1e-4);
-      const dx = new Float32Array(f.data('dx').length);
-      impl.data(g, f.data('dy'), f.data('w'), dx);
-      assertClose(`${impl.path} dx`, dx, f.data('dx'), 1e-4);
-      const dw = new Float32Array(f.data('dw').length);
-      const db = new Float32Array(f.data('db').length);
-      impl.filter(g, f.data('x'), f.data('dy'), dw, db);
-      assertClose(`${impl.path} dw`, dw, f.data('dw'), 1e-4);
-      assertClose(`${impl.path} db`, db, f.data('db'), 1e-4);
+    // The loops, and the fast backend (im2col + SIMD GEMM on two threads).
+    for (const backend of [new CpuBackend({ reference: true }), new CpuBackend({ host: nodePoolHost, threads: 2 })]) {
+      const t = (key: string) => {
+        const tensor = backend.allocate(key, f.data(key).length);
+        backend.write(tensor, f.data(key));
+        return tensor;
+      };
+      const [x, wt, b, dy] = ['x', 'w', 'b', 'dy'].map(t);
+      const [y, dx, dw, db] = ['y', 'dx', 'dw', 'db'].map((key) => backend.allocate(key, f.data(key).length));
+      backend.conv2dForward(g, x, wt, b, y);
+      backend.conv2dBackwardData(g, dy, wt, dx);
+      backend.conv2dBackwardFilter(g, x, dy, dw, db);
+      for (const [key, tensor] of [['y', y], ['dx', dx], ['dw', dw], ['db', db]] as const) {
+        assertClose(`${backend.device} ${key}`, cpuData(tensor), f.data(key), 1e-4);
+      }
+      backend.dispose();
     }
   });
 }

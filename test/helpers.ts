@@ -6,6 +6,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
+import { nodePoolHost } from '../src/backend/cpu/host_node.js';
+import { CpuBackend } from '../src/backend/cpu/index.js';
 import { BUNDLED_FASHION_MNIST } from '../src/data/source.js';
 import { paperFamily } from '../src/nn/architectures.js';
 import { Rng } from '../src/rng/hash.js';
@@ -113,6 +115,13 @@ export const NO_WEBGPU =
   'no WebGPU adapter here; without a GPU on Debian 12, install Mesa 25 (llvmpipe) from bookworm-backports: ' +
   "echo 'deb http://deb.debian.org/debian bookworm-backports main' > /etc/apt/sources.list.d/backports.list && " +
   'apt-get update && apt-get install -t bookworm-backports mesa-vulkan-drivers';
+
+/**
+ * The CPU backend the command line builds: worker threads, and the relaxed-SIMD kernels that
+ * host_node.ts enables (a backend without them rounds fused multiply-adds differently). Tests
+ * that compare a library run with a command-line run bit for bit use it.
+ */
+export const cliCpuBackend = () => new CpuBackend({ host: nodePoolHost });
 
 /** The first `train` and `test` images of the bundled Fashion-MNIST subset as a data directory; returns its data spec. */
 export function tinyFashionMnist(dir: string, trainImages: number, testImages: number): string {

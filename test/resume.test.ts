@@ -12,6 +12,7 @@ import { CpuBackend } from '../src/backend/cpu/index.js';
 import { BUNDLED_FASHION_MNIST } from '../src/data/source.js';
 import { train, type TrainConfig, type TrainEvent } from '../src/train/trainer.js';
 import { checkpointDir, latestCheckpoint, loadCheckpoint } from '../src/train/checkpoint.js';
+import { cliCpuBackend } from './helpers.js';
 
 const MAIN = new URL('../src/cli/main.js', import.meta.url).pathname;
 const ARGS = { limit: 600, val: 100, batch: 50, epochs: 2, seed: 9, every: 3 }; // 10 steps per epoch
@@ -36,7 +37,7 @@ test('SIGKILL mid-epoch, then --resume: later losses and rates equal an uninterr
     limit: ARGS.limit, checkpointEvery: ARGS.every, out: join(root, 'straight'),
   };
   const straight: TrainEvent[] = [];
-  await train(config, new CpuBackend(), (e) => straight.push(e));
+  await train(config, cliCpuBackend(), (e) => straight.push(e));
   const want = stepLosses(straight);
   assert.ok(want.get(20)!.lr < want.get(16)!.lr, 'the rate should fall from step to step');
 
@@ -68,7 +69,7 @@ test('SIGKILL mid-epoch, then --resume: later losses and rates equal an uninterr
   assert.deepEqual(readdirSync(checkpointDir(out)).filter((n) => n.startsWith('ckpt-')), ['ckpt-00000015']);
 
   const resumed: TrainEvent[] = [];
-  await train({ ...config, out }, new CpuBackend(), (e) => resumed.push(e), { dir: out });
+  await train({ ...config, out }, cliCpuBackend(), (e) => resumed.push(e), { dir: out });
   // The resumed run starts at step 16 (step 6 of epoch 2) and must match from there on.
   const firstResumed = resumed.find((e) => e.event === 'step') as Extract<TrainEvent, { event: 'step' }>;
   assert.equal(firstResumed.epoch, 2);

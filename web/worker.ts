@@ -3,7 +3,7 @@
 // everything that reads the trained net (test scores, conv1 filters, retrieval, classification).
 // It talks to the page only through the messages of protocol.ts.
 import {
-  architecture, architectureForWeights, batchOutputFor, countTopK, CpuBackend, createWebGpuBackend, encodeSafetensors, feedBatch, filterMosaic,
+  architecture, architectureForWeights, batchOutputFor, browserPoolHost, countTopK, CpuBackend, createWebGpuBackend, encodeSafetensors, feedBatch, filterMosaic,
   MemoryDataset, MOMENTA_KIND, nearest, newRunState, PAPER_SGD, parameterNames, parseSafetensors, parseWeights, platformGpu, requireImages,
   selectWeights, sharedBytes, softmax, storedImage, toChannels, trainEpochs, trainingData, decodeRgb,
   type Architecture, type Backend, type Dataset, type Net as NetType, type RunState, type SavedModel, type TrainConfig, type TrainingData,
@@ -47,10 +47,15 @@ async function backendFor(choice: RunSettings['backend']): Promise<Backend> {
   if (cached) return cached;
   const gpu = choice === 'auto' ? platformGpu() : null;
   const webgpu = gpu ? await createWebGpuBackend({ gpu }).catch(() => null) : null;
-  const backend = webgpu ?? new CpuBackend();
+  // The CPU on every core (Web Workers sharing the backend's memory; one thread where the page
+  // is not cross-origin isolated), started before the first op.
+  const notes: string[] = [];
+  const cpu = webgpu ? null : new CpuBackend({ host: browserPoolHost, notice: (line) => notes.push(line) });
+  await cpu?.start();
+  const backend = webgpu ?? cpu!;
   backends[choice] = backend;
   const a = webgpu?.adapter;
-  post({ type: 'backend', name: a ? `WebGPU: ${a.description || [a.vendor, a.architecture, a.device].filter(Boolean).join(' ') || 'adapter'}` : 'CPU (WebAssembly)' });
+  post({ type: 'backend', name: a ? `WebGPU: ${a.description || [a.vendor, a.architecture, a.device].filter(Boolean).join(' ') || 'adapter'}` : [cpu!.device, ...notes].join(': ') });
   return backend;
 }
 

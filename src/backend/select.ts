@@ -1,28 +1,31 @@
 // Backend selection for the command line and the library.
 import { UsageError } from '../core/errors.js';
 import type { Backend } from './backend.js';
-import { CpuBackend } from './cpu/index.js';
+import { CpuBackend, type CpuOptions } from './cpu/index.js';
 import { type AdapterProbe } from './webgpu/index.js';
 import { createWebGpuBackend, probeAdapter } from './webgpu/dawn.js';
 
 export type BackendChoice = 'cpu' | 'webgpu' | 'auto';
+
+export interface SelectOptions {
+  /** The CPU backend's options: its threads and the host that starts them (the command line passes host_node.ts's). */
+  cpu?: CpuOptions;
+  /** Finds the WebGPU adapter (tests pass their own). */
+  probe?: () => Promise<AdapterProbe | null>;
+}
 
 /**
  * `cpu` and `webgpu` are taken as asked (`webgpu` fails clearly where no adapter exists).
  * `auto` takes WebGPU when a hardware adapter exists, else the CPU, and says which once on
  * `notice`. A software adapter (Mesa's llvmpipe, SwiftShader) is passed over by `auto`: it runs
  * the same shaders on the CPU at ~2 GFLOP/s, several times slower than the CPU backend's
- * WebAssembly GEMM; `--backend webgpu` still uses it. `probe` finds the adapter (tests pass
- * their own).
+ * WebAssembly kernels; `--backend webgpu` still uses it.
  */
-export async function selectBackend(
-  choice: string,
-  notice: (line: string) => void,
-  probe: () => Promise<AdapterProbe | null> = probeAdapter,
-): Promise<Backend> {
+export async function selectBackend(choice: string, notice: (line: string) => void, o: SelectOptions = {}): Promise<Backend> {
+  const probe = o.probe ?? probeAdapter;
   switch (choice) {
     case 'cpu':
-      return new CpuBackend();
+      return new CpuBackend(o.cpu);
     case 'webgpu': {
       const backend = await createWebGpuBackend();
       if (!backend) {
@@ -50,7 +53,7 @@ export async function selectBackend(
         reason = `WebGPU is unavailable: ${(e as Error).message}`;
       }
       notice(`backend: CPU (${reason})`);
-      return new CpuBackend();
+      return new CpuBackend(o.cpu);
     }
     default:
       throw new UsageError(`--backend: expected cpu, webgpu or auto, found "${choice}"`);

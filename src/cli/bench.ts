@@ -1,6 +1,6 @@
 // Throughput of a whole net on a backend: the numbers `alexnet bench` prints (DESIGN.md
-// section 8). Works with any Backend; WebGPU adds per-op GPU times (timestamp queries) on
-// request. Each timed step ends with a read-back of one float (the loss, or one logit), so its
+// section 8). Works with any Backend; on request, WebGPU adds per-op GPU times (timestamp
+// queries) and the CPU backend the wall time of each kind of kernel job. Each timed step ends with a read-back of one float (the loss, or one logit), so its
 // time covers the GPU finishing the work; the result is the median over the timed steps,
 // after warm-up steps that also build every pipeline.
 import type { Backend } from '../backend/backend.js';
@@ -9,7 +9,7 @@ import { architecture } from '../nn/architectures.js';
 import { Net } from '../nn/net.js';
 import { forwardMacs, planLayers } from '../nn/plan.js';
 import { Rng } from '../rng/hash.js';
-import type { ProfileEntry } from '../backend/webgpu/context.js';
+import { CpuBackend } from '../backend/cpu/index.js';
 import { WebGpuBackend } from '../backend/webgpu/index.js';
 
 export interface BenchOptions {
@@ -20,7 +20,7 @@ export interface BenchOptions {
   /** Timed steps (default 10) after `warmup` untimed ones (default 3). */
   steps?: number;
   warmup?: number;
-  /** Per-op GPU time over one extra step (WebGPU with timestamp-query only). */
+  /** Per-op time over one extra step (WebGPU with timestamp-query; the CPU backend's fast mode). */
   profile?: boolean;
 }
 
@@ -34,7 +34,7 @@ export interface BenchResult {
   ms_per_step: number;
   /** Useful arithmetic: 2 x multiply-adds per image (x3 for a training step) per second. */
   gflop_per_s: number;
-  /** GPU milliseconds per op over one step, largest first (with `profile`). */
+  /** Milliseconds per op over one step, largest first (with `profile`): GPU time, or CPU wall time per kernel job. */
   profile?: { op: string; calls: number; ms: number }[];
 }
 
@@ -84,9 +84,9 @@ export async function benchmark(o: BenchOptions): Promise<BenchResult> {
     ms_per_step: ms,
     gflop_per_s: (2 * forwardMacs(planLayers(arch)) * (o.mode === 'train' ? 3 : 1) * batch) / ms / 1e6,
   };
-  if (o.profile && backend instanceof WebGpuBackend && backend.startProfile()) {
+  if (o.profile && (backend instanceof WebGpuBackend || backend instanceof CpuBackend) && backend.startProfile()) {
     await run();
-    const entries: ProfileEntry[] = await backend.profile();
+    const entries = await backend.profile();
     backend.stopProfile();
     result.profile = entries.map((e) => ({ op: e.op, calls: e.calls, ms: Number(e.ms.toFixed(4)) }));
   }

@@ -1,5 +1,7 @@
 // `alexnet info`: what this machine offers and what each architecture costs.
 import { availableParallelism } from 'node:os';
+import { nodePoolHost } from '../backend/cpu/host_node.js';
+import { relaxedSimdSupported, simdSupported } from '../backend/cpu/kernels.js';
 import { probeAdapter } from '../backend/webgpu/dawn.js';
 import { ARCHITECTURE_NAMES, architecture } from '../nn/architectures.js';
 import { forwardMacs, planLayers } from '../nn/plan.js';
@@ -38,7 +40,12 @@ export function collectInfo(webgpu: WebGpuInfo = { available: false, reason: 'no
     node: process.version,
     cpu_threads: availableParallelism(),
     backends: {
-      cpu: { available: true, device: 'TypeScript reference ops; im2col + WebAssembly SIMD GEMM for conv and linear' },
+      cpu: {
+        available: true,
+        device: simdSupported()
+          ? `WebAssembly SIMD kernels${relaxedSimdSupported() ? ' with relaxed-SIMD FMA' : ''} on up to ${nodePoolHost.cores} threads (--threads); TypeScript loops as the reference`
+          : 'TypeScript reference loops (this runtime has no WebAssembly SIMD)',
+      },
       webgpu,
     },
     architectures: ARCHITECTURE_NAMES.map((name) => {

@@ -14,7 +14,7 @@ import { runForward } from './forward.js';
 import { collectInfoWithWebGpu, formatInfo } from './info.js';
 import { registerDataCommands } from './data.js';
 import { registerInteropCommands } from './interop.js';
-import { backendOption, finiteNumber, nonNegativeInt, notice, oneOf, positiveInt, positiveNumber } from './options.js';
+import { backendOption, cpuOptions, threadsOption, finiteNumber, nonNegativeInt, notice, oneOf, positiveInt, positiveNumber } from './options.js';
 import { loadModels, modelOptions, registerModelCommands } from './models.js';
 import { trainReporter } from './progress.js';
 import { serve, WEB_ROOT } from './serve.js';
@@ -45,9 +45,10 @@ program
   .requiredOption('--output <file>', '.safetensors to receive "logits" f32 [N, classes]')
   .option('--batch <n>', 'images per forward pass', positiveInt('--batch'), 16)
   .addOption(backendOption())
+  .addOption(threadsOption())
   .option('--json', 'print a JSON summary')
   .action(async (o) => {
-    const backend = await selectBackend(o.backend, notice);
+    const backend = await selectBackend(o.backend, notice, { cpu: cpuOptions(o) });
     const r = await runForward(o, backend);
     console.log(o.json ? JSON.stringify({ ...r, output: o.output, backend: backend.name }) : `wrote logits [${r.n}, ${r.classes}] to ${o.output}`);
   });
@@ -76,10 +77,11 @@ program
   .option('--resume <dir>', "continue the run in DIR from its newest checkpoint, with that run's settings (--epochs and --lr may change); with --out, the continued run is written there and DIR is left as it is")
   .option('--force', 'start a new run in an --out that holds one (its checkpoints are moved aside, not deleted)')
   .addOption(backendOption())
+  .addOption(threadsOption())
   .option('--json', 'JSON lines: start, one per epoch, done')
   .option('--log-steps', 'with --json, also one line per step')
   .action(async (o) => {
-    const backend = await selectBackend(o.backend, notice);
+    const backend = await selectBackend(o.backend, notice, { cpu: cpuOptions(o) });
     const out = o.out ?? o.resume ?? `runs/${o.arch}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     const { defaults } = architecture(o.arch);
     await train(
@@ -107,10 +109,11 @@ modelOptions(program.command('eval'), 'many')
   .option('--batch <n>', 'images per forward pass (default 64; 8 with --ten-crop)', positiveInt('--batch'))
   .option('--ten-crop', "average the softmax over ten crops per image (corners, centre and their mirror images), as the paper's test results did")
   .addOption(backendOption())
+  .addOption(threadsOption())
   .option('--json', 'one JSON object')
   .action(async (o) => {
     const models = await loadModels('eval', { ...o, checkpoint: [...(o.checkpoint ?? []), ...(o.ensemble ?? [])] });
-    const backend = await selectBackend(o.backend, notice);
+    const backend = await selectBackend(o.backend, notice, { cpu: cpuOptions(o) });
     const tenCrop = Boolean(o.tenCrop);
     const r = await evaluateModels(models, o.data, backend, { batch: o.batch ?? (tenCrop ? 8 : 64), tenCrop, notice });
     console.log(
@@ -129,11 +132,12 @@ program
   .addOption(new Option('--mode <mode>', 'train or infer').choices(['train', 'infer']).makeOptionMandatory())
   .option('--steps <n>', 'timed steps (median reported)', positiveInt('--steps'), 5)
   .option('--warmup <n>', 'untimed steps first (they also build every GPU pipeline)', nonNegativeInt('--warmup'), 2)
-  .option('--profile', 'per-op GPU time over one more step (WebGPU with timestamp queries)')
+  .option('--profile', 'per-op time over one more step (WebGPU: GPU timestamps; CPU: wall time per kind of kernel job)')
   .addOption(backendOption())
+  .addOption(threadsOption())
   .option('--json', 'one JSON object')
   .action(async (o) => {
-    const backend = await selectBackend(o.backend, notice);
+    const backend = await selectBackend(o.backend, notice, { cpu: cpuOptions(o) });
     const r = await benchmark({ arch: o.arch, batch: o.batch, mode: o.mode, backend, steps: o.steps, warmup: o.warmup, profile: o.profile });
     if (o.json) {
       console.log(JSON.stringify(r));
@@ -148,8 +152,9 @@ program
   .description('the HTML report of a run: curves, conv1 filters, confusion matrix, fc7 retrieval')
   .argument('<run-dir>', 'a directory written by alexnet train --out')
   .addOption(backendOption())
+  .addOption(threadsOption())
   .action(async (dir, o) => {
-    const backend = await selectBackend(o.backend, notice);
+    const backend = await selectBackend(o.backend, notice, { cpu: cpuOptions(o) });
     console.log((await buildReport(dir, backend)).path);
   });
 

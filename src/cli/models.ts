@@ -13,7 +13,7 @@ import { checkOutputFile, writeSafetensors } from '../io/files.js';
 import { imageRows } from '../report/mosaic.js';
 import { encodePng } from '../report/png.js';
 import { ARCHITECTURE_NAMES } from '../nn/architectures.js';
-import { backendOption, nonNegativeInt, notice, oneOf, positiveInt } from './options.js';
+import { backendOption, cpuOptions, threadsOption, nonNegativeInt, notice, oneOf, positiveInt } from './options.js';
 
 /** --checkpoint (one, or several for an ensemble), or --weights with --arch. */
 export function modelOptions(cmd: Command, checkpoints: 'one' | 'many'): Command {
@@ -52,10 +52,11 @@ export function registerModelCommands(program: Command): void {
     .option(...dataOption)
     .option('--top <k>', 'classes per image', positiveInt('--top'), 5)
     .addOption(backendOption())
+    .addOption(threadsOption())
     .option('--json', 'one JSON object per image')
     .action(async (images: string[], o) => {
       const model = await oneModel('predict', o);
-      const backend = await selectBackend(o.backend, notice);
+      const backend = await selectBackend(o.backend, notice, { cpu: cpuOptions(o) });
       for (const p of await predictFiles(model, images, backend, o.top)) {
         if (o.json) console.log(JSON.stringify(p));
         else console.log(`${p.file}\n${p.top.map((t) => `  ${percent(t.probability).padStart(6)}  ${t.name}`).join('\n')}`);
@@ -70,10 +71,11 @@ export function registerModelCommands(program: Command): void {
     .option('--layer <name>', 'conv1 ... conv5, fc6, fc7, fc8', 'fc7')
     .option('--limit <n>', 'the first n images of the split only', positiveInt('--limit'))
     .addOption(backendOption())
+    .addOption(threadsOption())
     .action(async (o) => {
       const model = await oneModel('features', o);
       await checkOutputFile('--out', o.out, [model.weightsPath]);
-      const backend = await selectBackend(o.backend, notice);
+      const backend = await selectBackend(o.backend, notice, { cpu: cpuOptions(o) });
       const data = await trainingDataOf(model, backend);
       try {
         const set = data.sets[o.split as 'train' | 'test'];
@@ -99,11 +101,12 @@ export function registerModelCommands(program: Command): void {
     .option('--layer <name>', 'whose activations are compared', 'fc7')
     .option('--png <file>', 'also draw the queries and their neighbours, one row per query')
     .addOption(backendOption())
+    .addOption(threadsOption())
     .option('--json', 'one JSON object per query')
     .action(async (images: string[], o) => {
       const model = await oneModel('similar', o);
       if (o.png) await checkOutputFile('--png', o.png, [model.weightsPath, ...images]);
-      const backend = await selectBackend(o.backend, notice);
+      const backend = await selectBackend(o.backend, notice, { cpu: cpuOptions(o) });
       const s = await similarImages(model, backend, { files: images, k: o.k, bankSize: o.bank || Infinity, layer: o.layer });
       s.queryIndices.forEach((qi, r) => {
         const query = images[r] ?? `test image ${qi} (${model.model.classes[s.queries.label(qi)]})`;

@@ -1,10 +1,17 @@
 // Parsers for command-line option values: each failure names the option and what was expected.
 import { Option } from 'commander';
+import { nodePoolHost } from '../backend/cpu/host_node.js';
+import type { CpuOptions } from '../backend/cpu/index.js';
 import { UsageError } from '../core/errors.js';
 
 /** Said once on stderr (e.g. which backend auto chose): stdout stays for results. */
 export const notice = (line: string) => process.stderr.write(`${line}\n`);
 export const backendOption = () => new Option('--backend <name>', 'cpu, webgpu or auto').default('auto');
+/** The CPU backend's threads: all cores unless told (the data loader's thread mostly waits). */
+export const threadsOption = () =>
+  new Option('--threads <n>', 'threads of the CPU backend').argParser(positiveInt('--threads')).default(nodePoolHost.cores, `all ${nodePoolHost.cores} cores`);
+/** The CPU backend's options from a command's --threads: worker_threads started by Node. */
+export const cpuOptions = (o: { threads: number }): CpuOptions => ({ host: nodePoolHost, threads: o.threads, notice });
 
 export function positiveInt(option: string) {
   return (value: string): number => {

@@ -1,7 +1,5 @@
 // Fully connected layers: y = x W^T + b with W stored [out, in] (PyTorch's layout).
-// The loops here are the reference; the *Gemm versions are what training runs.
-import { rowMajor, transposed } from './gemm.js';
-import { fastGemm as gemm } from './gemm_wasm.js';
+// The loops here are the reference; linear_fast.ts is what training runs.
 import type { Arr } from './types.js';
 
 export interface LinearShape {
@@ -44,21 +42,4 @@ export function linearBackwardParams(s: LinearShape, x: Arr, dy: Arr, dw: Arr, d
       for (let i = 0; i < I; i++) dw[o * I + i] += d * x[n * I + i];
     }
   }
-}
-
-export function linearForwardGemm(s: LinearShape, x: Arr, w: Arr, bias: Arr | null, y: Arr): void {
-  const { batch: N, inFeatures: I, outFeatures: O } = s;
-  gemm(N, O, I, rowMajor(x, 0, I), transposed(w, 0, I), y, 0, O, false);
-  if (bias) for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) y[n * O + o] += bias[o];
-}
-
-export function linearBackwardDataGemm(s: LinearShape, dy: Arr, w: Arr, dx: Arr): void {
-  const { batch: N, inFeatures: I, outFeatures: O } = s;
-  gemm(N, I, O, rowMajor(dy, 0, O), rowMajor(w, 0, I), dx, 0, I, false);
-}
-
-export function linearBackwardParamsGemm(s: LinearShape, x: Arr, dy: Arr, dw: Arr, db: Arr | null): void {
-  const { batch: N, inFeatures: I, outFeatures: O } = s;
-  gemm(O, I, N, transposed(dy, 0, O), rowMajor(x, 0, I), dw, 0, I, true);
-  if (db) for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) db[o] += dy[n * O + o];
 }
