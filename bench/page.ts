@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import type { Backend } from '../src/backend/backend.js';
+import { nodePoolHost } from '../src/backend/cpu/host_node.js';
 import { CpuBackend } from '../src/backend/cpu/index.js';
 import { createWebGpuBackend } from '../src/backend/webgpu/dawn.js';
 import { BUNDLED_FASHION_MNIST } from '../src/data/source.js';
@@ -80,7 +81,15 @@ try {
     () => inPage(url, true, GPU_STEPS),
     () => inPage(url, false, STEPS),
     async () => inNode((await createWebGpuBackend())!, GPU_STEPS),
-    () => inNode(new CpuBackend(), STEPS),
+    async () => {
+      const cpu = new CpuBackend({ host: nodePoolHost }); // every core, as the command line runs it
+      await cpu.start();
+      try {
+        return await inNode(cpu, STEPS);
+      } finally {
+        cpu.dispose();
+      }
+    },
   ]) {
     const r = await measure();
     results.push(r);

@@ -5,6 +5,7 @@ import { UsageError } from '../core/errors.js';
 import { SPLIT_NAMES } from '../data/dataset.js';
 import { inspectSpec, type InspectReport } from '../data/inspect.js';
 import { positiveInt } from './options.js';
+import { loadWithSharp } from '../data/load_sharp.js';
 
 /** Skipped files listed in text output before "... and N more". */
 const SHOWN_SKIPS = 20;
@@ -64,7 +65,7 @@ export function registerDataCommands(program: Command): void {
       if (kind !== 'folder' && kind !== 'imagenet') {
         throw new UsageError(`data prepare: "${spec}" needs no preparation (only folder:DIR and imagenet:DIR specs are decoded)`);
       }
-      const { prepareCache } = await import('../data/prepare.js');
+      const { prepareCache } = await loadWithSharp(() => import('../data/prepare.js'));
       const bar = progressBar('decoding');
       try {
         await prepareCache(spec, o.out, { side: o.side, imagesPerShard: o.shardImages, onProgress: (p) => bar.update(p.done, p.total) });

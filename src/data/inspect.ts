@@ -6,6 +6,7 @@ import { readIndex } from './cache.js';
 import { classCounts, SPLIT_NAMES, type SkippedFile, type SplitName } from './dataset.js';
 import { openDataset } from './open.js';
 import { checkHeader, scanSource } from './scan.js';
+import { loadWithSharp } from './load_sharp.js';
 
 export interface SplitReport {
   images: number;
@@ -71,7 +72,7 @@ export async function inspectSpec(spec: string, options: { decode?: boolean; onP
     const problems: (string | null)[] = [];
     if (options.decode) {
       // Imported here so that sharp (libvips) loads only when images must be decoded.
-      const { decodeInOrder } = await import('./decode.js');
+      const { decodeInOrder } = await loadWithSharp(() => import('./decode.js'));
       // Decoding errors do not depend on the output size; a small one is quicker.
       await decodeInOrder(split.files, 16, 4, (i, r) => {
         problems[i] = r.ok ? null : r.reason;

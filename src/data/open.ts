@@ -6,6 +6,7 @@ import { loadCifar10 } from './cifar10.js';
 import { datasetFromSet, holdOutTest, type OpenedData, type OpenOptions } from './dataset.js';
 import { loadData } from './source.js';
 import { computeStats } from './stats.js';
+import { loadWithSharp } from './load_sharp.js';
 
 const SPEC_KINDS = ['fashion-mnist', 'cifar10', 'folder', 'imagenet', 'cache'];
 
@@ -40,7 +41,7 @@ export async function openDataset(spec: string, options: OpenOptions = {}): Prom
     case 'folder':
     case 'imagenet': {
       // Imported here so that sharp (libvips) loads only when images must be decoded.
-      const { decodeToMemory, prepareCache } = await import('./prepare.js');
+      const { decodeToMemory, prepareCache } = await loadWithSharp(() => import('./prepare.js'));
       if (options.cache === undefined) return holdOutTest(await decodeToMemory(spec, options), options);
       await prepareCache(spec, options.cache, { side: options.side, onProgress: (p) => options.onProgress?.(p.done, p.total) });
       return holdOutTest(await openCache(options.cache), options);

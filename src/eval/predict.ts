@@ -12,6 +12,7 @@ import type { TrainingData } from '../train/data.js';
 import { extractFeatures, nearest } from './features.js';
 import { testData } from './models.js';
 import { forEachBatch, type LoadedModel } from './run.js';
+import { loadWithSharp } from '../data/load_sharp.js';
 
 /** The model's training data (statistics, stored shape, class names); close it after use. */
 export function trainingDataOf(m: LoadedModel, backend: Backend, batch = 64): Promise<TrainingData> {
@@ -25,7 +26,7 @@ export function trainingDataOf(m: LoadedModel, backend: Backend, batch = 64): Pr
 export async function decodeFiles(files: readonly string[], shape: readonly [number, number, number]): Promise<MemoryDataset> {
   // Imported here so that sharp (libvips) loads only when files must be decoded: the CLI runs
   // without it (e.g. on GPU machines that get node_modules without sharp).
-  const { decodeImage } = await import('../data/decode.js');
+  const { decodeImage } = await loadWithSharp(() => import('../data/decode.js'));
   const [C, side] = shape;
   const plane = side * side;
   const images = sharedBytes(files.length * C * plane);
