@@ -45,6 +45,7 @@ async function inPage(url: string, webgpu: boolean, steps: number): Promise<Resu
   try {
     const page = await browser.newPage();
     await page.goto(url);
+    await page.selectOption('select[name=backend]', webgpu ? 'webgpu' : 'cpu');
     await page.fill('input[name=batch]', String(BATCH));
     await page.click('#start');
     await page.waitForFunction((n) => (window as unknown as { alexnetLog: { message: { type: string } }[] }).alexnetLog.filter((e) => e.message.type === 'step').length >= n, steps, { timeout: 1_800_000, polling: 500 });

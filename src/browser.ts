@@ -11,7 +11,7 @@ export type { Backend, CropGeometry, Tensor } from './backend/backend.js';
 export { CpuBackend, type CpuOptions } from './backend/cpu/index.js';
 // Web Workers for the CPU backend's threads: new CpuBackend({ host: browserPoolHost }), then await backend.start().
 export { browserPoolHost } from './backend/cpu/host_browser.js';
-export { createWebGpuBackend, WebGpuBackend, platformGpu, probeGpu, type WebGpuOptions } from './backend/webgpu/index.js';
+export { createWebGpuBackend, WebGpuBackend, platformGpu, probeGpu, type AdapterDescription, type WebGpuOptions } from './backend/webgpu/index.js';
 export { GpuError } from './backend/webgpu/errors.js';
 export { softmax } from './backend/cpu/loss.js';
 export { PAPER_SGD, type SgdForm } from './backend/cpu/sgd.js';

@@ -86,7 +86,8 @@ async function pause(page: Page): Promise<void> {
   await page.waitForFunction(() => !(document.getElementById('resume') as HTMLButtonElement).disabled, null, { timeout: 300_000 });
 }
 
-async function startTraining(page: Page, o: { batch: number; epochs: number; seed: number }): Promise<void> {
+async function startTraining(page: Page, o: { batch: number; epochs: number; seed: number; backend?: 'auto' | 'webgpu' | 'cpu' }): Promise<void> {
+  await page.selectOption('select[name=backend]', o.backend ?? 'auto');
   await page.fill('input[name=batch]', String(o.batch));
   await page.fill('input[name=epochs]', String(o.epochs));
   await page.fill('input[name=seed]', String(o.seed));
@@ -111,9 +112,9 @@ async function nodeLosses(o: { batch: number; epochs: number; seed: number }, st
   return losses;
 }
 
-async function assertLossesMatchNode(page: Page, backend: RegExp): Promise<void> {
+async function assertLossesMatchNode(page: Page, choice: 'auto' | 'webgpu', backend: RegExp): Promise<void> {
   const run = { batch: 8, epochs: 1, seed: 1 };
-  await startTraining(page, run);
+  await startTraining(page, { ...run, backend: choice });
   const steps = await waitFor(page, 'step', 10);
   await pause(page);
   assert.match((await page.textContent('#backend'))!, backend);
@@ -129,7 +130,7 @@ let webgpuPage: Page | null = null;
 
 test('1. WebGPU in the page: 10 steps with seed 1, the first 5 losses equal the Node CPU backend\'s within 1e-4', { skip }, async () => {
   const page = await openPage(true);
-  await assertLossesMatchNode(page, /^WebGPU: /);
+  await assertLossesMatchNode(page, 'webgpu', /^WebGPU: /);
   await shoot(page, 'live', 'live-webgpu');
   webgpuPage = page;
 });
@@ -137,7 +138,7 @@ test('1. WebGPU in the page: 10 steps with seed 1, the first 5 losses equal the 
 test('2. without WebGPU (the CPU in the worker, its threads in Web Workers): the same losses', { skip }, async () => {
   const page = await openPage(false);
   const threads = availableParallelism();
-  await assertLossesMatchNode(page, new RegExp(`^CPU \\(WebAssembly SIMD[^,]*, ${threads} threads?\\)$`));
+  await assertLossesMatchNode(page, 'auto', new RegExp(`^CPU \\(WebAssembly SIMD[^,]*, ${threads} threads?\\)$`));
 });
 
 /** An element's screenshot, written as an artifact and checked to be no blank: its pixels vary. */
@@ -259,11 +260,11 @@ test('5. bad input gets one clear message and the page goes on working: a non-im
   await pause(page);
 });
 
-test('5. a lost GPU device: one message, the run kept, and resumed from where it was saved', { skip }, async () => {
+test('6. a lost GPU device: one message, the run kept, and resumed from where it was saved', { skip }, async () => {
   const page = webgpuPage ?? (await openPage(true));
   const saves = (await messages(page, 'saved')).length;
   if (webgpuPage) await page.click('#resume');
-  else await startTraining(page, { batch: 8, epochs: 1, seed: 1 });
+  else await startTraining(page, { batch: 8, epochs: 1, seed: 1, backend: 'webgpu' });
   await waitFor(page, 'saved', saves + 2); // checkpoints as it trains (every step or 15 s)
   await page.evaluate(() => (window as unknown as { alexnetTest: { loseDevice(): void } }).alexnetTest.loseDevice());
   await assertMessage(page, /^The GPU device was lost .*Your run is saved up to its last checkpoint: press "Resume saved run"/);
@@ -273,4 +274,13 @@ test('5. a lost GPU device: one message, the run kept, and resumed from where it
   const steps = await waitFor(page, 'step', before + 1);
   assert.equal(steps[before].done, saved.step + 1, 'the resumed run continues after the saved step');
   await pause(page);
+});
+
+test('7. "WebGPU on a GPU, else CPU" passes over a software adapter (SwiftShader here), as the command line\'s auto does, and says so', { skip }, async () => {
+  const page = await openPage(true);
+  assert.match((await page.textContent('#backend'))!, /^CPU \(WebAssembly SIMD[^)]*\): passed over WebGPU: the only adapter, .*swiftshader.*, is a software one$/i);
+  await startTraining(page, { batch: 8, epochs: 1, seed: 1 });
+  await waitFor(page, 'step', 1);
+  await pause(page);
+  assert.equal((await messages(page, 'backend')).length, 1, 'one backend, the CPU, for the page and its run');
 });

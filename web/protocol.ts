@@ -16,7 +16,7 @@ export interface RunSettings {
   epochs: number;
   seed: number;
   /** 'auto': WebGPU when the browser gives an adapter, else the CPU (WebAssembly). */
-  backend: 'auto' | 'cpu';
+  backend: 'auto' | 'webgpu' | 'cpu';
 }
 
 export type ToWorker =

@@ -4,9 +4,9 @@
 // It talks to the page only through the messages of protocol.ts.
 import {
   architecture, architectureForWeights, batchOutputFor, browserPoolHost, countTopK, CpuBackend, createWebGpuBackend, encodeSafetensors, feedBatch, filterMosaic,
-  MemoryDataset, MOMENTA_KIND, nearest, newRunState, PAPER_SGD, parameterNames, parseSafetensors, parseWeights, platformGpu, requireImages,
+  MemoryDataset, MOMENTA_KIND, nearest, newRunState, PAPER_SGD, parameterNames, parseSafetensors, parseWeights, platformGpu, probeGpu, requireImages,
   selectWeights, sharedBytes, softmax, storedImage, toChannels, trainEpochs, trainingData, decodeRgb,
-  type Architecture, type Backend, type Dataset, type Net as NetType, type RunState, type SavedModel, type TrainConfig, type TrainingData,
+  type AdapterDescription, type Architecture, type Backend, type Dataset, type Net as NetType, type RunState, type SavedModel, type TrainConfig, type TrainingData,
   Net, storedSide,
 } from '../src/browser.js';
 import { openChoice } from './data.js';
@@ -45,19 +45,27 @@ let picked: { net: NetType; data: TrainingData; classes: readonly string[] } | n
 async function backendFor(choice: RunSettings['backend']): Promise<Backend> {
   const cached = backends[choice];
   if (cached) return cached;
-  const gpu = choice === 'auto' ? platformGpu() : null;
-  const webgpu = gpu ? await createWebGpuBackend({ gpu }).catch(() => null) : null;
+  const notes: string[] = [];
+  const gpu = choice === 'cpu' ? null : platformGpu();
+  // As the command line's auto: a software adapter (SwiftShader, llvmpipe) runs the shaders on
+  // the CPU, over 100 times slower than the CPU backend here (BENCHMARKS.md); "WebGPU" in the
+  // menu takes it anyway.
+  const probe = gpu ? await probeGpu(gpu).catch(() => null) : null;
+  const software = choice === 'auto' && probe?.info.fallback;
+  if (software) notes.push(`passed over WebGPU: the only adapter, ${adapterName(probe.info)}, is a software one`);
+  const webgpu = gpu && probe && !software ? await createWebGpuBackend({ gpu }).catch(() => null) : null;
+  if (choice === 'webgpu' && !webgpu) notes.push('no WebGPU adapter');
   // The CPU on every core (Web Workers sharing the backend's memory; one thread where the page
   // is not cross-origin isolated), started before the first op.
-  const notes: string[] = [];
   const cpu = webgpu ? null : new CpuBackend({ host: browserPoolHost, notice: (line) => notes.push(line) });
   await cpu?.start();
   const backend = webgpu ?? cpu!;
   backends[choice] = backend;
-  const a = webgpu?.adapter;
-  post({ type: 'backend', name: a ? `WebGPU: ${a.description || [a.vendor, a.architecture, a.device].filter(Boolean).join(' ') || 'adapter'}` : [cpu!.device, ...notes].join(': ') });
+  post({ type: 'backend', name: webgpu ? `WebGPU: ${adapterName(webgpu.adapter)}` : [cpu!.device, ...notes].join(': ') });
   return backend;
 }
+
+const adapterName = (a: AdapterDescription) => a.description || [a.vendor, a.architecture, a.device].filter(Boolean).join(' ') || 'adapter';
 
 /** Grey or RGB CHW bytes as an RGB picture. */
 function picture(pixels: Uint8Array, shape: readonly number[]): Picture {
