@@ -14,8 +14,9 @@ import { runForward } from './forward.js';
 import { collectInfoWithWebGpu, formatInfo } from './info.js';
 import { registerDataCommands } from './data.js';
 import { registerInteropCommands } from './interop.js';
+import { registerSweepCommands } from './sweep.js';
 import { backendOption, cpuOptions, threadsOption, finiteNumber, nonNegativeInt, notice, oneOf, positiveInt, positiveNumber } from './options.js';
-import { loadModels, modelOptions, registerModelCommands } from './models.js';
+import { evaluationData, loadModels, modelOptions, registerModelCommands } from './models.js';
 import { trainReporter } from './progress.js';
 import { serve, WEB_ROOT } from './serve.js';
 import type { AddressInfo } from 'node:net';
@@ -101,11 +102,12 @@ program
 registerInteropCommands(program);
 registerModelCommands(program);
 registerDataCommands(program);
+registerSweepCommands(program);
 
 modelOptions(program.command('eval'), 'many')
   .description('top-1 / top-5 accuracy on the test set; several --checkpoint values make an ensemble')
   .option('--ensemble <dir...>', 'run or checkpoint directories whose softmax outputs are averaged (the same as several --checkpoint)')
-  .option('--data <spec>', 'fashion-mnist[:DIR], cifar10:DIR, folder:DIR, imagenet:DIR or cache:DIR', 'fashion-mnist')
+  .option('--data <spec>', 'fashion-mnist[:DIR], cifar10:DIR, folder:DIR, imagenet:DIR or cache:DIR (default: the data the checkpoints were trained on; fashion-mnist for --weights)')
   .option('--batch <n>', 'images per forward pass (default 64; 8 with --ten-crop)', positiveInt('--batch'))
   .option('--ten-crop', "average the softmax over ten crops per image (corners, centre and their mirror images), as the paper's test results did")
   .addOption(backendOption())
@@ -115,7 +117,7 @@ modelOptions(program.command('eval'), 'many')
     const models = await loadModels('eval', { ...o, checkpoint: [...(o.checkpoint ?? []), ...(o.ensemble ?? [])] });
     const backend = await selectBackend(o.backend, notice, { cpu: cpuOptions(o) });
     const tenCrop = Boolean(o.tenCrop);
-    const r = await evaluateModels(models, o.data, backend, { batch: o.batch ?? (tenCrop ? 8 : 64), tenCrop, notice });
+    const r = await evaluateModels(models, evaluationData(models, o.data), backend, { batch: o.batch ?? (tenCrop ? 8 : 64), tenCrop, notice });
     console.log(
       o.json
         ? JSON.stringify(r)
