@@ -97,7 +97,8 @@ export function queryArray(jobId: string): SlurmView | null {
   if (acct && acct.status === 0) {
     for (const [task, state] of parseTaskStates(acct.stdout, jobId)) if (!tasks.has(task)) tasks.set(task, state);
   } else if (tasks.size === 0) {
-    note = `job ${jobId} is not in squeue and sacct has no record of it (${(acct?.stderr ?? 'sacct not installed').trim()})`;
+    const why = (r: { stderr: string } | null, missing: string) => (r ? r.stderr.trim().split('\n').at(-1) || 'no record' : missing);
+    note = `job ${jobId} is in neither squeue (${queue.status === 0 ? 'no record' : why(queue, '')}) nor sacct (${why(acct, 'not installed')})`;
   }
   return { tasks, note };
 }
