@@ -155,6 +155,19 @@ test('a task trains its run; run again it finds it done; a task resumes a run th
   assert.deepEqual(after.argv.slice(2, 5), ['train', '--resume', join(out, 'runs/001-seed4')]);
   assert.equal(after.result.test_top1, before.result.test_top1);
   assert.match(again.stdout, /"resumed_from_step":[1-9]/);
+
+  // The other member, then the sweep's report: both members, and their ensemble beside them.
+  assert.equal(alexnet('sweep', 'task', out, '0').status, 0);
+  const done = JSON.parse(alexnet('sweep', 'status', out, '--json').stdout);
+  const report = alexnet('report', out, '--backend', 'cpu', '--threads', '1');
+  assert.equal(report.status, 0, report.stderr);
+  assert.equal(report.stdout.trim(), join(out, 'report.html'));
+  const ensemble = JSON.parse(alexnet('eval', '--ensemble', join(out, 'runs/000-seed3'), join(out, 'runs/001-seed4'), '--backend', 'cpu', '--json').stdout);
+  const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+  assert.match(report.stderr, new RegExp(`all seeds: 2 members, best ${pct(Math.max(...done.runs.map((r: { test_top1: number }) => r.test_top1)))}, ensemble ${pct(ensemble.top1)}`));
+  const html = readFileSync(join(out, 'report.html'), 'utf8');
+  assert.match(html, new RegExp(`<td><b>${pct(ensemble.top1)}</b></td>`));
+  for (const r of done.runs) assert.match(html, new RegExp(`${r.name}</td><td>${r.seed}</td><td>done</td><td>1/1</td><td>${pct(r.test_top1)}</td>`));
 });
 
 test('trainArgs: a fresh run, or --resume keeping only backend and threads', () => {

@@ -9,6 +9,8 @@ import { architecture, ARCHITECTURE_NAMES } from '../nn/architectures.js';
 import { train } from '../train/trainer.js';
 import { evaluateModels } from '../eval/models.js';
 import { buildReport } from '../report/report.js';
+import { buildSweepReport } from '../report/sweep_report.js';
+import { SWEEP_FILE } from '../sweep/plan.js';
 import { benchmark } from './bench.js';
 import { runForward } from './forward.js';
 import { collectInfoWithWebGpu, formatInfo } from './info.js';
@@ -19,7 +21,9 @@ import { backendOption, cpuOptions, threadsOption, finiteNumber, nonNegativeInt,
 import { evaluationData, loadModels, modelOptions, registerModelCommands } from './models.js';
 import { trainReporter } from './progress.js';
 import { serve, WEB_ROOT } from './serve.js';
+import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 
 const archOption = () => new Option('--arch <name>', ARCHITECTURE_NAMES.join(', ')).makeOptionMandatory();
 
@@ -151,13 +155,21 @@ program
 
 program
   .command('report')
-  .description('the HTML report of a run: curves, conv1 filters, confusion matrix, fc7 retrieval')
-  .argument('<run-dir>', 'a directory written by alexnet train --out')
+  .description('the HTML report of a run (curves, conv1 filters, confusion matrix, fc7 retrieval), or of a sweep (its members and their ensembles)')
+  .argument('<run-dir>', 'a directory written by alexnet train --out, or a sweep directory (alexnet sweep --out)')
   .addOption(backendOption())
   .addOption(threadsOption())
   .action(async (dir, o) => {
     const backend = await selectBackend(o.backend, notice, { cpu: cpuOptions(o) });
-    console.log((await buildReport(dir, backend)).path);
+    if (!existsSync(join(dir, SWEEP_FILE))) {
+      console.log((await buildReport(dir, backend)).path);
+      return;
+    }
+    const r = await buildSweepReport(dir, backend);
+    for (const e of r.ensembles) {
+      notice(`${e.point || 'all seeds'}: ${e.members.length} members, best ${(e.best_member_top1 * 100).toFixed(2)}%, ensemble ${(e.top1 * 100).toFixed(2)}% test top-1`);
+    }
+    console.log(r.path);
   });
 
 program
