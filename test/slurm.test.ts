@@ -74,6 +74,23 @@ test('sweep --submit runs a 3-seed mini ensemble as a Slurm job array; eval --en
         `sweep ${sweepSeconds.toFixed(1)} s, with eval ${((Date.now() - started) / 1000).toFixed(1)} s`,
     );
     assert.ok(ensemble.top1 >= worst, `the ensemble (${ensemble.top1}) is worse than its worst member (${worst})`);
+
+    // Submitted again (as after some tasks failed), the finished runs are left as they are.
+    const again = alexnet('sweep', 'submit', out);
+    assert.equal(again.status, 0, again.stderr);
+    const second = /submitted Slurm job (\d+)/.exec(again.stdout)?.[1];
+    assert.ok(second && second !== jobId, again.stdout);
+    jobId = second;
+    for (;;) {
+      const s = JSON.parse(alexnet('sweep', 'status', out, '--json').stdout);
+      if (s.runs.every((run: { slurm_state?: string }) => run.slurm_state === 'COMPLETED')) {
+        assert.deepEqual(s.runs.map((run: { state: string; test_top1: number }) => [run.state, run.test_top1]), status.runs.map((run) => ['done', run.test_top1]));
+        break;
+      }
+      assert.ok(Date.now() < deadline, `the second submission did not finish: ${JSON.stringify(s)}\n${cluster.logs()}`);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    for (let i = 0; i < 3; i++) assert.match(readFileSync(join(out, 'logs', `00${i}.out`), 'utf8'), /already finished \(test top-1/);
   } finally {
     if (jobId) spawnSync(findBinary('scancel')!, [jobId], { env: cluster.env });
     await cluster.stop();

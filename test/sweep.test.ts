@@ -3,8 +3,9 @@
 // how status decides a run's state, and one array task run by hand (train, then a rerun that
 // finds the run done, then a task that resumes a run from its checkpoint).
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -105,7 +106,7 @@ test('the Kubernetes Indexed Job: N completions, the index picks the run, the cl
 test('status: Slurm states and task records decide pending, running, done and failed', () => {
   assert.deepEqual([...parseTaskStates('41_0 COMPLETED\n41_2 PENDING\n42_1 RUNNING\n', '41')], [[0, 'COMPLETED'], [2, 'PENDING']]);
   assert.deepEqual([...parseTaskStates('41_1|CANCELLED by 0\n41_[2-3]|PENDING\n', '41')], [[1, 'CANCELLED']]);
-  const started: TaskRecord = { index: 0, name: 'r', attempt: 1, host: 'elsewhere', train_pid: 1, scheduler: {}, argv: [], started: 'now' };
+  const started: TaskRecord = { index: 0, name: 'r', attempt: 1, host: 'elsewhere', train_pid: 1, scheduler: {}, argv: [], started: 'now', earlier: [] };
   const result = { test_top1: 0.8, test_top5: 1, test_n: 10, seconds: 1, checkpoint: 'c' };
   assert.equal(decideState(null, undefined, 'log').state, 'pending');
   assert.equal(decideState(null, 'PENDING', 'log').state, 'pending');
@@ -128,7 +129,7 @@ test('a task trains its run; run again it finds it done; a task resumes a run th
   const made = alexnet('sweep', specFile, '--out', out);
   assert.equal(made.status, 0, made.stderr);
   assert.match(made.stdout, /2 runs: 000-seed3, 001-seed4/);
-  assert.match(made.stdout, /sbatch '.*sweep.sbatch'/);
+  assert.match(made.stdout, /submit it: alexnet sweep submit '.*sw' +\(sbatch '.*sweep.sbatch'/);
   assert.match(alexnet('sweep', specFile, '--out', out).stderr, /already holds a sweep/);
   const plan = JSON.parse(readFileSync(join(out, 'sweep.json'), 'utf8'));
   assert.deepEqual(plan.runs.map((r: { out: string }) => r.out), ['runs/000-seed3', 'runs/001-seed4']);
@@ -178,4 +179,81 @@ test('trainArgs: a fresh run, or --resume keeping only backend and threads', () 
   assert.deepEqual(trainArgs(run, runDir), [...run.args, '--out', runDir, '--force']);
   writeFileSync(join(runDir, 'checkpoints/latest.json'), '{"checkpoint":"ckpt-00000003"}');
   assert.deepEqual(trainArgs(run, runDir), ['train', '--resume', runDir, '--backend', 'cpu', '--threads', '2', '--json']);
+});
+
+/** A sweep of `runs` seeds of the mini net on the bundled subset, written to a new directory. */
+function smallSweep(name: string, train: object, seeds: number[], ...flags: string[]): string {
+  const specFile = join(dir, `${name}.json`);
+  writeFileSync(specFile, JSON.stringify({ train: { arch: 'mini', data: `fashion-mnist:${BUNDLED_FASHION_MNIST}`, backend: 'cpu', threads: 1, report: false, ...train }, seeds }));
+  const out = join(dir, name);
+  const r = alexnet('sweep', specFile, '--out', out, ...flags);
+  assert.equal(r.status, 0, r.stderr);
+  return out;
+}
+
+test('a task stopped by SIGTERM (a Slurm timeout, a pod deleted) is recorded as stopped, and resumes from its checkpoint', async () => {
+  const out = smallSweep('stopped', { epochs: 1, limit: 2200, val: 200, batch: 20, 'checkpoint-every': 5 }, [1]);
+  const runDir = join(out, 'runs/000-seed1');
+  const task = spawn(process.execPath, [MAIN, 'sweep', 'task', out, '0'], { stdio: 'ignore' });
+  const exited = new Promise<number | null>((resolve) => task.on('close', (code) => resolve(code)));
+  const deadline = Date.now() + 60_000;
+  while (!existsSync(join(runDir, 'checkpoints/latest.json'))) {
+    assert.ok(Date.now() < deadline, 'no checkpoint within a minute');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  task.kill('SIGTERM');
+  assert.equal(await exited, 1);
+  const stopped = JSON.parse(readFileSync(join(runDir, 'task.json'), 'utf8'));
+  assert.equal(stopped.signal, 'SIGTERM');
+  assert.equal(stopped.result, undefined);
+  const status = JSON.parse(alexnet('sweep', 'status', out, '--json').stdout);
+  assert.equal(status.runs[0].state, 'failed');
+  assert.match(status.runs[0].note, /stopped by SIGTERM/);
+
+  const again = alexnet('sweep', 'task', out, '0');
+  assert.equal(again.status, 0, again.stderr);
+  const step = Number(/"resumed_from_step":(\d+)/.exec(again.stdout)?.[1]);
+  assert.ok(step >= 5 && step < 100, `resumed from step ${step}`);
+  const done = JSON.parse(readFileSync(join(runDir, 'task.json'), 'utf8'));
+  assert.equal(done.attempt, 2);
+  assert.equal(done.earlier[0].signal, 'SIGTERM');
+  assert.ok(done.result.test_top1 > 0);
+});
+
+test("an earlier attempt's lock on another node is removed under a scheduler, and refused by hand", () => {
+  const out = smallSweep('requeued', { epochs: 1, limit: 120, val: 20, batch: 40 }, [1]);
+  const runDir = join(out, 'runs/000-seed1');
+  mkdirSync(runDir, { recursive: true });
+  writeFileSync(join(runDir, 'run.lock'), JSON.stringify({ pid: 4242, host: 'node-b', started: '2026-12-01T00:00:00Z' }));
+  writeFileSync(join(runDir, 'task.json'), JSON.stringify({ index: 0, name: '000-seed1', attempt: 1, host: 'node-b', train_pid: 4242, scheduler: { slurm_array_job: '7' }, argv: [], started: '2026-12-01T00:00:00Z', earlier: [] }));
+  const byHand = alexnet('sweep', 'task', out, '0');
+  assert.notEqual(byHand.status, 0);
+  assert.match(byHand.stderr, /in use by process 4242 on host node-b/);
+  const requeued = spawnSync(process.execPath, [MAIN, 'sweep', 'task', out, '0'], { encoding: 'utf8', env: { ...process.env, SLURM_JOB_ID: '9', SLURM_ARRAY_JOB_ID: '7' } });
+  assert.equal(requeued.status, 0, requeued.stderr);
+  assert.match(requeued.stderr, /removed the lock of an earlier attempt of this task \(process 4242 on node-b\)/);
+  const record = JSON.parse(readFileSync(join(runDir, 'task.json'), 'utf8'));
+  assert.deepEqual(record.earlier.map((a: { host: string }) => a.host), ['node-b', hostname()]);
+  assert.deepEqual(record.scheduler, { slurm_job: '9', slurm_array_job: '7' });
+});
+
+test('sweep --emit k8s writes the Indexed Job for the spec; bad invocations say what is wrong', () => {
+  const out = smallSweep('k8s', { epochs: 1 }, [1, 2, 3], '--emit', 'k8s', '--image', 'reg/alexnet:1', '--claim', 'sweeps', '--parallelism', '2');
+  assert.ok(!existsSync(join(out, 'sweep.sbatch')));
+  const job = JSON.parse(readFileSync(join(out, 'sweep-job.json'), 'utf8'));
+  assert.equal(job.spec.completions, 3);
+  assert.equal(job.spec.parallelism, 2);
+  assert.equal(job.metadata.name, 'alexnet-sweep-k8s');
+  const plan = JSON.parse(readFileSync(join(out, 'sweep.json'), 'utf8'));
+  assert.equal(plan.emit, 'k8s');
+  assert.deepEqual(plan.k8s.options, { image: 'reg/alexnet:1', claim: 'sweeps', parallelism: 2 });
+
+  const specFile = join(dir, 'k8s.json');
+  assert.match(alexnet('sweep', specFile).stderr, /sweep: give --out DIR/);
+  assert.match(alexnet('sweep', join(dir, 'absent.json'), '--out', join(dir, 'x')).stderr, /absent.json: cannot read the sweep spec \(ENOENT\)/);
+  assert.match(alexnet('sweep', specFile, '--out', join(dir, 'y'), '--emit', 'k8s').stderr, /--emit k8s needs k8s.image in the spec or --image and k8s.claim/);
+  assert.ok(!existsSync(join(dir, 'y')), 'a refused sweep writes nothing');
+  assert.match(alexnet('sweep', specFile, '--out', join(dir, 'z'), '--emit', 'k8s', '--submit').stderr, /--submit hands the script to sbatch/);
+  assert.match(alexnet('sweep', 'status', join(dir, 'absent')).stderr, /not a sweep directory/);
+  assert.match(alexnet('sweep', 'submit', out).stderr, /written for Kubernetes \(--emit k8s\); apply sweep-job.json/);
 });

@@ -1,14 +1,14 @@
 // `alexnet sweep SPEC --out DIR` (expand a spec into runs; write a Slurm job array script or a
-// Kubernetes Indexed Job; --submit hands the script to sbatch), `alexnet sweep status DIR` and
-// `alexnet sweep task DIR I` (what each array task runs). Wiring only: the work is in src/sweep/.
+// Kubernetes Indexed Job; --submit hands the script to sbatch), `alexnet sweep submit DIR`,
+// `alexnet sweep status DIR` and `alexnet sweep task DIR I` (what each array task runs). Wiring only: the work is in src/sweep/.
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
 import { TrainingError, UsageError } from '../core/errors.js';
 import { indexedJob, jobName } from '../sweep/k8s.js';
-import { K8S_MANIFEST, SLURM_SCRIPT, SWEEP_FILE, writePlan, type SweepPlan } from '../sweep/plan.js';
+import { K8S_MANIFEST, readPlan, SLURM_SCRIPT, SWEEP_FILE, writePlan, type SweepPlan } from '../sweep/plan.js';
 import { shellQuote, slurmScript, submit } from '../sweep/slurm.js';
 import { expandRuns, parseSweepSpec, withAbsoluteData, type K8sOptions, type SlurmOptions } from '../sweep/spec.js';
 import { formatStatus, sweepStatus } from '../sweep/status.js';
@@ -55,6 +55,15 @@ function k8sOptions(spec: K8sOptions, o: SweepFlags): K8sOptions {
   return { ...spec, ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) };
 }
 
+/** Hands the sweep's script to sbatch and records the job id in sweep.json; says so in a line. */
+async function submitSweep(dir: string, plan: SweepPlan): Promise<string> {
+  if (!plan.slurm) throw new UsageError(`${dir}: this sweep was written for Kubernetes (--emit k8s); apply ${K8S_MANIFEST} with kubectl apply -f`);
+  plan.slurm.job_id = submit(join(dir, plan.slurm.script));
+  plan.slurm.submitted = new Date().toISOString();
+  await writePlan(dir, plan);
+  return `submitted Slurm job ${plan.slurm.job_id} (array 0-${plan.runs.length - 1})`;
+}
+
 async function writeSweep(specFile: string, o: SweepFlags): Promise<void> {
   if (!o.out) throw new UsageError('sweep: give --out DIR, the sweep directory (on storage every node of the cluster sees)');
   if (o.submit && o.emit !== 'slurm') throw new UsageError('sweep: --submit hands the script to sbatch; for Kubernetes, apply the manifest with kubectl apply -f');
@@ -70,39 +79,35 @@ async function writeSweep(specFile: string, o: SweepFlags): Promise<void> {
   if (existsSync(join(dir, SWEEP_FILE))) {
     throw new UsageError(`--out ${dir} already holds a sweep (${SWEEP_FILE}): see it with alexnet sweep status ${dir}, or choose another --out`);
   }
-  await mkdir(join(dir, 'runs'), { recursive: true });
-  await mkdir(join(dir, 'logs'), { recursive: true });
-
   const plan: SweepPlan = {
     version: 1, spec: resolve(specFile), created: new Date().toISOString(), emit: o.emit,
     runs: runs.map((r) => ({ ...r, out: `runs/${r.name}` })),
   };
-  const written: string[] = [];
+  // The script or manifest is made (and any fault in the options found) before anything is written.
+  let file: string;
+  let contents: string;
   if (o.emit === 'slurm') {
     const options = slurmOptions(spec.slurm, o);
-    const script = join(dir, SLURM_SCRIPT);
-    await writeFile(script, slurmScript({ sweepDir: dir, node: process.execPath, cli: CLI_ENTRY, runs: runs.length, options }));
-    await chmod(script, 0o755);
+    file = join(dir, SLURM_SCRIPT);
+    contents = slurmScript({ sweepDir: dir, node: process.execPath, cli: CLI_ENTRY, runs: runs.length, options });
     plan.slurm = { script: SLURM_SCRIPT, options };
-    written.push(script);
   } else {
     const options = k8sOptions(spec.k8s, o);
-    const manifest = join(dir, K8S_MANIFEST);
-    await writeFile(manifest, JSON.stringify(indexedJob({ name: jobName(dir.split('/').pop() ?? ''), runs: runs.length, options }), null, 2) + '\n');
+    file = join(dir, K8S_MANIFEST);
+    contents = JSON.stringify(indexedJob({ name: jobName(basename(dir)), runs: runs.length, options }), null, 2) + '\n';
     plan.k8s = { manifest: K8S_MANIFEST, options };
-    written.push(manifest);
   }
+  await mkdir(join(dir, 'runs'), { recursive: true });
+  await mkdir(join(dir, 'logs'), { recursive: true });
+  await writeFile(file, contents, { mode: o.emit === 'slurm' ? 0o755 : 0o644 });
   await writePlan(dir, plan);
-  written.unshift(join(dir, SWEEP_FILE));
+  const written = [join(dir, SWEEP_FILE), file];
 
   const lines = [`${runs.length} runs: ${runs.map((r) => r.name).join(', ')}`, ...written.map((w) => `wrote ${w}`)];
   if (o.emit === 'slurm' && o.submit) {
-    plan.slurm!.job_id = submit(join(dir, SLURM_SCRIPT));
-    plan.slurm!.submitted = new Date().toISOString();
-    await writePlan(dir, plan);
-    lines.push(`submitted Slurm job ${plan.slurm!.job_id} (array 0-${runs.length - 1})`);
+    lines.push(await submitSweep(dir, plan));
   } else if (o.emit === 'slurm') {
-    lines.push(`submit it: sbatch ${shellQuote(join(dir, SLURM_SCRIPT))}   (or run alexnet sweep again with --submit, which records the job id)`);
+    lines.push(`submit it: alexnet sweep submit ${shellQuote(dir)}   (sbatch ${shellQuote(join(dir, SLURM_SCRIPT))}, with the job id recorded for sweep status)`);
   } else {
     lines.push(`start it: kubectl apply -f ${shellQuote(join(dir, K8S_MANIFEST))}   (the claim must hold this directory at the pods' mount path)`);
   }
@@ -141,6 +146,12 @@ export function registerSweepCommands(program: Command): void {
       const status = await sweepStatus(resolve(dir));
       console.log(o.json ? JSON.stringify(status) : formatStatus(status));
     });
+
+  sweep
+    .command('submit')
+    .description('submit a sweep written without --submit (or again: finished runs are left alone, the others resume) and record its job id')
+    .argument('<dir>', 'a sweep directory written for Slurm')
+    .action(async (dir: string) => console.log(await submitSweep(resolve(dir), await readPlan(resolve(dir)))));
 
   sweep
     .command('task')

@@ -40,7 +40,11 @@ export interface TaskRecord {
   signal?: string | null;
   /** The `done` line of train --json: test_top1, test_top5, test_n, seconds, checkpoint. */
   result?: { test_top1: number; test_top5: number; test_n: number; seconds: number; checkpoint: string };
+  /** The attempts before this one, oldest first. */
+  earlier: EarlierAttempt[];
 }
+
+export type EarlierAttempt = Pick<TaskRecord, 'attempt' | 'host' | 'train_pid' | 'started' | 'ended' | 'exit_code' | 'signal'>;
 
 export async function readTaskRecord(runDir: string): Promise<TaskRecord | null> {
   try {
@@ -76,13 +80,21 @@ export function trainArgs(run: SweepRun, runDir: string): string[] {
   return [...run.args, '--out', runDir, ...(existsSync(checkpoints) ? ['--force'] : [])];
 }
 
+/** Every attempt recorded in `record`, the latest included. */
+const attemptsOf = (record: TaskRecord | null): EarlierAttempt[] => {
+  if (!record) return [];
+  const { attempt, host, train_pid, started, ended, exit_code, signal } = record;
+  return [...(record.earlier ?? []), { attempt, host, train_pid, started, ended, exit_code, signal }];
+};
+
 /**
- * A lock left on another host by this task's previous attempt. The scheduler runs one
- * instance of an array task at a time, so when it starts this one the previous attempt is
- * gone, but run_dir.ts cannot see a process on another host and would refuse the lock.
+ * A lock left on another host by an earlier attempt of this task. A scheduler runs one
+ * instance of an array task (or pod index) at a time, so when it starts this one the earlier
+ * attempts are gone, but run_dir.ts cannot see a process on another host and would refuse the
+ * lock. Run by hand (no scheduler), the lock is left for run_dir.ts to refuse.
  */
-async function clearPreviousAttemptLock(runDir: string, previous: TaskRecord | null, ids: SchedulerIds, say: (line: string) => void): Promise<void> {
-  if (!previous || previous.train_pid === undefined || Object.keys(ids).length === 0) return;
+async function clearEarlierAttemptLock(runDir: string, attempts: EarlierAttempt[], ids: SchedulerIds, say: (line: string) => void): Promise<void> {
+  if (Object.keys(ids).length === 0) return;
   const path = join(runDir, LOCK_FILE);
   let owner: { pid?: number; host?: string };
   try {
@@ -90,9 +102,9 @@ async function clearPreviousAttemptLock(runDir: string, previous: TaskRecord | n
   } catch {
     return;
   }
-  if (owner.host !== hostname() && owner.host === previous.host && owner.pid === previous.train_pid) {
+  if (owner.host !== hostname() && attempts.some((a) => a.host === owner.host && a.train_pid === owner.pid)) {
     await rm(path, { force: true });
-    say(`${runDir}: removed the lock of this task's previous attempt (process ${owner.pid} on ${owner.host}), which the scheduler has ended`);
+    say(`${runDir}: removed the lock of an earlier attempt of this task (process ${owner.pid} on ${owner.host}), which the scheduler has ended`);
   }
 }
 
@@ -112,12 +124,13 @@ export async function runTask(sweepDir: string, index: number, node: string, cli
     return 0;
   }
   const ids = schedulerIds(process.env);
-  await clearPreviousAttemptLock(runDir, previous, ids, say);
+  const earlier = attemptsOf(previous);
+  await clearEarlierAttemptLock(runDir, earlier, ids, say);
 
   const args = trainArgs(run, runDir);
   const record: TaskRecord = {
     index, name: run.name, attempt: (previous?.attempt ?? 0) + 1, host: hostname(), scheduler: ids,
-    argv: [node, cli, ...args], started: new Date().toISOString(),
+    argv: [node, cli, ...args], started: new Date().toISOString(), earlier,
   };
   say(`${run.name}: attempt ${record.attempt} on ${record.host}: ${args.join(' ')}`);
   const child = spawn(node, [cli, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
