@@ -9,16 +9,21 @@ import { architecture, ARCHITECTURE_NAMES } from '../nn/architectures.js';
 import { train } from '../train/trainer.js';
 import { evaluateModels } from '../eval/models.js';
 import { buildReport } from '../report/report.js';
+import { buildSweepReport } from '../report/sweep_report.js';
+import { SWEEP_FILE } from '../sweep/plan.js';
 import { benchmark } from './bench.js';
 import { runForward } from './forward.js';
 import { collectInfoWithWebGpu, formatInfo } from './info.js';
 import { registerDataCommands } from './data.js';
 import { registerInteropCommands } from './interop.js';
+import { registerSweepCommands } from './sweep.js';
 import { backendOption, cpuOptions, threadsOption, finiteNumber, nonNegativeInt, notice, oneOf, positiveInt, positiveNumber } from './options.js';
-import { loadModels, modelOptions, registerModelCommands } from './models.js';
+import { evaluationData, loadModels, modelOptions, registerModelCommands } from './models.js';
 import { trainReporter } from './progress.js';
 import { serve, WEB_ROOT } from './serve.js';
+import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 
 const archOption = () => new Option('--arch <name>', ARCHITECTURE_NAMES.join(', ')).makeOptionMandatory();
 
@@ -101,11 +106,12 @@ program
 registerInteropCommands(program);
 registerModelCommands(program);
 registerDataCommands(program);
+registerSweepCommands(program);
 
 modelOptions(program.command('eval'), 'many')
   .description('top-1 / top-5 accuracy on the test set; several --checkpoint values make an ensemble')
   .option('--ensemble <dir...>', 'run or checkpoint directories whose softmax outputs are averaged (the same as several --checkpoint)')
-  .option('--data <spec>', 'fashion-mnist[:DIR], cifar10:DIR, folder:DIR, imagenet:DIR or cache:DIR', 'fashion-mnist')
+  .option('--data <spec>', 'fashion-mnist[:DIR], cifar10:DIR, folder:DIR, imagenet:DIR or cache:DIR (default: the data the checkpoints were trained on; fashion-mnist for --weights)')
   .option('--batch <n>', 'images per forward pass (default 64; 8 with --ten-crop)', positiveInt('--batch'))
   .option('--ten-crop', "average the softmax over ten crops per image (corners, centre and their mirror images), as the paper's test results did")
   .addOption(backendOption())
@@ -115,7 +121,7 @@ modelOptions(program.command('eval'), 'many')
     const models = await loadModels('eval', { ...o, checkpoint: [...(o.checkpoint ?? []), ...(o.ensemble ?? [])] });
     const backend = await selectBackend(o.backend, notice, { cpu: cpuOptions(o) });
     const tenCrop = Boolean(o.tenCrop);
-    const r = await evaluateModels(models, o.data, backend, { batch: o.batch ?? (tenCrop ? 8 : 64), tenCrop, notice });
+    const r = await evaluateModels(models, evaluationData(models, o.data), backend, { batch: o.batch ?? (tenCrop ? 8 : 64), tenCrop, notice });
     console.log(
       o.json
         ? JSON.stringify(r)
@@ -149,13 +155,21 @@ program
 
 program
   .command('report')
-  .description('the HTML report of a run: curves, conv1 filters, confusion matrix, fc7 retrieval')
-  .argument('<run-dir>', 'a directory written by alexnet train --out')
+  .description('the HTML report of a run (curves, conv1 filters, confusion matrix, fc7 retrieval), or of a sweep (its members and their ensembles)')
+  .argument('<run-dir>', 'a directory written by alexnet train --out, or a sweep directory (alexnet sweep --out)')
   .addOption(backendOption())
   .addOption(threadsOption())
   .action(async (dir, o) => {
     const backend = await selectBackend(o.backend, notice, { cpu: cpuOptions(o) });
-    console.log((await buildReport(dir, backend)).path);
+    if (!existsSync(join(dir, SWEEP_FILE))) {
+      console.log((await buildReport(dir, backend)).path);
+      return;
+    }
+    const r = await buildSweepReport(dir, backend);
+    for (const e of r.ensembles) {
+      notice(`${e.point || 'all seeds'}: ${e.members.length} members, best ${(e.best_member_top1 * 100).toFixed(2)}%, ensemble ${(e.top1 * 100).toFixed(2)}% test top-1`);
+    }
+    console.log(r.path);
   });
 
 program

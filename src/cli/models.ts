@@ -36,6 +36,14 @@ export async function loadModels(what: string, o: { checkpoint?: string | string
   ];
 }
 
+/** The data to evaluate on: --data, else what the models were trained on (one spec for all of them). */
+export function evaluationData(models: LoadedModel[], data?: string): string {
+  if (data) return data;
+  const specs = [...new Set(models.map((m) => m.model.data))];
+  if (specs.length > 1) throw new UsageError(`eval: the models were trained on different data (${specs.join(', ')}); choose the test set with --data`);
+  return specs[0];
+}
+
 async function oneModel(what: string, o: Parameters<typeof loadModels>[1]): Promise<LoadedModel> {
   const models = await loadModels(what, o);
   if (models.length !== 1) throw new UsageError(`${what}: give one model (--checkpoint or --weights), found ${models.length}`);
