@@ -122,8 +122,10 @@ try {
     const pixels = first.pixels.slice();
     const params = first.params.slice();
     await loader.close();
-    const kernel = await rate(batch, async () => {
-      gpu.writeCrops(cropGeometry(loader.plan, batch), pixels, params, mean, out);
+    // The first batch may be short: with few --images the training set (after the hold-out) is
+    // smaller than a batch.
+    const kernel = await rate(first.count, async () => {
+      gpu.writeCrops(cropGeometry(loader.plan, first.count), pixels, params, mean, out);
       await gpu.synchronize();
     });
     emit({ bench: 'device_crops', crop: 227, batch, from: 'one batch, upload + kernel', ...device, ...kernel });
