@@ -1,5 +1,5 @@
 // What training, evaluation and checkpoints need of a net, whether it runs on one device (Net)
-// or on several (DataParallel, TowerParallel in src/parallel/): one loop drives all three.
+// or on several (DataParallel in src/parallel/data.ts): one loop drives both.
 // Methods that exchange data between devices return promises; a caller awaits every call.
 import type { Backend, SgdParams, Tensor } from '../backend/backend.js';
 import type { NamedTensor } from '../io/safetensors.js';

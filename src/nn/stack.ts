@@ -1,6 +1,6 @@
 // A stack of planned layers on one backend: their activation buffers, and their forward and
-// backward passes. The Net is one stack under a loss; a tower of TowerParallel is several stacks
-// with exchanges between them. Activation gradients ping-pong between two buffers the caller
+// backward passes. The Net is one stack under a loss (a split of the net over devices would run
+// several stacks with exchanges between them). Activation gradients ping-pong between two buffers the caller
 // gives; parameter gradients accumulate into the parameters' own.
 import type { Backend, Tensor } from '../backend/backend.js';
 import { convGeometry, poolGeometry, product } from '../core/geometry.js';
