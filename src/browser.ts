@@ -20,6 +20,7 @@ export type { Architecture, LayerSpec, InitScheme } from './nn/layers.js';
 export { Net, type Parameter } from './nn/net.js';
 export type { InputSlot, Network } from './nn/network.js';
 export { batchSlices, DataParallel, type Slice } from './parallel/data.js';
+export { TowerParallel } from './parallel/towers.js';
 export { planLayers, forwardMacs } from './nn/plan.js';
 export { parseSafetensors, encodeSafetensors, type NamedTensor } from './io/safetensors.js';
 export { architectureForWeights, decodeWeights, detectWeightFormat, MOMENTA_KIND, parseWeights, selectWeights } from './io/weights.js';

@@ -1,7 +1,8 @@
-// `alexnet train --devices N --parallel data` end to end on a tiny Fashion-MNIST: a run on two
-// CPU backends, resumed on one, gives a one-device run's losses and weights (1e-5 relative); on
-// two WebGPU devices (llvmpipe here; the images cropped on each device from its slice) the same
-// against one WebGPU device. And the command line's errors for device counts it cannot use.
+// `alexnet train --devices 2` end to end on a tiny Fashion-MNIST: a run on two CPU backends
+// (data parallel, or the paper's two towers), resumed on one, gives a one-device run's losses and
+// weights (1e-5 relative); data parallel on two WebGPU devices (llvmpipe here; the images
+// cropped on each device from its slice) the same against one WebGPU device. And the command
+// line's errors for device counts and architectures it cannot use.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -62,14 +63,20 @@ async function assertSameRun(what: string, got: TrainEvent[], out: string, want:
   assert.ok(weights <= 1e-5, `${what}: weights differ by ${weights} of their largest value`);
 }
 
-test('train --devices 2 on CPU backends for an epoch, resumed on one device: the one-device run', async () => {
-  const want = await oneDevice(cliCpuBackend(), 2, join(root, 'cpu-one'));
-  const out = join(root, 'cpu-two');
-  const first = events(...flags, '--backend', 'cpu', '--devices', '2', '--epochs', '1', '--out', out);
-  assert.match((first[0] as Extract<TrainEvent, { event: 'start' }>).backend, /^2 x /);
-  const resumed = events('--resume', out, '--epochs', '2', '--backend', 'cpu', '--devices', '1');
-  await assertSameRun('2 CPU devices, then 1', [...first, ...resumed], out, want);
-});
+let cpuRun: ReturnType<typeof oneDevice> | null = null;
+/** Two epochs on one CPU backend, the reference of both CPU tests. */
+const cpuOneDevice = () => (cpuRun ??= oneDevice(cliCpuBackend(), 2, join(root, 'cpu-one')));
+
+for (const parallel of ['data', 'towers']) {
+  test(`train --devices 2 --parallel ${parallel} on CPU backends for an epoch, resumed on one device: the one-device run`, async () => {
+    const want = await cpuOneDevice();
+    const out = join(root, `cpu-${parallel}`);
+    const first = events(...flags, '--backend', 'cpu', '--devices', '2', '--parallel', parallel, '--epochs', '1', '--out', out);
+    assert.match((first[0] as Extract<TrainEvent, { event: 'start' }>).backend, /^2 x /);
+    const resumed = events('--resume', out, '--epochs', '2', '--backend', 'cpu', '--devices', '1');
+    await assertSameRun(`2 CPU devices (${parallel}), then 1`, [...first, ...resumed], out, want);
+  });
+}
 
 const skip = skipUnless((await probeAdapter()) !== null, 'WebGPU', NO_WEBGPU);
 
@@ -83,7 +90,10 @@ test('train: clear errors for device counts it cannot use', () => {
   const tooMany = cli(...flags, '--backend', 'cpu', '--devices', '9', '--out', join(root, 'x'));
   assert.equal(tooMany.status, 2);
   assert.match(tooMany.stderr, /--devices 9: more devices than images in a batch \(--batch 8\)/);
-  const towers = cli(...flags, '--backend', 'cpu', '--devices', '2', '--parallel', 'towers', '--out', join(root, 'y'));
-  assert.equal(towers.status, 2);
-  assert.match(towers.stderr, /--parallel towers/);
+  const three = cli(...flags, '--backend', 'cpu', '--devices', '3', '--parallel', 'towers', '--out', join(root, 'y'));
+  assert.equal(three.status, 2);
+  assert.match(three.stderr, /--parallel towers: the paper's two towers need --devices 2, found 3/);
+  const none = cli(...flags, '--arch', 'torchvision', '--backend', 'cpu', '--devices', '2', '--parallel', 'towers', '--out', join(root, 'z'));
+  assert.equal(none.status, 2);
+  assert.match(none.stderr, /the torchvision architecture cannot be split into the paper's two towers: it has no towers/);
 });

@@ -6,6 +6,7 @@ import { AlexNetError, UsageError } from '../core/errors.js';
 import { selectBackend, selectBackends } from '../backend/select.js';
 import { PAPER_SGD } from '../backend/cpu/sgd.js';
 import { architecture, ARCHITECTURE_NAMES } from '../nn/architectures.js';
+import { towersProblem } from '../parallel/tower_plan.js';
 import { train } from '../train/trainer.js';
 import { evaluateModels } from '../eval/models.js';
 import { buildReport } from '../report/report.js';
@@ -79,16 +80,17 @@ program
   .addOption(backendOption())
   .addOption(threadsOption())
   .option('--devices <n>', 'devices to train on (n CPU backends, or n WebGPU devices); see docs/devices.md', positiveInt('--devices'), 1)
-  .option('--parallel <how>', 'with --devices: data (each device a slice of every batch)', oneOf('--parallel', ['data', 'towers'] as const), 'data')
+  .option('--parallel <how>', "with --devices: data (each device a slice of every batch) or towers (the paper's two towers, --devices 2)", oneOf('--parallel', ['data', 'towers'] as const), 'data')
   .option('--json', 'JSON lines: start, one per epoch, done')
   .option('--log-steps', 'with --json, also one line per step')
   .action(async (o) => {
     const { defaults } = architecture(o.arch);
     const batch: number = o.batch ?? defaults.batch;
     if (o.devices > 1 && o.parallel === 'towers') {
-      throw new UsageError("--parallel towers: the paper's two-tower split is not implemented yet; use --parallel data");
-    }
-    if (o.devices > batch) throw new UsageError(`--devices ${o.devices}: more devices than images in a batch (--batch ${batch})`);
+      if (o.devices !== 2) throw new UsageError(`--parallel towers: the paper's two towers need --devices 2, found ${o.devices}`);
+      const problem = towersProblem(architecture(o.arch));
+      if (problem) throw new UsageError(`--parallel towers: the ${o.arch} architecture cannot be split into the paper's two towers: ${problem}; use --parallel data`);
+    } else if (o.devices > batch) throw new UsageError(`--devices ${o.devices}: more devices than images in a batch (--batch ${batch})`);
     const backends = await selectBackends(o.backend, o.devices, notice, { cpu: cpuOptions(o) });
     const out = o.out ?? o.resume ?? `runs/${o.arch}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     await train(
@@ -101,7 +103,7 @@ program
       backends,
       trainReporter(Boolean(o.json), Boolean(o.logSteps)),
       o.resume ? { dir: o.resume, epochs: o.epochs, lr: o.lr } : undefined,
-      { force: Boolean(o.force) },
+      { force: Boolean(o.force), parallel: o.parallel },
     );
   });
 

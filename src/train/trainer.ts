@@ -8,6 +8,7 @@ import { architecture } from '../nn/architectures.js';
 import { Net } from '../nn/net.js';
 import type { Network } from '../nn/network.js';
 import { DataParallel } from '../parallel/data.js';
+import { TowerParallel } from '../parallel/towers.js';
 import { buildReport } from '../report/report.js';
 import { checkpointDir, latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { requireImages } from './data.js';
@@ -25,26 +26,27 @@ export type { EpochRecord, SavedModel, TrainConfig, TrainEvent } from './loop.js
  * `epochs` may be raised and `lr` replaces the current learning rate. Checkpoints go to
  * `requested.out`, which is locked for the run: the resumed directory itself, or another one
  * that then continues it. `force` starts a new run where one exists (its checkpoints moved aside).
- * Several backends (of one kind) train data-parallel, one replica each (src/parallel/data.ts);
- * the checkpoints are a one-device run's, and a run may resume on any number of devices.
+ * Several backends (of one kind) train data-parallel, one replica each (src/parallel/data.ts),
+ * or, with `parallel: 'towers'`, two run the paper's two towers (src/parallel/towers.ts); the
+ * checkpoints are a one-device run's, and a run may resume on any number of devices.
  */
 export async function train(
   requested: TrainConfig,
   backend: Backend | Backend[],
   report: (e: TrainEvent) => void,
   resume?: { dir: string; epochs?: number; lr?: number },
-  { force = false }: { force?: boolean } = {},
+  { force = false, parallel = 'data' }: { force?: boolean; parallel?: 'data' | 'towers' } = {},
 ): Promise<EvalResult> {
   const fresh = !resume || resolve(resume.dir) !== resolve(requested.out);
   const run = await claimRunDirectory(requested.out, { fresh, force, notice: (message) => report({ event: 'notice', message }) });
   try {
-    return await trainIn(requested, Array.isArray(backend) ? backend : [backend], report, resume);
+    return await trainIn(requested, Array.isArray(backend) ? backend : [backend], parallel, report, resume);
   } finally {
     await run.release();
   }
 }
 
-async function trainIn(requested: TrainConfig, backends: Backend[], report: (e: TrainEvent) => void, resume?: { dir: string; epochs?: number; lr?: number }): Promise<EvalResult> {
+async function trainIn(requested: TrainConfig, backends: Backend[], parallel: 'data' | 'towers', report: (e: TrainEvent) => void, resume?: { dir: string; epochs?: number; lr?: number }): Promise<EvalResult> {
   const started = performance.now();
   const restored = resume ? await loadCheckpoint<TrainConfig, Progress>(await latestCheckpoint(checkpointDir(resume.dir))) : null;
   // A resumed run writes where it is told (a copied or moved run never writes to its origin).
@@ -63,7 +65,10 @@ async function trainIn(requested: TrainConfig, backends: Backend[], report: (e: 
     requireImages(data, config.data, config.batch);
     const arch = architecture(config.arch, data.input, data.classes.length);
     const model: SavedModel = { arch: arch.name, input: arch.input, classes: data.classes, data: config.data, scale, channelMean: data.stats.channelMean };
-    const net: Network = backends.length === 1 ? new Net(backend, arch, config.batch) : new DataParallel(backends, arch, config.batch);
+    const net: Network =
+      backends.length === 1 ? new Net(backend, arch, config.batch)
+      : parallel === 'towers' ? new TowerParallel(backends, arch, config.batch)
+      : new DataParallel(backends, arch, config.batch);
     let state: RunState;
     if (restored) {
       net.importTensors(restored.weights, restored.weightsPath);
