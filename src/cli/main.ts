@@ -86,7 +86,7 @@ program
   .action(async (o) => {
     const { defaults } = architecture(o.arch);
     const batch: number = o.batch ?? defaults.batch;
-    if (o.devices > 1 && o.parallel === 'towers') {
+    if (o.parallel === 'towers') {
       if (o.devices !== 2) throw new UsageError(`--parallel towers: the paper's two towers need --devices 2, found ${o.devices}`);
       const problem = towersProblem(architecture(o.arch));
       if (problem) throw new UsageError(`--parallel towers: the ${o.arch} architecture cannot be split into the paper's two towers: ${problem}; use --parallel data`);
