@@ -9,11 +9,10 @@ import type { Backend, SgdParams, Tensor } from '../backend/backend.js';
 import { ShapeError } from '../core/errors.js';
 import { product } from '../core/geometry.js';
 import { expectTensor, type NamedTensor } from '../io/safetensors.js';
-import { parameterNames } from '../nn/architectures.js';
-import { ParameterArena, type ParameterSlot } from '../nn/arena.js';
+import { ParameterArena } from '../nn/arena.js';
 import type { InitOptions } from '../nn/init.js';
 import type { Architecture } from '../nn/layers.js';
-import { initialTensors } from '../nn/net.js';
+import { initialTensors, parameterSlots } from '../nn/net.js';
 import type { InputSlot, Network } from '../nn/network.js';
 import { LayerStack, type Pass } from '../nn/stack.js';
 import { halfOf, joinHalves, planTowers, type Segment } from './tower_plan.js';
@@ -51,7 +50,7 @@ export class TowerParallel implements Network {
     const B = maxBatch;
     this.towers = backends.map((backend) => {
       const allocate = (label: string, size: number) => backend.allocate(label, size);
-      const arena = new ParameterArena(backend, arch.name, towerSlots(arch, this.segments), allocate);
+      const arena = new ParameterArena(backend, arch.name, parameterSlots(arch, this.segments.flatMap((seg) => seg.layers)), allocate);
       const input = allocate('input', B * product(arch.input));
       const stacks: LayerStack[] = [];
       let previous: LayerStack | null = null;
@@ -206,15 +205,4 @@ export class TowerParallel implements Network {
 
 function other(t: Tower, x: Tensor): Tensor {
   return x === t.grads[0] ? t.grads[1] : t.grads[0];
-}
-
-/** Each conv and linear layer's tower weight and bias, under the whole tensors' file names, in layer order. */
-function towerSlots(arch: Architecture, segments: Segment[]): ParameterSlot[] {
-  const slots: ParameterSlot[] = [];
-  for (const l of segments.flatMap((s) => s.layers)) {
-    if (!l.weightShape || !l.biasShape || !('name' in l.spec)) continue;
-    const names = parameterNames(arch, l.spec.name);
-    slots.push({ name: names.weight, shape: l.weightShape, layer: l.index }, { name: names.bias, shape: l.biasShape, layer: l.index });
-  }
-  return slots;
 }
