@@ -5,12 +5,15 @@ export type { Backend, CropGeometry, Tensor } from './backend/backend.js';
 export { CpuBackend, type CpuOptions } from './backend/cpu/index.js';
 // Node's host for the CPU backend's threads: new CpuBackend({ host: nodePoolHost }) uses every core.
 export { nodePoolHost } from './backend/cpu/host_node.js';
-export { selectBackend, type BackendChoice } from './backend/select.js';
+export { selectBackend, selectBackends, type BackendChoice } from './backend/select.js';
 export type { LrnParams } from './backend/cpu/lrn.js';
 export type { SgdParams, SgdForm } from './backend/cpu/sgd.js';
 export { architecture, ARCHITECTURE_NAMES, miniArchitecture, paperFamily, parameterNames, PAPER_LRN, CAFFE_LRN, registerArchitecture } from './nn/architectures.js';
 export type { Architecture, LayerSpec, InitScheme } from './nn/layers.js';
 export { Net, type Parameter } from './nn/net.js';
+export type { InputSlot, Network } from './nn/network.js';
+export { batchSlices, DataParallel, type Slice } from './parallel/data.js';
+export { TowerParallel } from './parallel/towers.js';
 export { planLayers, forwardMacs } from './nn/plan.js';
 export { parseSafetensors, encodeSafetensors, type NamedTensor } from './io/safetensors.js';
 export { readSafetensors, writeSafetensors } from './io/files.js';

@@ -59,3 +59,30 @@ export async function selectBackend(choice: string, notice: (line: string) => vo
       throw new UsageError(`--backend: expected cpu, webgpu or auto, found "${choice}"`);
   }
 }
+
+/**
+ * `devices` backends of the kind `choice` gives, for data parallelism: the first as
+ * selectBackend picks it, the others of the same kind. WebGPU devices are all requested in this
+ * process from the adapter Dawn offers (docs/devices.md: one process or one per device).
+ */
+export async function selectBackends(choice: string, devices: number, notice: (line: string) => void, o: SelectOptions = {}): Promise<Backend[]> {
+  const first = await selectBackend(choice, notice, o);
+  const backends = [first];
+  try {
+    while (backends.length < devices) {
+      if (first.name === 'cpu') {
+        backends.push(new CpuBackend(o.cpu));
+        continue;
+      }
+      const next = await createWebGpuBackend().catch((e: Error) => {
+        throw new UsageError(`--devices ${devices}: WebGPU device ${backends.length + 1} could not be opened (${e.message}); lower --devices`);
+      });
+      if (!next) throw new UsageError(`--devices ${devices}: only ${backends.length} WebGPU device(s) could be opened; lower --devices`);
+      backends.push(next);
+    }
+  } catch (e) {
+    for (const b of backends) b.dispose();
+    throw e;
+  }
+  return backends;
+}

@@ -7,8 +7,11 @@ import type { Backend } from '../backend/backend.js';
 import { PAPER_SGD } from '../backend/cpu/sgd.js';
 import { architecture } from '../nn/architectures.js';
 import { Net } from '../nn/net.js';
+import type { Network } from '../nn/network.js';
+import { DataParallel } from '../parallel/data.js';
 import { forwardMacs, planLayers } from '../nn/plan.js';
 import { Rng } from '../rng/hash.js';
+import { product } from '../core/geometry.js';
 import { CpuBackend } from '../backend/cpu/index.js';
 import { WebGpuBackend } from '../backend/webgpu/index.js';
 
@@ -17,6 +20,8 @@ export interface BenchOptions {
   batch: number;
   mode: 'train' | 'infer';
   backend: Backend;
+  /** More backends of the same kind: the step runs data-parallel over all (src/parallel/data.ts). */
+  more?: Backend[];
   /** Timed steps (default 10) after `warmup` untimed ones (default 3). */
   steps?: number;
   warmup?: number;
@@ -30,6 +35,8 @@ export interface BenchResult {
   mode: 'train' | 'infer';
   backend: string;
   device: string;
+  /** Devices the batch is spread over. */
+  devices: number;
   img_per_s: number;
   ms_per_step: number;
   /** Useful arithmetic: 2 x multiply-adds per image (x3 for a training step) per second. */
@@ -46,24 +53,27 @@ function median(xs: number[]): number {
 
 export async function benchmark(o: BenchOptions): Promise<BenchResult> {
   const { backend, batch } = o;
+  const backends = [backend, ...(o.more ?? [])];
   const arch = architecture(o.arch);
-  const net = new Net(backend, arch, batch);
+  const net: Network = backends.length === 1 ? new Net(backend, arch, batch) : new DataParallel(backends, arch, batch);
   net.initialize({ scheme: arch.defaultInit, seed: 1 });
   const rng = new Rng(2);
-  const [c, h, w] = arch.input;
-  backend.write(net.input, Float32Array.from({ length: batch * c * h * w }, () => rng.normal()));
-  backend.write(net.labels, Float32Array.from({ length: batch }, () => rng.below(arch.classes)));
+  const perImage = product(arch.input);
+  for (const slot of net.inputSlots(batch)) {
+    slot.backend.write(slot.input, Float32Array.from({ length: slot.count * perImage }, () => rng.normal()));
+    slot.backend.write(slot.labels, Float32Array.from({ length: slot.count }, () => rng.below(arch.classes)));
+  }
   const sgd = { lr: 1e-4, ...PAPER_SGD };
   let step = 0;
   const run = async () => {
     if (o.mode === 'train') {
-      net.forward(batch, 'train', 1, step++);
-      net.backward();
-      net.update(sgd);
+      await net.forward(batch, 'train', 1, step++);
+      await net.backward();
+      await net.update(sgd);
       await net.readLoss();
     } else {
-      net.forward(batch, 'eval');
-      await backend.read(net.logits, 1);
+      await net.forward(batch, 'eval');
+      await net.readLogits(batch);
     }
   };
   for (let i = 0; i < (o.warmup ?? 3); i++) await run();
@@ -80,11 +90,12 @@ export async function benchmark(o: BenchOptions): Promise<BenchResult> {
     mode: o.mode,
     backend: backend.name,
     device: backend.device,
+    devices: backends.length,
     img_per_s: (batch * 1000) / ms,
     ms_per_step: ms,
     gflop_per_s: (2 * forwardMacs(planLayers(arch)) * (o.mode === 'train' ? 3 : 1) * batch) / ms / 1e6,
   };
-  if (o.profile && (backend instanceof WebGpuBackend || backend instanceof CpuBackend) && backend.startProfile()) {
+  if (o.profile && backends.length === 1 && (backend instanceof WebGpuBackend || backend instanceof CpuBackend) && backend.startProfile()) {
     await run();
     const entries = await backend.profile();
     backend.stopProfile();

@@ -3,9 +3,10 @@
 // (2 for usage); --verbose adds the stack.
 import { Command, CommanderError, Option } from 'commander';
 import { AlexNetError, UsageError } from '../core/errors.js';
-import { selectBackend } from '../backend/select.js';
+import { selectBackend, selectBackends } from '../backend/select.js';
 import { PAPER_SGD } from '../backend/cpu/sgd.js';
 import { architecture, ARCHITECTURE_NAMES } from '../nn/architectures.js';
+import { towersProblem } from '../parallel/tower_plan.js';
 import { train } from '../train/trainer.js';
 import { evaluateModels } from '../eval/models.js';
 import { buildReport } from '../report/report.js';
@@ -83,23 +84,31 @@ program
   .option('--force', 'start a new run in an --out that holds one (its checkpoints are moved aside, not deleted)')
   .addOption(backendOption())
   .addOption(threadsOption())
+  .option('--devices <n>', 'devices to train on (n CPU backends, or n WebGPU devices); see docs/devices.md', positiveInt('--devices'), 1)
+  .option('--parallel <how>', "with --devices: data (each device a slice of every batch) or towers (the paper's two towers, --devices 2)", oneOf('--parallel', ['data', 'towers'] as const), 'data')
   .option('--json', 'JSON lines: start, one per epoch, done')
   .option('--log-steps', 'with --json, also one line per step')
   .action(async (o) => {
-    const backend = await selectBackend(o.backend, notice, { cpu: cpuOptions(o) });
-    const out = o.out ?? o.resume ?? `runs/${o.arch}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     const { defaults } = architecture(o.arch);
+    const batch: number = o.batch ?? defaults.batch;
+    if (o.parallel === 'towers') {
+      if (o.devices !== 2) throw new UsageError(`--parallel towers: the paper's two towers need --devices 2, found ${o.devices}`);
+      const problem = towersProblem(architecture(o.arch));
+      if (problem) throw new UsageError(`--parallel towers: the ${o.arch} architecture cannot be split into the paper's two towers: ${problem}; use --parallel data`);
+    } else if (o.devices > batch) throw new UsageError(`--devices ${o.devices}: more devices than images in a batch (--batch ${batch})`);
+    const backends = await selectBackends(o.backend, o.devices, notice, { cpu: cpuOptions(o) });
+    const out = o.out ?? o.resume ?? `runs/${o.arch}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     await train(
       {
-        arch: o.arch, data: o.data, epochs: o.epochs ?? 2, batch: o.batch ?? defaults.batch, lr: o.lr ?? defaults.lr,
+        arch: o.arch, data: o.data, epochs: o.epochs ?? 2, batch, lr: o.lr ?? defaults.lr,
         schedule: o.lrSchedule ?? defaults.schedule, momentum: o.momentum,
         weightDecay: o.weightDecay, sgdForm: o.sgdForm, seed: o.seed, init: o.init, biasInit: o.biasInit,
         inputScale: o.inputScale, validation: o.val, limit: o.limit, checkpointEvery: o.checkpointEvery, out, report: o.report,
       },
-      backend,
+      backends,
       trainReporter(Boolean(o.json), Boolean(o.logSteps)),
       o.resume ? { dir: o.resume, epochs: o.epochs, lr: o.lr } : undefined,
-      { force: Boolean(o.force) },
+      { force: Boolean(o.force), parallel: o.parallel },
     );
   });
 
@@ -139,17 +148,19 @@ program
   .option('--steps <n>', 'timed steps (median reported)', positiveInt('--steps'), 5)
   .option('--warmup <n>', 'untimed steps first (they also build every GPU pipeline)', nonNegativeInt('--warmup'), 2)
   .option('--profile', 'per-op time over one more step (WebGPU: GPU timestamps; CPU: wall time per kind of kernel job)')
+  .option('--devices <n>', 'spread each batch over n devices (data parallel; docs/devices.md)', positiveInt('--devices'), 1)
   .addOption(backendOption())
   .addOption(threadsOption())
   .option('--json', 'one JSON object')
   .action(async (o) => {
-    const backend = await selectBackend(o.backend, notice, { cpu: cpuOptions(o) });
-    const r = await benchmark({ arch: o.arch, batch: o.batch, mode: o.mode, backend, steps: o.steps, warmup: o.warmup, profile: o.profile });
+    if (o.devices > o.batch) throw new UsageError(`--devices ${o.devices}: more devices than images in a batch (--batch ${o.batch})`);
+    const [backend, ...more] = await selectBackends(o.backend, o.devices, notice, { cpu: cpuOptions(o) });
+    const r = await benchmark({ arch: o.arch, batch: o.batch, mode: o.mode, backend, more, steps: o.steps, warmup: o.warmup, profile: o.profile });
     if (o.json) {
       console.log(JSON.stringify(r));
       return;
     }
-    console.log(`${r.arch} ${r.mode} batch ${r.batch} on ${r.device}: ${r.img_per_s.toFixed(1)} img/s, ${r.ms_per_step.toFixed(1)} ms/step, ${r.gflop_per_s.toFixed(1)} GFLOP/s`);
+    console.log(`${r.arch} ${r.mode} batch ${r.batch} on ${r.devices > 1 ? `${r.devices} x ` : ''}${r.device}: ${r.img_per_s.toFixed(1)} img/s, ${r.ms_per_step.toFixed(1)} ms/step, ${r.gflop_per_s.toFixed(1)} GFLOP/s`);
     for (const e of r.profile ?? []) console.log(`  ${e.ms.toFixed(3).padStart(10)} ms  ${e.calls}x ${e.op}`);
   });
 

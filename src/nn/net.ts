@@ -2,37 +2,22 @@
 // forward, backward and the SGD update on a backend, reusing that memory every step.
 import type { Backend, SgdParams, Tensor } from '../backend/backend.js';
 import { ShapeError } from '../core/errors.js';
-import { convGeometry, poolGeometry, product } from '../core/geometry.js';
+import { product } from '../core/geometry.js';
 import { expectTensor, type NamedTensor } from '../io/safetensors.js';
-import { mix32, Rng } from '../rng/hash.js';
-import { initBias, initWeight, type InitOptions } from './init.js';
+import { Rng } from '../rng/hash.js';
 import { parameterNames } from './architectures.js';
-import type { Architecture, LayerSpec } from './layers.js';
+import { parameterFloats, ParameterArena, type Parameter, type ParameterSlot } from './arena.js';
+import { initBias, initWeight, type InitOptions } from './init.js';
+import type { Architecture } from './layers.js';
+import type { InputSlot, Network } from './network.js';
 import { planLayers, type PlannedLayer } from './plan.js';
+import { LayerStack, type Pass, type StackLayer } from './stack.js';
 
-/** Offsets in the arena are multiples of 64 floats (256 bytes: WebGPU's binding alignment). */
-const ALIGN = 64;
-const align = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
+export type { Parameter } from './arena.js';
 
-export interface Parameter {
-  /** Name in weight files (e.g. conv1.weight, or features.0.weight for torchvision). */
-  name: string;
-  shape: number[];
-  value: Tensor;
-  grad: Tensor;
-  velocity: Tensor;
-}
-
-interface Layer extends PlannedLayer {
-  input: Tensor; // [maxBatch, ...inShape]
-  output: Tensor; // [maxBatch, ...outShape]; the input itself when in place
-  weight?: Parameter;
-  bias?: Parameter;
-}
-
-export class Net {
-  readonly layers: Layer[];
-  readonly parameters: Parameter[] = [];
+export class Net implements Network {
+  readonly layers: StackLayer[];
+  readonly parameters: Parameter[];
   readonly parameterCount: number;
   /** [maxBatch, C, H, W]: write a batch here before forward(). */
   readonly input: Tensor;
@@ -40,12 +25,11 @@ export class Net {
   readonly labels: Tensor;
   readonly logits: Tensor;
   readonly loss: Tensor;
-  private readonly allValues: Tensor;
-  private readonly allGrads: Tensor;
-  private readonly allVelocities: Tensor;
+  private readonly arena: ParameterArena;
+  private readonly stack: LayerStack;
   private readonly gradBuffers: [Tensor, Tensor];
   /** What the last forward() ran: backward() replays its dropout masks. */
-  private last: { batch: number; mode: 'train' | 'eval'; seed: number; step: number } | null = null;
+  private last: Pass | null = null;
 
   constructor(
     readonly backend: Backend,
@@ -54,23 +38,12 @@ export class Net {
   ) {
     const planned = planLayers(arch);
     const B = maxBatch;
-    // Parameters: values, gradients and velocities each in one contiguous block, so the SGD
-    // update of every parameter is one op.
-    const paramSlots: { layer: number; name: string; shape: number[]; offset: number }[] = [];
-    let paramFloats = 0;
-    for (const l of planned) {
-      if (!l.weightShape || !l.biasShape || !('name' in l.spec)) continue;
-      const names = parameterNames(arch, l.spec.name);
-      for (const [name, shape] of [[names.weight, l.weightShape], [names.bias, l.biasShape]] as const) {
-        paramSlots.push({ layer: l.index, name, shape, offset: paramFloats });
-        paramFloats += align(product(shape));
-      }
-    }
-    this.parameterCount = paramSlots.reduce((s, p) => s + product(p.shape), 0);
+    const slots = parameterSlots(arch, planned);
+    this.parameterCount = slots.reduce((s, p) => s + product(p.shape), 0);
     // What the whole arena needs, for the one-line error when the backend cannot give it.
     const activations = planned.filter((l) => !l.inPlace).map((l) => B * product(l.outShape));
     const largestActivation = Math.max(product(arch.input), ...planned.map((l) => product(l.outShape)));
-    const bytes = 4 * (3 * paramFloats + B * (product(arch.input) + 1 + 2 * largestActivation) + 1 + activations.reduce((s, n) => s + n, 0));
+    const bytes = 4 * (3 * parameterFloats(slots) + B * (product(arch.input) + 1 + 2 * largestActivation) + 1 + activations.reduce((s, n) => s + n, 0));
     const allocate = (label: string, size: number): Tensor => {
       try {
         return backend.allocate(label, size);
@@ -82,53 +55,28 @@ export class Net {
         );
       }
     };
-    this.allValues = allocate(`${arch.name}.parameters`, paramFloats);
-    this.allGrads = allocate(`${arch.name}.gradients`, paramFloats);
-    this.allVelocities = allocate(`${arch.name}.velocities`, paramFloats);
-    for (const s of paramSlots) {
-      const size = product(s.shape);
-      this.parameters.push({
-        name: s.name,
-        shape: s.shape,
-        value: backend.view(this.allValues, s.offset, size, s.name),
-        grad: backend.view(this.allGrads, s.offset, size, `${s.name}.grad`),
-        velocity: backend.view(this.allVelocities, s.offset, size, `${s.name}.velocity`),
-      });
-    }
+    this.arena = new ParameterArena(backend, arch.name, slots, allocate);
+    this.parameters = this.arena.parameters;
     // Activations: one buffer per layer that does not work in place; gradients of activations
     // ping-pong between two buffers of the largest activation's size.
     this.input = allocate('input', B * product(arch.input));
     this.labels = allocate('labels', B);
     this.loss = allocate('loss', 1);
-    let current = this.input;
-    let largest = product(arch.input);
-    this.layers = planned.map((l) => {
-      const outSize = product(l.outShape);
-      largest = Math.max(largest, outSize);
-      const output = l.inPlace ? current : allocate(`${describeLayer(l.spec, l.index)}.output`, B * outSize);
-      const layer: Layer = { ...l, input: current, output };
-      const own = this.parameters.filter((_, i) => paramSlots[i].layer === l.index);
-      if (own.length === 2) [layer.weight, layer.bias] = own;
-      current = output;
-      return layer;
-    });
-    this.logits = current;
-    this.gradBuffers = [allocate('grad.a', B * largest), allocate('grad.b', B * largest)];
+    this.stack = new LayerStack(backend, planned, this.input, B, (i) => this.arena.ofLayer(i), allocate);
+    this.layers = this.stack.layers;
+    this.logits = this.stack.output;
+    this.gradBuffers = [allocate('grad.a', B * this.stack.largest), allocate('grad.b', B * this.stack.largest)];
   }
 
   /** Initialises every parameter (and zeroes velocities) on the host, then uploads. */
   initialize(options: InitOptions): void {
-    const rng = new Rng(options.seed);
-    for (const layer of this.layers) {
-      if (!layer.weight || !layer.bias || !('biasInit' in layer.spec)) continue;
-      const w = new Float32Array(product(layer.weight.shape));
-      initWeight(w, product(layer.weight.shape.slice(1)), options.scheme, rng);
-      this.backend.write(layer.weight.value, w);
-      const b = new Float32Array(product(layer.bias.shape));
-      initBias(b, layer.spec.biasInit, options.biasOverride);
-      this.backend.write(layer.bias.value, b);
-    }
-    this.backend.fill(this.allVelocities, 0);
+    for (const t of initialTensors(this.arch, options)) this.backend.write(this.parameter(t.name).value, t.data);
+    this.arena.zeroVelocities();
+  }
+
+  /** The one device's input and labels take every row of a batch. */
+  inputSlots(batch: number): InputSlot[] {
+    return [{ backend: this.backend, input: this.input, labels: this.labels, first: 0, count: batch }];
   }
 
   private checkBatch(batch: number): void {
@@ -140,40 +88,13 @@ export class Net {
   /**
    * Runs the layers on the first `batch` images of `input`. Training mode applies dropout with
    * masks drawn from (seed, step); evaluation mode skips it (inverted dropout needs no rescale).
+   * `firstImage` is the index of input's first image in a larger batch that several devices
+   * share: its dropout masks are those that batch's images get.
    */
-  forward(batch: number, mode: 'train' | 'eval', seed = 0, step = 0): void {
+  forward(batch: number, mode: 'train' | 'eval', seed = 0, step = 0, firstImage = 0): void {
     this.checkBatch(batch);
-    this.last = { batch, mode, seed, step };
-    const be = this.backend;
-    for (const l of this.layers) {
-      const s = l.spec;
-      const inCount = batch * product(l.inShape);
-      switch (s.kind) {
-        case 'conv':
-          be.conv2dForward(this.convGeometry(l, batch), l.input, l.weight!.value, l.bias!.value, l.output);
-          break;
-        case 'linear':
-          be.linearForward(linearShape(l, batch), l.input, l.weight!.value, l.bias!.value, l.output);
-          break;
-        case 'relu':
-          be.reluForward(inCount, l.input, l.output);
-          break;
-        case 'lrn':
-          be.lrnForward(s.params, [batch, ...l.inShape], l.input, l.output);
-          break;
-        case 'maxpool':
-          be.maxPoolForward(poolGeometryOf(l, batch), l.input, l.output);
-          break;
-        case 'adaptiveavgpool':
-          be.adaptiveAvgPoolForward(adaptiveGeometryOf(l, batch), l.input, l.output);
-          break;
-        case 'dropout':
-          if (mode === 'train') be.dropoutForward(inCount, dropoutParams(s.p, seed, step, l.index), l.input, l.output);
-          break;
-        case 'flatten':
-          break;
-      }
-    }
+    this.last = { batch, mode, seed, step, firstImage };
+    this.stack.forward(this.last);
   }
 
   /**
@@ -182,50 +103,10 @@ export class Net {
    */
   backward(): void {
     if (!this.last) throw new Error('backward() needs a forward() first');
-    const { batch, mode, seed, step } = this.last;
-    const be = this.backend;
-    be.fill(this.allGrads, 0);
-    let [dOut, spare] = this.gradBuffers;
-    be.softmaxCrossEntropy(batch, this.arch.classes, this.logits, this.labels, this.loss, dOut);
-    for (let i = this.layers.length - 1; i >= 0; i--) {
-      const l = this.layers[i];
-      const s = l.spec;
-      const first = i === 0; // no one needs the gradient of the input image
-      const dIn = l.inPlace ? dOut : spare;
-      const count = batch * product(l.inShape);
-      switch (s.kind) {
-        case 'conv': {
-          const g = this.convGeometry(l, batch);
-          be.conv2dBackwardFilter(g, l.input, dOut, l.weight!.grad, l.bias!.grad);
-          if (!first) be.conv2dBackwardData(g, dOut, l.weight!.value, dIn);
-          break;
-        }
-        case 'linear': {
-          const ls = linearShape(l, batch);
-          be.linearBackwardParams(ls, l.input, dOut, l.weight!.grad, l.bias!.grad);
-          if (!first) be.linearBackwardData(ls, dOut, l.weight!.value, dIn);
-          break;
-        }
-        case 'relu':
-          be.reluBackward(count, l.output, dOut, dIn);
-          break;
-        case 'lrn':
-          be.lrnBackward(s.params, [batch, ...l.inShape], l.input, l.output, dOut, dIn);
-          break;
-        case 'maxpool':
-          be.maxPoolBackward(poolGeometryOf(l, batch), l.input, dOut, dIn);
-          break;
-        case 'adaptiveavgpool':
-          be.adaptiveAvgPoolBackward(adaptiveGeometryOf(l, batch), dOut, dIn);
-          break;
-        case 'dropout':
-          if (mode === 'train') be.dropoutBackward(count, dropoutParams(s.p, seed, step, l.index), dOut, dIn);
-          break;
-        case 'flatten':
-          break;
-      }
-      if (dIn !== dOut) [dOut, spare] = [dIn, dOut];
-    }
+    this.arena.zeroGradients();
+    const [dLogits, spare] = this.gradBuffers;
+    this.backend.softmaxCrossEntropy(this.last.batch, this.arch.classes, this.logits, this.labels, this.loss, dLogits);
+    this.stack.backward(this.last, dLogits, spare, false);
   }
 
   /** Loss only (no gradients) of the last forward pass against `labels`. */
@@ -236,7 +117,16 @@ export class Net {
 
   /** One SGD step over every parameter at once. */
   update(h: SgdParams): void {
-    this.backend.sgdUpdate(this.allValues.size, h, this.allValues, this.allGrads, this.allVelocities);
+    this.arena.update(h);
+  }
+
+  /** Every parameter gradient in one array (the arena's layout), and its inverse. */
+  readGradients(): Promise<Float32Array> {
+    return this.arena.readGradients();
+  }
+
+  writeGradients(data: Float32Array): void {
+    this.arena.writeGradients(data);
   }
 
   async readLoss(): Promise<number> {
@@ -276,33 +166,34 @@ export class Net {
     return this.backend.allocatedBytes;
   }
 
-  private convGeometry(l: PlannedLayer, batch: number) {
-    const s = l.spec as Extract<LayerSpec, { kind: 'conv' }>;
-    const [c, h, w] = l.inShape;
-    return convGeometry(batch, c, h, w, s.outChannels, s.kernel, s.stride, s.pad, s.groups, s.name);
+  private parameter(name: string): Parameter {
+    return this.parameters.find((p) => p.name === name)!;
   }
 }
 
-function describeLayer(spec: LayerSpec, index: number): string {
-  return 'name' in spec ? spec.name : `${spec.kind}${index}`;
+/** The weight and bias of every conv and linear layer, under their file names, in layer order. */
+export function parameterSlots(arch: Architecture, planned: PlannedLayer[]): ParameterSlot[] {
+  const slots: ParameterSlot[] = [];
+  for (const l of planned) {
+    if (!l.weightShape || !l.biasShape || !('name' in l.spec)) continue;
+    const names = parameterNames(arch, l.spec.name);
+    slots.push({ name: names.weight, shape: l.weightShape, layer: l.index }, { name: names.bias, shape: l.biasShape, layer: l.index });
+  }
+  return slots;
 }
 
-function linearShape(l: PlannedLayer, batch: number) {
-  return { batch, inFeatures: l.inShape[0], outFeatures: l.outShape[0] };
-}
-
-function poolGeometryOf(l: PlannedLayer, batch: number) {
-  const s = l.spec as Extract<LayerSpec, { kind: 'maxpool' }>;
-  const [c, h, w] = l.inShape;
-  return poolGeometry(batch, c, h, w, s.size, s.stride, 0, s.rounding);
-}
-
-function adaptiveGeometryOf(l: PlannedLayer, batch: number) {
-  const [c, h, w] = l.inShape;
-  return { planes: batch * c, inHeight: h, inWidth: w, outHeight: l.outShape[1], outWidth: l.outShape[2] };
-}
-
-/** Dropout masks differ per step and per layer, and are the same in forward and backward. */
-function dropoutParams(p: number, seed: number, step: number, layerIndex: number) {
-  return { p, seed, stream: mix32((Math.imul(step, 64) + layerIndex) >>> 0) };
+/** Initial values of every parameter, drawn on the host in layer order (the same for any device count). */
+export function initialTensors(arch: Architecture, options: InitOptions): NamedTensor[] {
+  const rng = new Rng(options.seed);
+  const out: NamedTensor[] = [];
+  for (const l of planLayers(arch)) {
+    if (!l.weightShape || !l.biasShape || !('biasInit' in l.spec)) continue;
+    const names = parameterNames(arch, l.spec.name);
+    const w = new Float32Array(product(l.weightShape));
+    initWeight(w, product(l.weightShape.slice(1)), options.scheme, rng);
+    const b = new Float32Array(product(l.biasShape));
+    initBias(b, l.spec.biasInit, options.biasOverride);
+    out.push({ name: names.weight, shape: l.weightShape, data: w }, { name: names.bias, shape: l.biasShape, data: b });
+  }
+  return out;
 }

@@ -14,7 +14,7 @@ import { MOMENTA_KIND } from '../io/weights.js';
 import type { TrainState } from './loop.js';
 
 export type { TrainState } from './loop.js';
-import type { Net } from '../nn/net.js';
+import type { Network } from '../nn/network.js';
 
 const POINTER = 'latest.json';
 const TENSOR_FILES = { weights: 'weights.safetensors', momenta: 'optimizer.safetensors' } as const;
@@ -38,7 +38,7 @@ async function writeTensorFile(path: string, tensors: NamedTensor[], metadata: R
 }
 
 /** Writes a checkpoint of `net` and `state` under `dir`; returns its directory. */
-export async function saveCheckpoint<C, H>(dir: string, net: Net, state: TrainState<C, H>, extra: object): Promise<string> {
+export async function saveCheckpoint<C, H>(dir: string, net: Network, state: TrainState<C, H>, extra: object): Promise<string> {
   await mkdir(dir, { recursive: true });
   const name = `ckpt-${String(state.step).padStart(8, '0')}`;
   const temp = join(dir, `${name}.partial-${process.pid}`);

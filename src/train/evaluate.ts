@@ -1,7 +1,7 @@
 // Evaluation of a Net over a batch stream: top-1, top-5 and mean loss, in evaluation mode.
 import type { Loader } from '../data/loader.js';
 import { countTopK } from '../eval/metrics.js';
-import type { Net } from '../nn/net.js';
+import type { Network } from '../nn/network.js';
 import { feedBatch } from './feed.js';
 
 export interface EvalResult {
@@ -11,7 +11,7 @@ export interface EvalResult {
   n: number;
 }
 
-export async function evaluate(net: Net, stream: Loader): Promise<EvalResult> {
+export async function evaluate(net: Network, stream: Loader): Promise<EvalResult> {
   const classes = net.arch.classes;
   let top1 = 0;
   let top5 = 0;
@@ -19,9 +19,8 @@ export async function evaluate(net: Net, stream: Loader): Promise<EvalResult> {
   let n = 0;
   for await (const b of stream.epoch(0)) {
     feedBatch(net, stream.plan, b);
-    net.backend.write(net.labels, b.labels);
-    net.forward(b.count, 'eval');
-    net.computeLoss();
+    await net.forward(b.count, 'eval');
+    await net.computeLoss();
     const logits = await net.readLogits(b.count);
     top1 += countTopK(logits, b.labels, b.count, classes, 1);
     top5 += countTopK(logits, b.labels, b.count, classes, Math.min(5, classes));

@@ -7,7 +7,7 @@ import type { SgdForm } from '../backend/cpu/sgd.js';
 import { TrainingError } from '../core/errors.js';
 import type { Batch } from '../data/loader.js';
 import type { InitScheme } from '../nn/layers.js';
-import type { Net } from '../nn/net.js';
+import type { Network } from '../nn/network.js';
 import { afterEpoch, initialSchedule, learningRate, parseSchedule, type ScheduleState } from '../optim/schedule.js';
 import type { TrainingData } from './data.js';
 import { evaluate } from './evaluate.js';
@@ -115,14 +115,11 @@ export interface LoopHooks {
  * Trains `net` on `data` from `state` (updated in place) until `state.config.epochs` epochs are
  * done, or `shouldStop` says so: 'done' or 'stopped'. The test set is the caller's to evaluate.
  */
-export async function trainEpochs(net: Net, data: TrainingData, state: RunState, hooks: LoopHooks): Promise<'done' | 'stopped'> {
+export async function trainEpochs(net: Network, data: TrainingData, state: RunState, hooks: LoopHooks): Promise<'done' | 'stopped'> {
   const { config } = state;
   const { report, save } = hooks;
   const scheduleConfig = parseSchedule(config.schedule);
-  const feed = (b: Batch) => {
-    feedBatch(net, data.train.plan, b);
-    net.backend.write(net.labels, b.labels);
-  };
+  const feed = (b: Batch) => feedBatch(net, data.train.plan, b);
   const stepsPerEpoch = data.train.batchesPerEpoch;
   const totalSteps = config.epochs * stepsPerEpoch;
   while (state.epoch < config.epochs) {
@@ -143,8 +140,8 @@ export async function trainEpochs(net: Net, data: TrainingData, state: RunState,
         const b = next.value;
         s++;
         const lr = learningRate(scheduleConfig, progress.schedule, state.step, totalSteps);
-        net.forward(b.count, 'train', config.seed, state.step);
-        net.backward();
+        await net.forward(b.count, 'train', config.seed, state.step);
+        await net.backward();
         const pendingLoss = net.readLoss();
         // While the device runs this step, the next batch is fetched and uploaded (queued
         // behind this step's work); the update waits for the loss, so a bad one is never applied.
@@ -157,7 +154,7 @@ export async function trainEpochs(net: Net, data: TrainingData, state: RunState,
               `checkpoint under ${hooks.savedIn} is intact: lower the learning rate (--lr ${progress.schedule.lr}; this step's rate was ${lr})`,
           );
         }
-        net.update({ lr, momentum: config.momentum, weightDecay: config.weightDecay, form: config.sgdForm });
+        await net.update({ lr, momentum: config.momentum, weightDecay: config.weightDecay, form: config.sgdForm });
         progress.epochLossSum += loss;
         progress.stepInEpoch = s;
         state.step++;

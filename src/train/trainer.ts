@@ -6,6 +6,9 @@ import { resolve } from 'node:path';
 import type { Backend } from '../backend/backend.js';
 import { architecture } from '../nn/architectures.js';
 import { Net } from '../nn/net.js';
+import type { Network } from '../nn/network.js';
+import { DataParallel } from '../parallel/data.js';
+import { TowerParallel } from '../parallel/towers.js';
 import { buildReport } from '../report/report.js';
 import { checkpointDir, latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { requireImages } from './data.js';
@@ -23,30 +26,34 @@ export type { EpochRecord, SavedModel, TrainConfig, TrainEvent } from './loop.js
  * `epochs` may be raised and `lr` replaces the current learning rate. Checkpoints go to
  * `requested.out`, which is locked for the run: the resumed directory itself, or another one
  * that then continues it. `force` starts a new run where one exists (its checkpoints moved aside).
+ * Several backends (of one kind) train data-parallel, one replica each (src/parallel/data.ts),
+ * or, with `parallel: 'towers'`, two run the paper's two towers (src/parallel/towers.ts); the
+ * checkpoints are a one-device run's, and a run may resume on any number of devices.
  */
 export async function train(
   requested: TrainConfig,
-  backend: Backend,
+  backend: Backend | Backend[],
   report: (e: TrainEvent) => void,
   resume?: { dir: string; epochs?: number; lr?: number },
-  { force = false }: { force?: boolean } = {},
+  { force = false, parallel = 'data' }: { force?: boolean; parallel?: 'data' | 'towers' } = {},
 ): Promise<EvalResult> {
   const fresh = !resume || resolve(resume.dir) !== resolve(requested.out);
   const run = await claimRunDirectory(requested.out, { fresh, force, notice: (message) => report({ event: 'notice', message }) });
   try {
-    return await trainIn(requested, backend, report, resume);
+    return await trainIn(requested, Array.isArray(backend) ? backend : [backend], parallel, report, resume);
   } finally {
     await run.release();
   }
 }
 
-async function trainIn(requested: TrainConfig, backend: Backend, report: (e: TrainEvent) => void, resume?: { dir: string; epochs?: number; lr?: number }): Promise<EvalResult> {
+async function trainIn(requested: TrainConfig, backends: Backend[], parallel: 'data' | 'towers', report: (e: TrainEvent) => void, resume?: { dir: string; epochs?: number; lr?: number }): Promise<EvalResult> {
   const started = performance.now();
   const restored = resume ? await loadCheckpoint<TrainConfig, Progress>(await latestCheckpoint(checkpointDir(resume.dir))) : null;
   // A resumed run writes where it is told (a copied or moved run never writes to its origin).
   const config: TrainConfig = restored
     ? { ...restored.state.config, out: requested.out, epochs: resume?.epochs ?? restored.state.config.epochs }
     : requested;
+  const backend = backends[0];
   const base = architecture(config.arch);
   const scale = config.inputScale ?? base.inputScale;
   const data = await openTrainingData({
@@ -58,7 +65,10 @@ async function trainIn(requested: TrainConfig, backend: Backend, report: (e: Tra
     requireImages(data, config.data, config.batch);
     const arch = architecture(config.arch, data.input, data.classes.length);
     const model: SavedModel = { arch: arch.name, input: arch.input, classes: data.classes, data: config.data, scale, channelMean: data.stats.channelMean };
-    const net = new Net(backend, arch, config.batch);
+    const net: Network =
+      backends.length === 1 ? new Net(backend, arch, config.batch)
+      : parallel === 'towers' ? new TowerParallel(backends, arch, config.batch)
+      : new DataParallel(backends, arch, config.batch);
     let state: RunState;
     if (restored) {
       net.importTensors(restored.weights, restored.weightsPath);
@@ -72,7 +82,7 @@ async function trainIn(requested: TrainConfig, backend: Backend, report: (e: Tra
     }
     report({
       event: 'start', arch: arch.name, data: data.name, origin: data.origin, train: data.counts.train, val: data.counts.val,
-      test: data.counts.test, parameters: net.parameterCount, backend: backend.device, memory_bytes: net.memoryBytes,
+      test: data.counts.test, parameters: net.parameterCount, backend: backends.length === 1 ? backend.device : `${backends.length} x ${backend.device}`, memory_bytes: net.memoryBytes,
       resumed_from_step: state.step,
     });
 

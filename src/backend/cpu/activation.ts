@@ -18,6 +18,11 @@ export interface DropoutParams {
   p: number; // probability of dropping
   seed: number;
   stream: number; // distinct per layer and step
+  /**
+   * Mask index of the first element (default 0): a slice of a batch on one of several devices
+   * draws the masks its rows have in the whole batch.
+   */
+  offset?: number;
 }
 
 /** y = x * mask / (1 - p) (a dropped NaN stays NaN: x * 0, as in PyTorch); y may be x. */
@@ -33,7 +38,8 @@ export function dropoutBackward(count: number, d: DropoutParams, dy: Arr, dx: Ar
 function applyDropout(count: number, d: DropoutParams, src: Arr, dst: Arr): void {
   const threshold = dropThreshold(d.p);
   const scale = 1 / (1 - d.p);
+  const offset = d.offset ?? 0;
   for (let i = 0; i < count; i++) {
-    dst[i] = src[i] * (randomU32(d.seed, d.stream, i) >= threshold ? scale : 0);
+    dst[i] = src[i] * (randomU32(d.seed, d.stream, offset + i) >= threshold ? scale : 0);
   }
 }

@@ -31,9 +31,9 @@ export function reluBackwardTask(ctx: ThreadContext, args: Float64Array, t: numb
 }
 
 export function dropoutTask(ctx: ThreadContext, args: Float64Array, t: number): void {
-  const [n, src, dst, seed, stream, threshold, scale] = args;
+  const [n, src, dst, seed, stream, threshold, scale, offset] = args;
   const [i, len] = chunk(t, n);
-  ctx.kernels.eltwise.dropout((src + i) * 4, (dst + i) * 4, i, len, seed, stream, threshold, scale);
+  ctx.kernels.eltwise.dropout((src + i) * 4, (dst + i) * 4, offset + i, len, seed, stream, threshold, scale);
 }
 
 export function sgdTask(ctx: ThreadContext, args: Float64Array, t: number): void {
@@ -54,7 +54,7 @@ export function reluBackward(pool: Pool, count: number, y: number, dy: number, d
 
 /** dst = src * mask / (1 - p), the mask of activation.ts (forward and backward alike); dst may be src. */
 export function dropout(pool: Pool, count: number, d: DropoutParams, src: number, dst: number): void {
-  pool.run(dropoutTask, [count, src, dst, d.seed >>> 0, d.stream >>> 0, dropThreshold(d.p), 1 / (1 - d.p)], tasks(count));
+  pool.run(dropoutTask, [count, src, dst, d.seed >>> 0, d.stream >>> 0, dropThreshold(d.p), 1 / (1 - d.p), d.offset ?? 0], tasks(count));
 }
 
 /** sgd.ts's update of w and v from g over `count` elements. */

@@ -331,7 +331,7 @@ export class WebGpuBackend implements Backend {
     const inPlace = sameRange(src, dst);
     this.launch.flat(op, count, (o, n) => {
       const grid = grid1d(n, WG, this.ctx.maxGroups);
-      const params = { ...common, count: n, index0: o };
+      const params = { ...common, count: n, index0: ((d.offset ?? 0) + o) >>> 0 };
       if (inPlace) this.launch.run(op, ['hash', 'dropout_inplace'], params, { d: { t: dst, offset: o, count: n, write: true } }, grid);
       else this.launch.run(op, ['hash', 'dropout'], params, { src: { t: src, offset: o, count: n }, dst: { t: dst, offset: o, count: n, write: true } }, grid);
     });

@@ -1,0 +1,112 @@
+// The paper's two-tower split (src/parallel/towers.ts) against one device: the plan exchanges
+// where the paper does (conv3 and fc6-fc8 read both towers), and 5 SGD steps of a small
+// paper-family net with LRN, groups and dropout on two CPU backends, and on two WebGPU devices
+// (llvmpipe here), give the one-device run's losses and weights within 1e-5 relative. Its
+// checkpoints are a one-device run's files, both ways.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Backend } from '../src/backend/backend.js';
+import { CpuBackend } from '../src/backend/cpu/index.js';
+import { createWebGpuBackend, probeAdapter } from '../src/backend/webgpu/dawn.js';
+import type { NamedTensor } from '../src/io/safetensors.js';
+import { architecture, paperFamily } from '../src/nn/architectures.js';
+import { Net } from '../src/nn/net.js';
+import type { Network } from '../src/nn/network.js';
+import { planTowers } from '../src/parallel/tower_plan.js';
+import { TowerParallel } from '../src/parallel/towers.js';
+import { Rng } from '../src/rng/hash.js';
+import { micro, NO_WEBGPU, skipUnless } from './helpers.js';
+
+/** The micro net with an even fc width and class count (each tower takes half of every layer). */
+const net2 = paperFamily({
+  name: 'micro-towers', input: [3, 15, 15], classes: 4, conv: [4, 6, 6, 6, 4], conv1Kernel: 3, conv1Stride: 1, conv1Pad: 1, conv2Kernel: 5,
+  hidden: 6, lrn: { size: 3, alpha: 0.05, beta: 0.75, k: 2, alphaDividedBySize: false }, groups: 2, rounding: 'floor', dropout: 0.5,
+  convBiasInit: 0.1, fcBiasInit: 0.1,
+});
+const BATCH = 5;
+const STEPS = 5;
+const SEED = 7;
+const SGD = { lr: 0.05, momentum: 0.9, weightDecay: 5e-4, form: 'paper' as const };
+
+async function run(net: Network): Promise<{ losses: number[]; weights: NamedTensor[] }> {
+  net.initialize({ scheme: 'paper', seed: SEED });
+  const losses: number[] = [];
+  for (let step = 0; step < STEPS; step++) {
+    const rng = new Rng(200 + step);
+    const images = Float32Array.from({ length: BATCH * 3 * 15 * 15 }, () => rng.normal());
+    const labels = Float32Array.from({ length: BATCH }, () => rng.below(net2.classes));
+    for (const slot of net.inputSlots(BATCH)) {
+      slot.backend.write(slot.input, images);
+      slot.backend.write(slot.labels, labels);
+    }
+    await net.forward(BATCH, 'train', SEED, step);
+    await net.backward();
+    losses.push(await net.readLoss());
+    await net.update(SGD);
+  }
+  return { losses, weights: await net.exportTensors() };
+}
+
+function worstWeights(got: NamedTensor[], want: NamedTensor[]): number {
+  let worst = 0;
+  want.forEach((w, t) => {
+    assert.equal(got[t].name, w.name);
+    assert.deepEqual(got[t].shape, w.shape);
+    const scale = w.data.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    worst = Math.max(worst, w.data.reduce((m, v, i) => Math.max(m, Math.abs(got[t].data[i] - v)), 0) / scale);
+  });
+  return worst;
+}
+
+async function assertMatchesOneDevice(make: () => Promise<Backend>): Promise<void> {
+  const one = await run(new Net(await make(), net2, BATCH));
+  const towers = await run(new TowerParallel([await make(), await make()], net2, BATCH));
+  const lossError = Math.max(...towers.losses.map((l, i) => Math.abs(l - one.losses[i]) / Math.abs(one.losses[i])));
+  const weightError = worstWeights(towers.weights, one.weights);
+  console.log(`towers: losses ${towers.losses.map((l) => l.toFixed(6)).join(' ')}; worst relative difference: loss ${lossError.toExponential(2)}, weights ${weightError.toExponential(2)}`);
+  assert.ok(lossError <= 1e-5, `loss differs by ${lossError} relative (${towers.losses} vs ${one.losses})`);
+  assert.ok(weightError <= 1e-5, `weights differ by ${weightError} relative`);
+}
+
+test("the paper net's towers exchange where the paper's do", () => {
+  const segments = planTowers(architecture('paper'));
+  const names = (s: (typeof segments)[number]) => s.layers.map((l) => ('name' in l.spec ? l.spec.name : l.spec.kind)).join(' ');
+  assert.deepEqual(
+    segments.map((s) => `${s.input}${s.partial ? ' (both towers)' : ''}: ${names(s)} -> ${s.output}`),
+    [
+      'full (both towers): conv1 relu -> split',
+      'full: lrn maxpool -> full',
+      'split: conv2 relu -> split',
+      'full: lrn maxpool -> full',
+      'full (both towers): conv3 relu conv4 relu conv5 relu maxpool flatten -> split',
+      'full (both towers): fc6 relu -> split',
+      'full: dropout -> full',
+      'full (both towers): fc7 relu -> split',
+      'full: dropout -> full',
+      'full (both towers): fc8 -> split',
+    ],
+  );
+  // conv2's group 0 is tower A's: 128 kernels over tower A's 48 maps.
+  assert.deepEqual(segments[2].layers[0].weightShape, [128, 48, 5, 5]);
+  assert.throws(() => planTowers(architecture('torchvision')), /no towers/);
+  assert.throws(() => planTowers(micro), /fc6 has 5 outputs/);
+});
+
+test('two towers on two CPU backends: 5 steps as on one backend', () => assertMatchesOneDevice(async () => new CpuBackend()));
+
+const skip = skipUnless((await probeAdapter()) !== null, 'WebGPU', NO_WEBGPU);
+
+test('two towers on two WebGPU devices: 5 steps as on one device', { skip }, () => assertMatchesOneDevice(async () => (await createWebGpuBackend())!));
+
+test("the towers' checkpoint tensors are a one-device net's, both ways", async () => {
+  const towers = new TowerParallel([new CpuBackend(), new CpuBackend()], net2, BATCH);
+  const trained = await run(towers);
+  const single = new Net(new CpuBackend(), net2, BATCH);
+  single.importTensors(new Map(trained.weights.map((t) => [t.name, t])), 'towers');
+  assert.deepEqual(await single.exportTensors(), trained.weights);
+  const fresh = new Net(new CpuBackend(), net2, BATCH);
+  fresh.initialize({ scheme: 'paper', seed: 99 });
+  const want = await fresh.exportTensors();
+  towers.importTensors(new Map(want.map((t) => [t.name, t])), 'one device');
+  assert.deepEqual(await towers.exportTensors(), want);
+});
