@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { nodeLoaderThread } from '../src/data/loader_node.js';
 import { existsSync, statSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -17,6 +17,7 @@ import { openDataset } from '../src/data/open.js';
 import { inspectSpec } from '../src/data/inspect.js';
 import { Loader } from '../src/data/loader.js';
 import { prepareCache } from '../src/data/prepare.js';
+import { mergeParts, preparePart } from '../src/data/prepare_parts.js';
 
 let tmp: string;
 before(async () => {
@@ -301,6 +302,24 @@ test('cache: equals decoding in memory; resumes after an interruption; refuses a
   assert.deepEqual(viaOption.train.files, memory.train.files);
   viaOption.train.close();
 });
+
+test('cache in parts (one per array task), then merged: the same files, byte for byte, as one prepare', async () => {
+  const options = { side: 32, imagesPerShard: 4 };
+  const whole = join(tmp, 'cache-whole');
+  await prepareCache(`folder:${petsDir}`, whole, options);
+  const merged = join(tmp, 'cache-parts');
+  // Three parts of 5-6 files each (images and skipped files): shards of 4 span the parts' edges.
+  for (const part of [2, 0]) await preparePart(`folder:${petsDir}`, merged, part, 3, options);
+  await assert.rejects(mergeParts(`folder:${petsDir}`, merged, 3, options), /part 1 of 3 is not finished: run alexnet data prepare folder:.* --out .* --part 1\/3/);
+  await preparePart(`folder:${petsDir}`, merged, 1, 3, options);
+  await mergeParts(`folder:${petsDir}`, merged, 3, options);
+  const files = async (dir: string): Promise<string[]> => (await readdir(dir, { recursive: true })).filter((f) => statSync(join(dir, f)).isFile()).sort();
+  assert.deepEqual(await files(merged), await files(whole), 'the same files (the parts removed)');
+  for (const f of await files(whole)) assert.ok((await readFile(join(whole, f))).equals(await readFile(join(merged, f))), `${f} differs`);
+  assert.ok((await files(whole)).filter((f) => f.endsWith('.u8')).length >= 4);
+  await assert.rejects(preparePart(`folder:${petsDir}`, merged, 3, 3, options), /--part: expected i\/N with 0 <= i < N/);
+});
+
 
 test('inspect: header checks find zero-byte and mislabelled files; decoding also finds truncated ones', async () => {
   const quick = await inspectSpec(`folder:${petsDir}`);

@@ -59,18 +59,35 @@ export function registerDataCommands(program: Command): void {
     .requiredOption('--out <dir>', 'cache directory; use it as --data cache:DIR')
     .option('--side <n>', 'side of the stored square images', positiveInt('--side'), 256)
     .option('--shard-images <n>', 'images per shard file', positiveInt('--shard-images'), 1024)
+    .option('--part <i/N>', 'decode only part i (0-based) of N, into --out/parts/ (one array task of a cluster job each); then --merge N')
+    .option('--merge <N>', 'join the N finished parts into the cache (the same bytes as one whole prepare) and remove them', positiveInt('--merge'))
     .option('--json', 'print the inspection of the finished cache as one JSON object')
-    .action(async (spec: string, o: { out: string; side: number; shardImages: number; json?: boolean }) => {
+    .action(async (spec: string, o: { out: string; side: number; shardImages: number; part?: string; merge?: number; json?: boolean }) => {
       const kind = spec.split(':')[0];
       if (kind !== 'folder' && kind !== 'imagenet') {
         throw new UsageError(`data prepare: "${spec}" needs no preparation (only folder:DIR and imagenet:DIR specs are decoded)`);
       }
+      if (o.part !== undefined && o.merge !== undefined) throw new UsageError('data prepare: --part and --merge are separate steps (each part, then one merge)');
+      const part = o.part === undefined ? null : /^(\d+)\/(\d+)$/.exec(o.part);
+      if (part === null && o.part !== undefined) throw new UsageError(`--part: expected i/N (e.g. 3/8), found "${o.part}"`);
       const { prepareCache } = await loadWithSharp(() => import('../data/prepare.js'));
-      const bar = progressBar('decoding');
+      const { mergeParts, preparePart } = await import('../data/prepare_parts.js');
+      const options = { side: o.side, imagesPerShard: o.shardImages };
+      const bar = progressBar(o.merge ? 'merging' : 'decoding');
       try {
-        await prepareCache(spec, o.out, { side: o.side, imagesPerShard: o.shardImages, onProgress: (p) => bar.update(p.done, p.total) });
+        if (part) {
+          await preparePart(spec, o.out, Number(part[1]), Number(part[2]), { ...options, onProgress: (p) => bar.update(p.done, p.total) });
+        } else if (o.merge) {
+          await mergeParts(spec, o.out, o.merge, options);
+        } else {
+          await prepareCache(spec, o.out, { ...options, onProgress: (p) => bar.update(p.done, p.total) });
+        }
       } finally {
         bar.stop();
+      }
+      if (part) {
+        console.log(`prepared part ${part[1]} of ${part[2]} in ${o.out}/parts; when every part is done: alexnet data prepare ${spec} --out ${o.out} --merge ${part[2]}`);
+        return;
       }
       const report = await inspectSpec(`cache:${o.out}`);
       console.log(o.json ? JSON.stringify({ ...report, out: o.out }) : `prepared ${o.out} (use --data cache:${o.out})\n${formatReport(report)}`);

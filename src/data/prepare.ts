@@ -40,7 +40,7 @@ export interface PrepareOptions {
   signal?: AbortSignal;
 }
 
-const splitsOf = (listing: Listing) => SPLIT_NAMES.filter((s) => listing.splits[s] !== undefined).map((s) => [s, listing.splits[s]!] as const);
+export const splitsOf = (listing: Listing) => SPLIT_NAMES.filter((s) => listing.splits[s] !== undefined).map((s) => [s, listing.splits[s]!] as const);
 const totalFiles = (listing: Listing) => splitsOf(listing).reduce((n, [, s]) => n + s.files.length, 0);
 
 function fingerprint(listing: Listing): string {
@@ -99,17 +99,20 @@ function requireTrainingImages(perClass: readonly number[], listing: Listing, sp
   if (empty >= 0) throw emptyClass(join(listing.trainDir, listing.classIds[empty]), `none of its files decodes: alexnet data inspect ${spec} --decode lists why`);
 }
 
-/**
- * Writes (or finishes) the cache of a folder: or imagenet: spec in `out` and returns its index.
- * A complete cache with the same header is returned as is.
- */
-export async function prepareCache(spec: string, out: string, options: PrepareOptions = {}): Promise<Extract<CacheIndex, { complete: true }>> {
+/** The header of the cache of `listing`: what a cache must match to be resumed or reused. */
+export function cacheHeader(listing: Listing, options: PrepareOptions): CacheHeader {
   const side = options.side ?? DEFAULT_SIDE;
-  const listing = await scanSource(spec);
-  const header: CacheHeader = {
+  return {
     format: CACHE_FORMAT, version: 2, source: listing.source, layout: 'CHW uint8', shape: [3, side, side],
     recordBytes: 3 * side * side, imagesPerShard: options.imagesPerShard ?? DEFAULT_IMAGES_PER_SHARD, fingerprint: fingerprint(listing),
   };
+}
+
+/**
+ * Creates the cache directory `out` for `header`, or checks the one there against it: returns
+ * its index when it is complete, null when there is work to do.
+ */
+export async function startCache(out: string, header: CacheHeader): Promise<Extract<CacheIndex, { complete: true }> | null> {
   await mkdir(out, { recursive: true });
   const existing = await readIndex(out);
   if (existing) {
@@ -122,11 +125,33 @@ export async function prepareCache(spec: string, out: string, options: PrepareOp
   } else {
     await writeJsonAtomic(join(out, INDEX_FILE), { ...header, complete: false });
   }
+  return null;
+}
 
-  const progress = { done: 0, total: totalFiles(listing), skipped: splitsOf(listing).reduce((n, [, s]) => n + s.skipped.length, 0) };
+export const newProgress = (listing: Listing) => ({ done: 0, total: totalFiles(listing), skipped: splitsOf(listing).reduce((n, [, s]) => n + s.skipped.length, 0) });
+
+/**
+ * Writes (or finishes) the cache of a folder: or imagenet: spec in `out` and returns its index.
+ * A complete cache with the same header is returned as is.
+ */
+export async function prepareCache(spec: string, out: string, options: PrepareOptions = {}): Promise<Extract<CacheIndex, { complete: true }>> {
+  const listing = await scanSource(spec);
+  const header = cacheHeader(listing, options);
+  const existing = await startCache(out, header);
+  if (existing) return existing;
+  const progress = newProgress(listing);
+  const shards: Partial<Record<SplitName, ShardRecord[]>> = {};
+  for (const [name, split] of splitsOf(listing)) shards[name] = await writeSplit(join(out, name), name, split, listing, header, options, progress);
+  return finishCache(spec, out, listing, header, shards);
+}
+
+/** The index of a cache whose shards are all written: each split's summary, then the training statistics and the mean image. */
+export async function finishCache(
+  spec: string, out: string, listing: Listing, header: CacheHeader, shardsOf: Partial<Record<SplitName, ShardRecord[]>>,
+): Promise<Extract<CacheIndex, { complete: true }>> {
   const splits: Partial<Record<SplitName, CachedSplit>> = {};
   for (const [name, split] of splitsOf(listing)) {
-    const shards = await writeSplit(out, name, split, listing, header, options, progress);
+    const shards = shardsOf[name]!;
     const labels = shards.flatMap((s) => s.labels);
     splits[name] = {
       count: labels.length, shards: shards.length, files: shards.flatMap((s) => s.files), labels,
@@ -152,50 +177,84 @@ export async function prepareCache(spec: string, out: string, options: PrepareOp
   return index;
 }
 
-/** Decodes one split into shards from where its finished shards end; returns all its sidecars. */
-async function writeSplit(
-  out: string, name: SplitName, split: SplitListing, listing: Listing, header: CacheHeader, options: PrepareOptions, progress: Omit<Progress, 'split'>,
+/** Decodes one split into shards in `dir` from where its finished shards end; returns all its sidecars. */
+export async function writeSplit(
+  dir: string, name: SplitName, split: SplitListing, listing: Listing, header: CacheHeader, options: PrepareOptions, progress: Omit<Progress, 'split'>,
 ): Promise<ShardRecord[]> {
-  const dir = join(out, name);
   await mkdir(dir, { recursive: true });
-  const shards = await readShardRecords(dir);
-  const start = shards.at(-1)?.nextFile ?? 0;
+  const writer = new ShardWriter(dir, header, await readShardRecords(dir), split.files.length - 1);
+  const start = writer.nextFile;
   progress.done += start;
-  progress.skipped += shards.reduce((n, s) => n + s.skipped.length, 0);
-  const last = split.files.length - 1;
-
-  let current: ShardRecord = { nextFile: start, files: [], labels: [], skipped: [], crc32: [] };
-  let file = null as FileHandle | null; // (a cast, so the callback's assignments are not narrowed away)
-  const path = () => join(dir, shardName(shards.length));
+  progress.skipped += writer.shards.reduce((n, s) => n + s.skipped.length, 0);
   try {
     await decodeInOrder(split.files.slice(start), header.shape[1], CONCURRENCY, async (k, result) => {
       const i = start + k;
-      const rel = relative(listing.root, split.files[i]);
-      file ??= await open(`${path()}.u8.tmp`, 'w');
-      if (result.ok) {
-        await file.write(result.pixels, 0, result.pixels.length, current.files.length * header.recordBytes);
-        current.files.push(rel);
-        current.labels.push(split.labels[i]);
-        current.crc32.push(crc32(result.pixels));
-      } else {
-        current.skipped.push({ file: rel, reason: result.reason });
-        progress.skipped++;
-      }
+      const file = relative(listing.root, split.files[i]);
+      await writer.add(i, file, result.ok ? { pixels: result.pixels, label: split.labels[i] } : { reason: result.reason });
+      if (!result.ok) progress.skipped++;
       progress.done++;
       options.onProgress?.({ split: name, ...progress });
-      if (current.files.length === header.imagesPerShard || i === last) {
-        // Shard first, then its sidecar: a sidecar on disk means its shard is whole.
-        current.nextFile = i + 1;
-        await file.close();
-        file = null;
-        await rename(`${path()}.u8.tmp`, `${path()}.u8`);
-        await writeJsonAtomic(`${path()}.json`, current);
-        shards.push(current);
-        current = { nextFile: i + 1, files: [], labels: [], skipped: [], crc32: [] };
-      }
     }, options.signal);
   } finally {
-    await file?.close();
+    await writer.close();
   }
-  return shards;
+  return writer.shards;
+}
+
+/**
+ * A split's shards, written as its files are handled in order (file i: its record, or why it was
+ * skipped). A shard closes when it holds imagesPerShard records or after the split's last file,
+ * so the same sequence of files always gives the same shards and sidecars.
+ */
+export class ShardWriter {
+  private current: ShardRecord;
+  private file: FileHandle | null = null;
+
+  /** `shards`: the split's finished shards, if any (writing goes on after them); `lastFile`: the split's last file index. */
+  constructor(
+    private readonly dir: string,
+    private readonly header: CacheHeader,
+    readonly shards: ShardRecord[],
+    private readonly lastFile: number,
+  ) {
+    this.current = this.emptyShard(shards.at(-1)?.nextFile ?? 0);
+  }
+
+  /** Index of the next file to handle. */
+  get nextFile(): number {
+    return this.current.nextFile;
+  }
+
+  async add(i: number, file: string, entry: { pixels: Uint8Array; label: number } | { reason: string }): Promise<void> {
+    const path = join(this.dir, shardName(this.shards.length));
+    this.file ??= await open(`${path}.u8.tmp`, 'w');
+    const c = this.current;
+    if ('pixels' in entry) {
+      await this.file.write(entry.pixels, 0, entry.pixels.length, c.files.length * this.header.recordBytes);
+      c.files.push(file);
+      c.labels.push(entry.label);
+      c.crc32.push(crc32(entry.pixels));
+    } else {
+      c.skipped.push({ file, reason: entry.reason });
+    }
+    if (c.files.length === this.header.imagesPerShard || i === this.lastFile) {
+      // Shard first, then its sidecar: a sidecar on disk means its shard is whole.
+      c.nextFile = i + 1;
+      await this.file.close();
+      this.file = null;
+      await rename(`${path}.u8.tmp`, `${path}.u8`);
+      await writeJsonAtomic(`${path}.json`, c);
+      this.shards.push(c);
+      this.current = this.emptyShard(i + 1);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.file?.close();
+    this.file = null;
+  }
+
+  private emptyShard(nextFile: number): ShardRecord {
+    return { nextFile, files: [], labels: [], skipped: [], crc32: [] };
+  }
 }
