@@ -15,19 +15,18 @@ import { CpuBackend } from '../src/backend/cpu/index.js';
 import { createWebGpuBackend, probeAdapter } from '../src/backend/webgpu/dawn.js';
 import type { AugmentPlan } from '../src/data/augment.js';
 import type { Batch } from '../src/data/loader.js';
-import type { NamedTensor } from '../src/io/safetensors.js';
 import { Net } from '../src/nn/net.js';
 import type { Network } from '../src/nn/network.js';
 import { batchSlices, DataParallel } from '../src/parallel/data.js';
 import { Rng } from '../src/rng/hash.js';
 import { feedBatch } from '../src/train/feed.js';
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
+import { assertSameRun, SGD, trainSteps } from './devices_harness.js';
 import { micro, NO_WEBGPU, skipUnless } from './helpers.js';
 
 const BATCH = 7;
 const STEPS = 5;
 const SEED = 11;
-const SGD = { lr: 0.05, momentum: 0.9, weightDecay: 5e-4, form: 'paper' as const };
 
 /** A batch of float images and labels as the loader gives them (one float crop per image). */
 function batchOf(step: number): Batch {
@@ -40,30 +39,7 @@ function batchOf(step: number): Batch {
 /** feedBatch reads only `output` of a plan for float batches. */
 const floatPlan = { output: 'float32' } as AugmentPlan;
 
-/** Losses of STEPS training steps and the weights after them. */
-async function run(net: Network): Promise<{ losses: number[]; weights: NamedTensor[] }> {
-  net.initialize({ scheme: 'paper', seed: SEED });
-  const losses: number[] = [];
-  for (let step = 0; step < STEPS; step++) {
-    feedBatch(net, floatPlan, batchOf(step));
-    await net.forward(BATCH, 'train', SEED, step);
-    await net.backward();
-    losses.push(await net.readLoss());
-    await net.update(SGD);
-  }
-  return { losses, weights: await net.exportTensors() };
-}
-
-/** Largest |a - b| / max |b| over each tensor, the worst tensor. */
-function worstWeights(got: NamedTensor[], want: NamedTensor[]): number {
-  let worst = 0;
-  want.forEach((w, t) => {
-    const g = got[t].data;
-    const scale = w.data.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-    worst = Math.max(worst, w.data.reduce((m, v, i) => Math.max(m, Math.abs(g[i] - v)), 0) / scale);
-  });
-  return worst;
-}
+const run = (net: Network) => trainSteps(net, { seed: SEED, steps: STEPS, batch: BATCH, feed: (n, step) => feedBatch(n, floatPlan, batchOf(step)) });
 
 async function assertMatchesOneDevice(make: () => Promise<Backend>, devices: number): Promise<void> {
   const one = await run(new Net(await make(), micro, BATCH));
@@ -71,11 +47,7 @@ async function assertMatchesOneDevice(make: () => Promise<Backend>, devices: num
   for (let k = 0; k < devices; k++) backends.push(await make());
   const parallel = new DataParallel(backends, micro, BATCH);
   const many = await run(parallel);
-  const lossError = Math.max(...many.losses.map((l, i) => Math.abs(l - one.losses[i]) / Math.abs(one.losses[i])));
-  const weightError = worstWeights(many.weights, one.weights);
-  console.log(`${devices} x ${backends[0].name}: losses ${many.losses.map((l) => l.toFixed(6)).join(' ')}; worst relative difference: loss ${lossError.toExponential(2)}, weights ${weightError.toExponential(2)}`);
-  assert.ok(lossError <= 1e-5, `loss differs by ${lossError} relative (${many.losses} vs ${one.losses})`);
-  assert.ok(weightError <= 1e-5, `weights differ by ${weightError} relative`);
+  assertSameRun(`${devices} x ${backends[0].name}`, many, one);
   for (const r of parallel.replicas.slice(1)) {
     const theirs = await r.exportTensors();
     theirs.forEach((t, i) => assert.deepEqual(t.data, many.weights[i].data, `replica weights differ in ${t.name}`));

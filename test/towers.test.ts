@@ -8,13 +8,13 @@ import { test } from 'node:test';
 import type { Backend } from '../src/backend/backend.js';
 import { CpuBackend } from '../src/backend/cpu/index.js';
 import { createWebGpuBackend, probeAdapter } from '../src/backend/webgpu/dawn.js';
-import type { NamedTensor } from '../src/io/safetensors.js';
 import { architecture, paperFamily } from '../src/nn/architectures.js';
 import { Net } from '../src/nn/net.js';
 import type { Network } from '../src/nn/network.js';
 import { planTowers } from '../src/parallel/tower_plan.js';
 import { TowerParallel } from '../src/parallel/towers.js';
 import { Rng } from '../src/rng/hash.js';
+import { assertSameRun, trainSteps } from './devices_harness.js';
 import { micro, NO_WEBGPU, skipUnless } from './helpers.js';
 
 /** The micro net with an even fc width and class count (each tower takes half of every layer). */
@@ -26,46 +26,24 @@ const net2 = paperFamily({
 const BATCH = 5;
 const STEPS = 5;
 const SEED = 7;
-const SGD = { lr: 0.05, momentum: 0.9, weightDecay: 5e-4, form: 'paper' as const };
 
-async function run(net: Network): Promise<{ losses: number[]; weights: NamedTensor[] }> {
-  net.initialize({ scheme: 'paper', seed: SEED });
-  const losses: number[] = [];
-  for (let step = 0; step < STEPS; step++) {
-    const rng = new Rng(200 + step);
-    const images = Float32Array.from({ length: BATCH * 3 * 15 * 15 }, () => rng.normal());
-    const labels = Float32Array.from({ length: BATCH }, () => rng.below(net2.classes));
-    for (const slot of net.inputSlots(BATCH)) {
-      slot.backend.write(slot.input, images);
-      slot.backend.write(slot.labels, labels);
-    }
-    await net.forward(BATCH, 'train', SEED, step);
-    await net.backward();
-    losses.push(await net.readLoss());
-    await net.update(SGD);
+/** Random images and labels for each step, written to every device that takes input. */
+function feed(net: Network, step: number): void {
+  const rng = new Rng(200 + step);
+  const images = Float32Array.from({ length: BATCH * 3 * 15 * 15 }, () => rng.normal());
+  const labels = Float32Array.from({ length: BATCH }, () => rng.below(net2.classes));
+  for (const slot of net.inputSlots(BATCH)) {
+    slot.backend.write(slot.input, images);
+    slot.backend.write(slot.labels, labels);
   }
-  return { losses, weights: await net.exportTensors() };
 }
 
-function worstWeights(got: NamedTensor[], want: NamedTensor[]): number {
-  let worst = 0;
-  want.forEach((w, t) => {
-    assert.equal(got[t].name, w.name);
-    assert.deepEqual(got[t].shape, w.shape);
-    const scale = w.data.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-    worst = Math.max(worst, w.data.reduce((m, v, i) => Math.max(m, Math.abs(got[t].data[i] - v)), 0) / scale);
-  });
-  return worst;
-}
+const run = (net: Network) => trainSteps(net, { seed: SEED, steps: STEPS, batch: BATCH, feed });
 
 async function assertMatchesOneDevice(make: () => Promise<Backend>): Promise<void> {
   const one = await run(new Net(await make(), net2, BATCH));
   const towers = await run(new TowerParallel([await make(), await make()], net2, BATCH));
-  const lossError = Math.max(...towers.losses.map((l, i) => Math.abs(l - one.losses[i]) / Math.abs(one.losses[i])));
-  const weightError = worstWeights(towers.weights, one.weights);
-  console.log(`towers: losses ${towers.losses.map((l) => l.toFixed(6)).join(' ')}; worst relative difference: loss ${lossError.toExponential(2)}, weights ${weightError.toExponential(2)}`);
-  assert.ok(lossError <= 1e-5, `loss differs by ${lossError} relative (${towers.losses} vs ${one.losses})`);
-  assert.ok(weightError <= 1e-5, `weights differ by ${weightError} relative`);
+  assertSameRun('towers', towers, one);
 }
 
 test("the paper net's towers exchange where the paper's do", () => {
