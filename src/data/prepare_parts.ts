@@ -62,8 +62,8 @@ export async function mergeParts(spec: string, out: string, parts: number, optio
   for (const [name, split] of splitsOf(listing)) {
     const dir = join(out, name);
     await rm(dir, { recursive: true, force: true }); // an interrupted merge starts the split again
-    const writer = new ShardWriter(dir, header, [], split.files.length - 1);
     await mkdir(dir, { recursive: true });
+    const writer = new ShardWriter(dir, header, [], split.files.length - 1);
     const position = new Map(split.files.map((f, i) => [relative(listing.root, f), i]));
     try {
       for (let part = 0; part < parts; part++) await replayPart(join(partDir(out, part, parts), name), header.recordBytes, position, writer);

@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { checkpointDir, latestCheckpoint } from '../train/checkpoint.js';
+import { processAlive } from '../train/run_dir.js';
 import { readPlan, runDirectory, type SweepPlan } from './plan.js';
 import { queryArray, type SlurmView } from './slurm.js';
 import { readTaskRecord, type TaskRecord } from './task.js';
@@ -47,15 +48,6 @@ async function checkpointEpochs(runDir: string): Promise<{ done: number; total: 
     return { done: state.history?.epochs?.length ?? 0, total: state.config?.epochs ?? null };
   } catch {
     return { done: 0, total: null };
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

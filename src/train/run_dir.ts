@@ -37,7 +37,7 @@ export interface ClaimOptions {
 const code = (err: unknown) => (err as NodeJS.ErrnoException).code;
 
 /** True when a process `pid` exists on this host (EPERM: it exists, owned by someone else). */
-function processAlive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
