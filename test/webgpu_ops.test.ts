@@ -135,6 +135,27 @@ async function elementwiseParity(be: Backend, count: number, tag = ''): Promise<
   for (const form of ['paper', 'pytorch'] as const) {
     const h = { lr: 0.01, momentum: 0.9, weightDecay: 5e-4, form };
     await parity(be, `${tag}sgdUpdate ${form} ${count}`, { w: f32(size, 84), g: f32(size, 85), v: f32(size, 86, 0.01) }, ['w', 'v'], (b, t) => b.sgdUpdate(count, h, t.w, t.g, t.v));
+    // Gradients scaled up 1024x by loss scaling, scaled back by the update.
+    const scaled = { ...h, gradScale: 1 / 1024 };
+    await parity(be, `${tag}sgdUpdate ${form} gradScale ${count}`, { w: f32(size, 84), g: f32(size, 85, 1024), v: f32(size, 86, 0.01) }, ['w', 'v'], (b, t) => b.sgdUpdate(count, scaled, t.w, t.g, t.v));
+  }
+  // The overflow check: untouched when every value is finite, 1 for an inf or a NaN anywhere.
+  const flagged = async (b: Backend, x: Float32Array): Promise<number> => {
+    const t = b.allocate('x', x.length);
+    const flag = b.allocate('flag', 1);
+    b.write(t, x);
+    b.flagNonFinite(count, t, flag);
+    return (await b.read(flag))[0];
+  };
+  const finite = f32(size, 87);
+  for (const b of [cpu, be]) {
+    assert.equal(await flagged(b, finite), 0, `${tag}flagNonFinite ${b.name} ${count}: all finite`);
+    for (const [bad, at] of [[Infinity, count - 1], [-Infinity, 0], [NaN, count >> 1], [Infinity, count]] as const) {
+      const x = finite.slice();
+      x[at] = bad;
+      const want = at < count ? 1 : 0; // past `count` is not looked at
+      assert.equal(await flagged(b, x), want, `${tag}flagNonFinite ${b.name} ${count}: ${bad} at ${at}`);
+    }
   }
 }
 
@@ -177,6 +198,7 @@ test('softmax cross-entropy: mean loss and dlogits equal the CPU', { skip }, asy
     const d: Data = { logits: f32(batch * classes, 90, 3), labels, loss: new Float32Array(1), dl: f32(batch * classes, 91) };
     const what = `softmaxCrossEntropy ${batch}x${classes}`;
     await parity(gpu!, what, d, ['loss', 'dl'], (b, t) => b.softmaxCrossEntropy(batch, classes, t.logits, t.labels, t.loss, t.dl));
+    await parity(gpu!, `${what} (gradScale 2^15)`, d, ['loss', 'dl'], (b, t) => b.softmaxCrossEntropy(batch, classes, t.logits, t.labels, t.loss, t.dl, 2 ** 15));
     await parity(gpu!, `${what} (loss only)`, d, ['loss'], (b, t) => b.softmaxCrossEntropy(batch, classes, t.logits, t.labels, t.loss, null));
   }
 });

@@ -14,6 +14,13 @@ import type { SgdParams } from './cpu/sgd.js';
 
 export type { ConvGeometry, CropGeometry, PoolGeometry, DropoutParams, LrnParams, LinearShape, AdaptivePoolGeometry, SgdParams };
 
+/**
+ * What the GEMMs (conv and linear layers) compute in. fp32: float32 throughout. mixed: their
+ * operands rounded to float16, products and sums in float32; weights, activations, gradients
+ * and the SGD update stay float32 (docs/precision.md).
+ */
+export type Precision = 'fp32' | 'mixed';
+
 export interface Tensor {
   readonly label: string;
   /** Number of 32-bit floats. */
@@ -26,6 +33,14 @@ export interface Backend {
   readonly device: string;
   /** Bytes allocated so far. */
   readonly allocatedBytes: number;
+
+  /** The precision its GEMMs compute in (fp32 until usePrecision says otherwise). */
+  readonly precision: Precision;
+  /**
+   * Asks for `p`; returns the precision this device then computes in: mixed needs WebGPU with
+   * shader-f16, anything else stays fp32.
+   */
+  usePrecision(p: Precision): Precision;
 
   /** Zero-filled memory for `size` floats. */
   allocate(label: string, size: number): Tensor;
@@ -57,8 +72,14 @@ export interface Backend {
   reluBackward(count: number, y: Tensor, dy: Tensor, dx: Tensor): void;
   dropoutForward(count: number, d: DropoutParams, x: Tensor, y: Tensor): void;
   dropoutBackward(count: number, d: DropoutParams, dy: Tensor, dx: Tensor): void;
-  /** Writes the batch-mean loss into loss[0] and, unless null, its gradient into dlogits. */
-  softmaxCrossEntropy(batch: number, classes: number, logits: Tensor, labels: Tensor, loss: Tensor, dlogits: Tensor | null): void;
+  /**
+   * Writes the batch-mean loss into loss[0] and, unless null, its gradient into dlogits, times
+   * `gradScale` (a power of two, 1 by default: loss scaling, so that small gradients survive
+   * float16 operands).
+   */
+  softmaxCrossEntropy(batch: number, classes: number, logits: Tensor, labels: Tensor, loss: Tensor, dlogits: Tensor | null, gradScale?: number): void;
+  /** Sets flag[0] to 1 when any of the first `count` values of x is NaN or infinite; leaves it otherwise. */
+  flagNonFinite(count: number, x: Tensor, flag: Tensor): void;
   sgdUpdate(count: number, h: SgdParams, w: Tensor, g: Tensor, v: Tensor): void;
 
   /** Releases everything this backend allocated. */

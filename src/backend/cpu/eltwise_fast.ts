@@ -37,9 +37,9 @@ export function dropoutTask(ctx: ThreadContext, args: Float64Array, t: number): 
 }
 
 export function sgdTask(ctx: ThreadContext, args: Float64Array, t: number): void {
-  const [n, w, g, v, lr, m, wd, pytorch] = args;
+  const [n, w, g, v, lr, m, wd, pytorch, gradScale] = args;
   const [i, len] = chunk(t, n);
-  ctx.kernels.eltwise.sgd((w + i) * 4, (g + i) * 4, (v + i) * 4, len, lr, m, wd, pytorch);
+  ctx.kernels.eltwise.sgd((w + i) * 4, (g + i) * 4, (v + i) * 4, len, lr, m, wd, pytorch, gradScale);
 }
 
 /** y = x <= 0 ? 0 : x over `count` elements; y may be x. */
@@ -59,5 +59,5 @@ export function dropout(pool: Pool, count: number, d: DropoutParams, src: number
 
 /** sgd.ts's update of w and v from g over `count` elements. */
 export function sgd(pool: Pool, count: number, h: SgdParams, w: number, g: number, v: number): void {
-  pool.run(sgdTask, [count, w, g, v, h.lr, h.momentum, h.weightDecay, h.form === 'pytorch' ? 1 : 0], tasks(count));
+  pool.run(sgdTask, [count, w, g, v, h.lr, h.momentum, h.weightDecay, h.form === 'pytorch' ? 1 : 0, h.gradScale ?? 1], tasks(count));
 }

@@ -7,7 +7,7 @@
 // - reference (`reference: true`, or `float64: true` for gradient checks of whole nets, or a
 //   runtime without WebAssembly SIMD): the plain loops of the op files, the readable
 //   specification the fast mode is tested against, on typed arrays, on the calling thread.
-import type { Backend, Tensor } from '../backend.js';
+import type { Backend, Precision, Tensor } from '../backend.js';
 import { ShapeError } from '../../core/errors.js';
 import { dropoutBackward, dropoutForward, reluBackward, reluForward } from './activation.js';
 import { checkCrops, cropImages, type CropGeometry } from './crops.js';
@@ -25,7 +25,7 @@ import { lrnBackward, lrnForward } from './lrn.js';
 import * as lrn from './lrn_fast.js';
 import { adaptiveAvgPoolBackward, adaptiveAvgPoolForward, maxPoolBackward, maxPoolForward } from './pool.js';
 import * as pooling from './pool_fast.js';
-import { sgdUpdate } from './sgd.js';
+import { flagNonFinite, sgdUpdate } from './sgd.js';
 import { Pool, type PoolHost } from './threads.js';
 import type { Arr } from './types.js';
 
@@ -122,6 +122,12 @@ export class CpuBackend implements Backend {
     this.pool = new Pool(this.heap, options.host ?? null, threads, modules, instantiateKernels(modules, this.heap.memory), TASK_TABLE);
     this.threads = threads;
     this.device = `CPU (WebAssembly SIMD${relaxed ? ' with relaxed FMA' : ''}, ${threads} thread${threads > 1 ? 's' : ''})`;
+  }
+
+  /** Always fp32: the CPU has no float16 arithmetic worth having (WebAssembly has none). */
+  readonly precision = 'fp32';
+  usePrecision(_p: Precision): Precision {
+    return 'fp32';
   }
 
   get allocatedBytes(): number {
@@ -277,11 +283,15 @@ export class CpuBackend implements Backend {
     if (this.pool) eltwise.dropout(this.pool, n, p, at(dy), at(dx));
     else dropoutBackward(n, p, d(dy), d(dx));
   };
-  softmaxCrossEntropy: Backend['softmaxCrossEntropy'] = (batch, classes, logits, labels, loss, dlogits) => {
+  softmaxCrossEntropy: Backend['softmaxCrossEntropy'] = (batch, classes, logits, labels, loss, dlogits, gradScale = 1) => {
     this.flush();
     d(loss)[0] = this.pool
-      ? softmaxLoss(this.pool, batch, classes, at(logits), at(labels), at(dlogits))
-      : softmaxCrossEntropy(batch, classes, d(logits), d(labels), maybe(dlogits));
+      ? softmaxLoss(this.pool, batch, classes, at(logits), at(labels), at(dlogits), gradScale)
+      : softmaxCrossEntropy(batch, classes, d(logits), d(labels), maybe(dlogits), gradScale);
+  };
+  flagNonFinite: Backend['flagNonFinite'] = (n, x, flag) => {
+    this.flush();
+    flagNonFinite(n, d(x), d(flag));
   };
   sgdUpdate: Backend['sgdUpdate'] = (n, h, w, g, v) => {
     this.flush();

@@ -24,7 +24,7 @@ export interface Kernels {
     bias_grad(dy: I, N: I, O: I, pixels: I, o0: I, o1: I, db: I): void;
     add_parts(src: I, stride: I, parts: I, dst: I, n: I): void;
     dropout(src: I, dst: I, first: I, n: I, seed: I, stream: I, threshold: I, scale: number): void;
-    sgd(w: I, g: I, v: I, n: I, lr: number, m: number, wd: number, pytorch: I): void;
+    sgd(w: I, g: I, v: I, n: I, lr: number, m: number, wd: number, pytorch: I, gradScale: number): void;
   };
   lrn: {
     lrn_forward(x: I, y: I, C: I, plane: I, n: I, k: number, a: number, before: I, after: I, scratch: I): void;

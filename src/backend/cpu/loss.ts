@@ -3,16 +3,16 @@ import type { Arr } from './types.js';
 
 /**
  * logits: [N, K]; labels: [N] class indices; dlogits: [N, K] (overwritten) or null.
- * Returns the mean loss; dlogits = (softmax(logits) - onehot(labels)) / N.
+ * Returns the mean loss; dlogits = (softmax(logits) - onehot(labels)) / N * gradScale.
  */
-export function softmaxCrossEntropy(batch: number, classes: number, logits: Arr, labels: ArrayLike<number>, dlogits: Arr | null): number {
+export function softmaxCrossEntropy(batch: number, classes: number, logits: Arr, labels: ArrayLike<number>, dlogits: Arr | null, gradScale = 1): number {
   let total = 0;
-  for (let n = 0; n < batch; n++) total += softmaxCrossEntropyRow(n, batch, classes, logits, labels, dlogits);
+  for (let n = 0; n < batch; n++) total += softmaxCrossEntropyRow(n, batch, classes, logits, labels, dlogits, gradScale);
   return total / batch;
 }
 
 /** Row n of softmaxCrossEntropy: returns its loss and writes its row of dlogits (if any). */
-export function softmaxCrossEntropyRow(n: number, batch: number, classes: number, logits: Arr, labels: ArrayLike<number>, dlogits: Arr | null): number {
+export function softmaxCrossEntropyRow(n: number, batch: number, classes: number, logits: Arr, labels: ArrayLike<number>, dlogits: Arr | null, gradScale: number): number {
   const row = n * classes;
   let max = -Infinity;
   for (let k = 0; k < classes; k++) max = Math.max(max, logits[row + k]);
@@ -23,7 +23,7 @@ export function softmaxCrossEntropyRow(n: number, batch: number, classes: number
   if (dlogits) {
     for (let k = 0; k < classes; k++) {
       const prob = Math.exp(logits[row + k] - max) / sum;
-      dlogits[row + k] = (prob - (k === label ? 1 : 0)) / batch;
+      dlogits[row + k] = ((prob - (k === label ? 1 : 0)) / batch) * gradScale;
     }
   }
   return loss;

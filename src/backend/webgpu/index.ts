@@ -19,6 +19,7 @@ import type {
   LinearShape,
   LrnParams,
   PoolGeometry,
+  Precision,
   SgdParams,
   Tensor,
 } from '../backend.js';
@@ -38,6 +39,8 @@ export { describeInfo, platformGpu, probeGpu, type AdapterDescription, type Adap
 export interface WebGpuOptions extends DeviceOptions {
   /** The GPU to open: navigator.gpu by default (a browser); Node passes Dawn's (dawn.ts). */
   gpu?: GPU | null;
+  /** What the GEMMs compute in (see usePrecision); default fp32. */
+  precision?: Precision;
   /** GEMM tile shape; 'auto' picks by problem size and adapter. Default: env ALEXNET_GEMM_TILES, else 'auto'. */
   tiles?: TileChoice;
   /** Most K slices for the weight-gradient GEMMs (1 turns split-K off); default 64. */
@@ -89,11 +92,26 @@ export class WebGpuBackend implements Backend {
     const nav = (globalThis as { navigator?: { gpu?: unknown } }).navigator;
     this.device = `${info.description || info.device || info.vendor || 'WebGPU adapter'} (WebGPU${nav?.gpu ? '' : ' via Dawn'})`;
     this.launch = new Launcher(ctx, info, {
+      precision: 'fp32',
       tiles: options.tiles ?? tilesFromEnv(),
       maxSplits: options.maxSplits ?? 64,
       targetWorkgroups: options.targetWorkgroups ?? (info.fallback ? 8 : 1024),
       rolledLoops: options.rolledLoops ?? info.fallback,
     });
+    if (options.precision) this.usePrecision(options.precision);
+  }
+
+  get precision(): Precision {
+    return this.launch.options.precision;
+  }
+
+  /**
+   * mixed: the GEMMs stage float16 operands where the device has shader-f16 (else they stay
+   * fp32, and the answer says so). Takes effect from the next op recorded.
+   */
+  usePrecision(p: Precision): Precision {
+    this.launch.options.precision = p === 'mixed' && this.features.includes('shader-f16') ? 'mixed' : 'fp32';
+    return this.launch.options.precision;
   }
 
   /** Features enabled on the device and every limit, for `alexnet info` and reports. */
@@ -337,8 +355,8 @@ export class WebGpuBackend implements Backend {
     });
   }
 
-  softmaxCrossEntropy(batch: number, classes: number, logits: Tensor, labels: Tensor, loss: Tensor, dlogits: Tensor | null): void {
-    this.launch.run('softmaxCrossEntropy', ['softmax_xent'], { batch, classes, has_dlogits: dlogits ? 1 : 0 }, {
+  softmaxCrossEntropy(batch: number, classes: number, logits: Tensor, labels: Tensor, loss: Tensor, dlogits: Tensor | null, gradScale = 1): void {
+    this.launch.run('softmaxCrossEntropy', ['softmax_xent'], { batch, classes, has_dlogits: dlogits ? 1 : 0, grad_scale: gradScale }, {
       logits: { t: logits, count: batch * classes },
       labels: { t: labels, count: batch },
       loss: { t: loss, count: 1, write: true },
@@ -347,12 +365,21 @@ export class WebGpuBackend implements Backend {
   }
 
   sgdUpdate(count: number, h: SgdParams, w: Tensor, g: Tensor, v: Tensor): void {
-    const common = { form: h.form === 'paper' ? 0 : 1, lr: h.lr, momentum: h.momentum, wd: h.weightDecay, wd_lr: h.weightDecay * h.lr };
+    const common = { form: h.form === 'paper' ? 0 : 1, lr: h.lr, momentum: h.momentum, wd: h.weightDecay, wd_lr: h.weightDecay * h.lr, grad_scale: h.gradScale ?? 1 };
     this.launch.flat('sgdUpdate', count, (o, n) => {
       this.launch.run('sgdUpdate', ['sgd'], { ...common, count: n }, {
         w: { t: w, offset: o, count: n, write: true },
         g: { t: g, offset: o, count: n },
         v: { t: v, offset: o, count: n, write: true },
+      }, grid1d(n, WG, this.ctx.maxGroups));
+    });
+  }
+
+  flagNonFinite(count: number, x: Tensor, flag: Tensor): void {
+    this.launch.flat('flagNonFinite', count, (o, n) => {
+      this.launch.run('flagNonFinite', ['flag_nonfinite'], { count: n }, {
+        x: { t: x, offset: o, count: n },
+        flag: { t: flag, count: 1, write: true },
       }, grid1d(n, WG, this.ctx.maxGroups));
     });
   }

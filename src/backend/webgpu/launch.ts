@@ -1,7 +1,7 @@
 // How the WebGPU backend's ops record work: one dispatch of a composed kernel with its
 // bindings and uniforms, GEMMs with a tile plan, and the loops that split an op where a
 // binding would exceed the adapter's limit. Plus the uniform parameters shared by op families.
-import type { ConvGeometry, LrnParams, PoolGeometry, Tensor } from '../backend.js';
+import type { ConvGeometry, LrnParams, PoolGeometry, Precision, Tensor } from '../backend.js';
 import { lrnScale } from '../cpu/lrn.js';
 import { gpuTensor, type GpuContext, type Recorded, type Use } from './context.js';
 import type { AdapterDescription } from './device.js';
@@ -12,6 +12,8 @@ import { planGemm, tileConsts, type GemmProblem, type TileChoice } from './gemm.
 export const WG = 256;
 
 export interface LaunchOptions {
+  /** What the GEMMs stage their operands as (mixed: float16; see operand_f16.wgsl). */
+  precision: Precision;
   tiles: TileChoice;
   maxSplits: number;
   targetWorkgroups: number;
@@ -22,6 +24,7 @@ export class Launcher {
   constructor(
     readonly ctx: GpuContext,
     private readonly adapter: AdapterDescription,
+    /** precision changes with WebGpuBackend.usePrecision; the rest is fixed. */
     readonly options: LaunchOptions,
   ) {}
 
@@ -36,7 +39,8 @@ export class Launcher {
   gemm(op: string, part: string, p: GemmProblem, maxSplits: number, params: Record<string, number>, uses: Record<string, Use>): Recorded | null {
     if (p.M === 0 || p.N === 0) return null;
     const plan = this.plan(p, maxSplits);
-    return this.run(op, ['nan', part, 'gemm'], { ...params, ...plan.params }, uses, plan.grid, tileConsts(plan.tiles, this.options.rolledLoops));
+    const operands = this.options.precision === 'mixed' ? 'operand_f16' : 'operand_f32';
+    return this.run(op, [operands, 'nan', part, 'gemm'], { ...params, ...plan.params }, uses, plan.grid, tileConsts(plan.tiles, this.options.rolledLoops));
   }
 
   plan(p: GemmProblem, maxSplits: number) {

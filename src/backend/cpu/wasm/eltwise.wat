@@ -224,12 +224,13 @@
   ;; The SGD update over n floats, in float64 as ../sgd.ts computes it:
   ;;   paper ($pytorch 0):  v = m v - (wd lr) w - lr g;   w = w + v
   ;;   pytorch:             v = m v + g + wd w;           w = w - lr v
-  ;; with v rounded to float32 before it updates w. Two floats at a time.
+  ;; with g first multiplied by $gs (1 / the loss scale, a power of two) and v rounded to float32 before it updates w. Two floats at a time.
   (func (export "sgd")
     (param $w i32) (param $g i32) (param $v i32) (param $n i32)
-    (param $lr f64) (param $m f64) (param $wd f64) (param $pytorch i32)
+    (param $lr f64) (param $m f64) (param $wd f64) (param $pytorch i32) (param $gs f64)
     (local $end i32) (local $wv v128) (local $gv v128) (local $vv v128) (local $wdlr v128)
-    (local $lrv v128) (local $mv v128) (local $wdv v128) (local $w32 v128) (local $v32 v128)
+    (local $lrv v128) (local $mv v128) (local $wdv v128) (local $w32 v128) (local $v32 v128) (local $gsv v128)
+    (local.set $gsv (f64x2.splat (local.get $gs)))
     (local.set $lrv (f64x2.splat (local.get $lr)))
     (local.set $mv (f64x2.splat (local.get $m)))
     (local.set $wdv (f64x2.splat (local.get $wd)))
@@ -247,6 +248,7 @@
           (local.set $wv (f64x2.promote_low_f32x4 (v128.load64_zero (local.get $w))))
           (local.set $gv (f64x2.promote_low_f32x4 (v128.load64_zero (local.get $g))))
           (local.set $vv (f64x2.promote_low_f32x4 (v128.load64_zero (local.get $v))))))
+      (local.set $gv (f64x2.mul (local.get $gv) (local.get $gsv)))
       (if (local.get $pytorch)
         (then
           (local.set $v32 (f32x4.demote_f64x2_zero (f64x2.add

@@ -23,6 +23,8 @@
 // Tile rules (checked in gemm.ts): TM and TN multiples of 4; the vec4s of a slice,
 // BK * BM / 4 and BK * BN / 4, multiples of the thread count; the thread count a multiple of BK
 // and of BM / 4 and BN / 4.
+// Operands are staged through to_operand (operand_f32.wgsl or operand_f16.wgsl, placed first:
+// the precision) and multiplied and summed in float32 either way.
 // The constants below are replaced by name when a pipeline is built (see gemm.ts).
 const BM = 64u;
 const BN = 64u;
@@ -74,8 +76,9 @@ fn b_slot(lid: u32, r: u32) -> vec2u {
   return vec2u(lid % BN4, lid / BN4 + r * (THREADS / BN4));
 }
 
-var<workgroup> tile_a: array<vec4f, BK * SA>; // [k][row group]
-var<workgroup> tile_b: array<vec4f, BK * SB>; // [k][column group]
+var<workgroup> tile_a: array<Operand4, BK * SA>; // [k][row group]
+var<workgroup> tile_b: array<Operand4, BK * SB>; // [k][column group]
+var<workgroup> out_of_range_seen: atomic<u32>; // mixed: an operand float16 cannot hold
 var<workgroup> ktab: array<array<KInfo, BK>, 2>; // this slice's and the next one's
 
 @compute @workgroup_size(THREADS_X, THREADS_Y, 1)
@@ -132,7 +135,10 @@ fn main(
           }
         }
       }
-      tile_a[s.y * SA + s.x] = v;
+      if (MIXED && out_of_range(v)) {
+        atomicOr(&out_of_range_seen, 1u);
+      }
+      tile_a[s.y * SA + s.x] = to_operand(v);
     }
     for (var r = 0u; r < trips(VB); r++) {
       let s = b_slot(lid, r);
@@ -145,17 +151,20 @@ fn main(
           }
         }
       }
-      tile_b[s.y * SB + s.x] = v;
+      if (MIXED && out_of_range(v)) {
+        atomicOr(&out_of_range_seen, 1u);
+      }
+      tile_b[s.y * SB + s.x] = to_operand(v);
     }
     workgroupBarrier();
     var slice = array<array<vec4f, QN>, TM>();
     for (var kk = 0u; kk < trips(BK); kk++) {
       var a: array<vec4f, QM>;
       for (var p = 0u; p < QM; p++) {
-        a[p] = tile_a[kk * SA + p * THREADS_Y + ty];
+        a[p] = vec4f(tile_a[kk * SA + p * THREADS_Y + ty]);
       }
       for (var q = 0u; q < QN; q++) {
-        let bv = tile_b[kk * SB + q * THREADS_X + tx];
+        let bv = vec4f(tile_b[kk * SB + q * THREADS_X + tx]);
         for (var i = 0u; i < TM; i++) {
           slice[i][q] = fma(vec4f(a[i / 4u][i % 4u]), bv, slice[i][q]);
         }
@@ -168,6 +177,19 @@ fn main(
     }
     cur ^= 1u;
     workgroupBarrier();
+  }
+  if (MIXED) {
+    // Read after the loop's last barrier: every thread's staging is in. The NaN is made from a
+    // run-time value (a constant NaN is a compile error in WGSL).
+    let seen = atomicLoad(&out_of_range_seen);
+    if (seen != 0u) {
+      let nan = vec4f(bitcast<f32>(0x7fc00000u | seen));
+      for (var i = 0u; i < TM; i++) {
+        for (var q = 0u; q < QN; q++) {
+          acc[i][q] = nan;
+        }
+      }
+    }
   }
   for (var i = 0u; i < trips(TM); i++) {
     let m = m0 + 4u * ((i / 4u) * THREADS_Y + ty) + i % 4u;

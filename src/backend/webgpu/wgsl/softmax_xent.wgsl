@@ -1,7 +1,8 @@
 // Softmax cross-entropy averaged over the batch, in one workgroup (the mean needs every row):
 // thread t takes rows t, t + 256, ...; loss[0] = mean of log(sum exp(z - max)) + max - z[label];
-// dlogits = (softmax - onehot) / batch when has_dlogits. Labels are class indices held as floats.
-struct Params { batch: u32, classes: u32, has_dlogits: u32, logits_base: u32, labels_base: u32, loss_base: u32, dlogits_base: u32 }
+// dlogits = (softmax - onehot) / batch * grad_scale when has_dlogits. Labels are class indices
+// held as floats.
+struct Params { batch: u32, classes: u32, has_dlogits: u32, grad_scale: f32, logits_base: u32, labels_base: u32, loss_base: u32, dlogits_base: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read> labels: array<f32>;
@@ -29,7 +30,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
       let out = P.dlogits_base + n * P.classes;
       for (var k = 0u; k < P.classes; k++) {
         let prob = exp(logits[row + k] - mx) / sum;
-        dlogits[out + k] = (prob - select(0.0, 1.0, k == label)) / f32(P.batch);
+        dlogits[out + k] = ((prob - select(0.0, 1.0, k == label)) / f32(P.batch)) * P.grad_scale;
       }
     }
   }
