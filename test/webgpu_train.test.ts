@@ -20,12 +20,15 @@ const MAIN = new URL('../src/cli/main.js', import.meta.url).pathname;
 // In CI the suite must run (on llvmpipe at least): a missing adapter is a failure there.
 const skip = skipUnless((await probeAdapter()) !== null, 'WebGPU', NO_WEBGPU);
 
-/** Runs `alexnet train ... --json --log-steps` and returns its events. */
-function cli(...args: string[]): TrainEvent[] {
+/** Runs `alexnet train ... --json --log-steps`: its events, and what it said on stderr. */
+function cliRun(...args: string[]): { events: TrainEvent[]; stderr: string } {
   const r = spawnSync(process.execPath, [MAIN, 'train', ...args, '--backend', 'webgpu', '--no-report', '--json', '--log-steps'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
-  return r.stdout.trim().split('\n').map((line) => JSON.parse(line) as TrainEvent);
+  return { events: r.stdout.trim().split('\n').map((line) => JSON.parse(line) as TrainEvent), stderr: r.stderr };
 }
+
+const cli = (...args: string[]) => cliRun(...args).events;
+const epochs = (events: TrainEvent[]) => events.filter((e): e is Extract<TrainEvent, { event: 'epoch' }> => e.event === 'epoch');
 
 const steps = (events: TrainEvent[]) => events.filter((e): e is Extract<TrainEvent, { event: 'step' }> => e.event === 'step');
 
@@ -80,4 +83,51 @@ test('train one epoch with --backend webgpu, resume to a second: losses, weights
   const momenta = scaledDifference(gpuCkpt.momenta, cpuCkpt.momenta);
   assert.ok(weights <= 1e-4, `weights differ by ${weights} of their largest value`);
   assert.ok(momenta <= 1e-4, `momenta differ by ${momenta} of their largest value`);
+});
+
+test('--precision mixed on WebGPU: losses within float16 rounding of the fp32 CPU run; the loss scale is logged, saved and resumed', { skip }, async () => {
+  const root = mkdtempSync(join(tmpdir(), 'alexnet-webgpu-mixed-'));
+  const data = tinyFashionMnist(join(root, 'data'), 24, 8);
+  const flags = ['--data', data, '--batch', '8', '--val', '8', '--seed', '3', '--lr', '0.01', '--lr-schedule', 'constant', '--precision', 'mixed'];
+  const cpuEvents: TrainEvent[] = [];
+  await train(
+    { arch: 'mini', data, epochs: 2, batch: 8, validation: 8, seed: 3, lr: 0.01, schedule: 'constant', momentum: 0.9, weightDecay: 5e-4, sgdForm: 'paper', checkpointEvery: 0, out: join(root, 'cpu'), report: false },
+    new CpuBackend(),
+    (e) => cpuEvents.push(e),
+  );
+  const out = join(root, 'mixed');
+  const first = cli(...flags, '--epochs', '1', '--out', out);
+  const resumed = cli('--resume', out, '--epochs', '2');
+  for (const events of [first, resumed]) assert.equal((events[0] as Extract<TrainEvent, { event: 'start' }>).precision, 'mixed');
+  const want = steps(cpuEvents).map((e) => e.loss);
+  const got = [...steps(first), ...steps(resumed)].map((e) => e.loss);
+  console.log(`losses fp32 cpu ${want.map((l) => l.toFixed(6)).join(' ')}\nlosses mixed    ${got.map((l) => l.toFixed(6)).join(' ')}`);
+  assert.equal(got.length, 4);
+  // Step 1 differs by the forward pass's rounding alone; later steps also by updates made from
+  // rounded gradients, which these few large steps (the loss rises) amplify.
+  got.forEach((l, i) => assert.ok(Math.abs(l - want[i]) <= (i === 0 ? 1e-3 : 2e-2) * want[i], `step ${i + 1}: loss ${l} mixed, ${want[i]} fp32`));
+  // The first step's loss comes from the same weights: only float16 operands can move it, and by
+  // far more than fp32's 1e-7 (the fp32 test above holds WebGPU to 1e-4 of the CPU).
+  const moved = Math.abs(got[0] - want[0]) / want[0];
+  assert.ok(moved > 1e-6, `step 1 moved by ${moved} of the loss: were the operands float16?`);
+  // The scale: 2^16, no overflow in four steps, in every epoch record and in the checkpoint.
+  for (const e of [...epochs(first), ...epochs(resumed)]) {
+    assert.equal(e.loss_scale, 65536);
+    assert.equal(e.skipped_steps, 0);
+  }
+  const saved = (await lastCheckpoint(out)).state as { config: { precision: string }; history: { lossScale: { scale: number; goodSteps: number } } };
+  assert.equal(saved.config.precision, 'mixed');
+  assert.deepEqual([saved.history.lossScale.scale, saved.history.lossScale.goodSteps], [65536, 4]);
+});
+
+test('--precision mixed with a loss scale too high: the overflowing step is skipped, said and counted, the scale halved', { skip }, async () => {
+  const root = mkdtempSync(join(tmpdir(), 'alexnet-webgpu-overflow-'));
+  const data = tinyFashionMnist(join(root, 'data'), 24, 8);
+  // dlogits reach about 1/8 of the scale: 2^20 / 8 is twice float16's largest value.
+  const { events, stderr } = cliRun('--data', data, '--batch', '8', '--val', '8', '--epochs', '1', '--precision', 'mixed', '--loss-scale', String(2 ** 20), '--out', join(root, 'run'));
+  assert.match(stderr, /epoch 1, step 1: gradients overflowed float16 at loss scale 1048576; step skipped, scale now 524288/);
+  const [epoch] = epochs(events);
+  assert.ok(epoch.skipped_steps! >= 1, `skipped ${epoch.skipped_steps}`);
+  assert.equal(epoch.loss_scale, 2 ** 20 / 2 ** epoch.skipped_steps!);
+  assert.ok(events.some((e) => e.event === 'done'));
 });

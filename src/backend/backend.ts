@@ -85,3 +85,10 @@ export interface Backend {
   /** Releases everything this backend allocated. */
   dispose(): void;
 }
+
+/** Asks `backend` for `wanted`; says so on `notice` where the device cannot, and returns what it runs. */
+export function applyPrecision(backend: Backend, wanted: Precision, notice: (line: string) => void): Precision {
+  const got = backend.usePrecision(wanted);
+  if (got !== wanted) notice(`--precision ${wanted}: ${backend.device} has no float16 arithmetic for it (WebGPU's shader-f16); its GEMMs run in fp32`);
+  return got;
+}

@@ -1,6 +1,6 @@
 // Backend selection for the command line and the library.
 import { UsageError } from '../core/errors.js';
-import type { Backend } from './backend.js';
+import { applyPrecision, type Backend, type Precision } from './backend.js';
 import { CpuBackend, type CpuOptions } from './cpu/index.js';
 import { type AdapterProbe } from './webgpu/index.js';
 import { createWebGpuBackend, probeAdapter } from './webgpu/dawn.js';
@@ -12,7 +12,10 @@ export interface SelectOptions {
   cpu?: CpuOptions;
   /** Finds the WebGPU adapter (tests pass their own). */
   probe?: () => Promise<AdapterProbe | null>;
+  /** What the GEMMs compute in (default fp32); a device that cannot do mixed says so and runs fp32. */
+  precision?: Precision;
 }
+
 
 /**
  * `cpu` and `webgpu` are taken as asked (`webgpu` fails clearly where no adapter exists).
@@ -22,6 +25,12 @@ export interface SelectOptions {
  * WebAssembly kernels; `--backend webgpu` still uses it.
  */
 export async function selectBackend(choice: string, notice: (line: string) => void, o: SelectOptions = {}): Promise<Backend> {
+  const backend = await pickBackend(choice, notice, o);
+  applyPrecision(backend, o.precision ?? 'fp32', notice);
+  return backend;
+}
+
+async function pickBackend(choice: string, notice: (line: string) => void, o: SelectOptions): Promise<Backend> {
   const probe = o.probe ?? probeAdapter;
   switch (choice) {
     case 'cpu':
@@ -78,6 +87,7 @@ export async function selectBackends(choice: string, devices: number, notice: (l
         throw new UsageError(`--devices ${devices}: WebGPU device ${backends.length + 1} could not be opened (${e.message}); lower --devices`);
       });
       if (!next) throw new UsageError(`--devices ${devices}: only ${backends.length} WebGPU device(s) could be opened; lower --devices`);
+      next.usePrecision(first.precision);
       backends.push(next);
     }
   } catch (e) {

@@ -7,6 +7,7 @@ import { selectBackend, selectBackends } from '../backend/select.js';
 import { PAPER_SGD } from '../backend/cpu/sgd.js';
 import { architecture, ARCHITECTURE_NAMES } from '../nn/architectures.js';
 import { towersProblem } from '../parallel/tower_plan.js';
+import { INITIAL_SCALE, isLossScale } from '../optim/loss_scale.js';
 import { train } from '../train/trainer.js';
 import { evaluateModels } from '../eval/models.js';
 import { buildReport } from '../report/report.js';
@@ -18,7 +19,7 @@ import { collectInfoWithWebGpu, formatInfo } from './info.js';
 import { registerDataCommands } from './data.js';
 import { registerInteropCommands } from './interop.js';
 import { registerSweepCommands } from './sweep.js';
-import { backendOption, cpuOptions, threadsOption, finiteNumber, nonNegativeInt, notice, oneOf, positiveInt, positiveNumber } from './options.js';
+import { backendOption, cpuOptions, precisionOption, threadsOption, finiteNumber, nonNegativeInt, notice, oneOf, positiveInt, positiveNumber } from './options.js';
 import { evaluationData, loadModels, modelOptions, registerModelCommands } from './models.js';
 import { trainReporter } from './progress.js';
 import { serve, WEB_ROOT } from './serve.js';
@@ -27,6 +28,12 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 
 const archOption = () => new Option('--arch <name>', ARCHITECTURE_NAMES.join(', ')).makeOptionMandatory();
+
+function lossScale(value: string): number {
+  const s = Number(value);
+  if (!isLossScale(s)) throw new UsageError(`--loss-scale: expected a power of two >= 1 (scaling by it is exact), found "${value}"`);
+  return s;
+}
 
 const program = new Command('alexnet')
   .description('AlexNet (Krizhevsky, Sutskever & Hinton, 2012) in TypeScript')
@@ -88,6 +95,8 @@ program
   .option('--parallel <how>', "with --devices: data (each device a slice of every batch) or towers (the paper's two towers, --devices 2)", oneOf('--parallel', ['data', 'towers'] as const), 'data')
   .option('--json', 'JSON lines: start, one per epoch, done')
   .option('--log-steps', 'with --json, also one line per step')
+  .addOption(precisionOption())
+  .option('--loss-scale <s>', 'with --precision mixed: the loss scale to start from, a power of two (it halves on overflow, doubles after 2000 clean steps)', lossScale, INITIAL_SCALE)
   .action(async (o) => {
     const { defaults } = architecture(o.arch);
     const batch: number = o.batch ?? defaults.batch;
@@ -104,6 +113,7 @@ program
         schedule: o.lrSchedule ?? defaults.schedule, momentum: o.momentum,
         weightDecay: o.weightDecay, sgdForm: o.sgdForm, seed: o.seed, init: o.init, biasInit: o.biasInit,
         inputScale: o.inputScale, validation: o.val, limit: o.limit, checkpointEvery: o.checkpointEvery, out, report: o.report,
+        precision: o.precision, ...(o.precision === 'mixed' ? { lossScale: o.lossScale } : {}),
       },
       backends,
       trainReporter(Boolean(o.json), Boolean(o.logSteps)),
@@ -124,11 +134,12 @@ modelOptions(program.command('eval'), 'many')
   .option('--batch <n>', 'images per forward pass (default 64; 8 with --ten-crop)', positiveInt('--batch'))
   .option('--ten-crop', "average the softmax over ten crops per image (corners, centre and their mirror images), as the paper's test results did")
   .addOption(backendOption())
+  .addOption(precisionOption())
   .addOption(threadsOption())
   .option('--json', 'one JSON object')
   .action(async (o) => {
     const models = await loadModels('eval', { ...o, checkpoint: [...(o.checkpoint ?? []), ...(o.ensemble ?? [])] });
-    const backend = await selectBackend(o.backend, notice, { cpu: cpuOptions(o) });
+    const backend = await selectBackend(o.backend, notice, { cpu: cpuOptions(o), precision: o.precision });
     const tenCrop = Boolean(o.tenCrop);
     const r = await evaluateModels(models, evaluationData(models, o.data), backend, { batch: o.batch ?? (tenCrop ? 8 : 64), tenCrop, notice });
     console.log(
@@ -150,17 +161,18 @@ program
   .option('--profile', 'per-op time over one more step (WebGPU: GPU timestamps; CPU: wall time per kind of kernel job)')
   .option('--devices <n>', 'spread each batch over n devices (data parallel; docs/devices.md)', positiveInt('--devices'), 1)
   .addOption(backendOption())
+  .addOption(precisionOption())
   .addOption(threadsOption())
   .option('--json', 'one JSON object')
   .action(async (o) => {
     if (o.devices > o.batch) throw new UsageError(`--devices ${o.devices}: more devices than images in a batch (--batch ${o.batch})`);
-    const [backend, ...more] = await selectBackends(o.backend, o.devices, notice, { cpu: cpuOptions(o) });
+    const [backend, ...more] = await selectBackends(o.backend, o.devices, notice, { cpu: cpuOptions(o), precision: o.precision });
     const r = await benchmark({ arch: o.arch, batch: o.batch, mode: o.mode, backend, more, steps: o.steps, warmup: o.warmup, profile: o.profile });
     if (o.json) {
       console.log(JSON.stringify(r));
       return;
     }
-    console.log(`${r.arch} ${r.mode} batch ${r.batch} on ${r.devices > 1 ? `${r.devices} x ` : ''}${r.device}: ${r.img_per_s.toFixed(1)} img/s, ${r.ms_per_step.toFixed(1)} ms/step, ${r.gflop_per_s.toFixed(1)} GFLOP/s`);
+    console.log(`${r.arch} ${r.mode} batch ${r.batch} on ${r.devices > 1 ? `${r.devices} x ` : ''}${r.device}${r.precision === 'mixed' ? ' (mixed)' : ''}: ${r.img_per_s.toFixed(1)} img/s, ${r.ms_per_step.toFixed(1)} ms/step, ${r.gflop_per_s.toFixed(1)} GFLOP/s`);
     for (const e of r.profile ?? []) console.log(`  ${e.ms.toFixed(3).padStart(10)} ms  ${e.calls}x ${e.op}`);
   });
 

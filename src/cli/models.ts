@@ -13,7 +13,7 @@ import { checkOutputFile, writeSafetensors } from '../io/files.js';
 import { imageRows } from '../report/mosaic.js';
 import { encodePng } from '../report/png.js';
 import { ARCHITECTURE_NAMES } from '../nn/architectures.js';
-import { backendOption, cpuOptions, threadsOption, nonNegativeInt, notice, oneOf, positiveInt } from './options.js';
+import { backendOption, cpuOptions, threadsOption, nonNegativeInt, notice, oneOf, positiveInt, precisionOption } from './options.js';
 
 /** --checkpoint (one, or several for an ensemble), or --weights with --arch. */
 export function modelOptions(cmd: Command, checkpoints: 'one' | 'many'): Command {
@@ -60,11 +60,12 @@ export function registerModelCommands(program: Command): void {
     .option(...dataOption)
     .option('--top <k>', 'classes per image', positiveInt('--top'), 5)
     .addOption(backendOption())
+    .addOption(precisionOption())
     .addOption(threadsOption())
     .option('--json', 'one JSON object per image')
     .action(async (images: string[], o) => {
       const model = await oneModel('predict', o);
-      const backend = await selectBackend(o.backend, notice, { cpu: cpuOptions(o) });
+      const backend = await selectBackend(o.backend, notice, { cpu: cpuOptions(o), precision: o.precision });
       for (const p of await predictFiles(model, images, backend, o.top)) {
         if (o.json) console.log(JSON.stringify(p));
         else console.log(`${p.file}\n${p.top.map((t) => `  ${percent(t.probability).padStart(6)}  ${t.name}`).join('\n')}`);

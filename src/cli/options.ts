@@ -7,6 +7,11 @@ import { UsageError } from '../core/errors.js';
 /** Said once on stderr (e.g. which backend auto chose): stdout stays for results. */
 export const notice = (line: string) => process.stderr.write(`${line}\n`);
 export const backendOption = () => new Option('--backend <name>', 'cpu, webgpu or auto').default('auto');
+/** What the GEMMs compute in (docs/precision.md). */
+export const precisionOption = () =>
+  new Option('--precision <p>', 'fp32, or mixed: float16 GEMM operands with float32 sums (WebGPU with shader-f16; fp32 elsewhere)')
+    .argParser(oneOf('--precision', ['fp32', 'mixed'] as const))
+    .default('fp32');
 /** The CPU backend's threads: all cores unless told (the data loader's thread mostly waits). */
 export const threadsOption = () =>
   new Option('--threads <n>', 'threads of the CPU backend').argParser(positiveInt('--threads')).default(nodePoolHost.cores, `all ${nodePoolHost.cores} cores`);

@@ -22,7 +22,7 @@ export function trainReporter(json: boolean, logSteps = false): (e: TrainEvent) 
           `training ${e.arch} (${(e.parameters / 1e6).toFixed(2)} M parameters) on ${e.data}: ${e.train} train / ${e.val} val / ${e.test} test images`,
         );
         console.log(`data: ${e.origin}`);
-        console.log(`backend: ${e.backend}, ${(e.memory_bytes / 2 ** 20).toFixed(1)} MiB planned`);
+        console.log(`backend: ${e.backend}, ${e.precision === 'mixed' ? 'mixed precision (float16 GEMM operands), ' : ''}${(e.memory_bytes / 2 ** 20).toFixed(1)} MiB planned`);
         break;
       case 'step':
         if (!tty) break;
@@ -40,7 +40,8 @@ export function trainReporter(json: boolean, logSteps = false): (e: TrainEvent) 
         bar = null;
         console.log(
           `epoch ${e.epoch}: train loss ${e.train_loss.toFixed(4)}, val top-1 ${(e.val_top1 * 100).toFixed(2)}%, ` +
-            `top-5 ${(e.val_top5 * 100).toFixed(2)}%, ${e.img_per_s.toFixed(0)} img/s, ${e.seconds.toFixed(1)} s`,
+            `top-5 ${(e.val_top5 * 100).toFixed(2)}%, ${e.img_per_s.toFixed(0)} img/s, ${e.seconds.toFixed(1)} s` +
+            (e.loss_scale !== undefined ? `, ${e.skipped_steps} step(s) skipped for overflow, loss scale ${e.loss_scale}` : ''),
         );
         break;
       case 'done':

@@ -35,6 +35,8 @@ export class ParameterArena {
   private readonly values: Tensor;
   private readonly grads: Tensor;
   private readonly velocities: Tensor;
+  /** gradientsFinite's answer on the device: 1 when a gradient is NaN or infinite. */
+  private readonly nonFinite: Tensor;
 
   constructor(
     private readonly backend: Backend,
@@ -46,6 +48,7 @@ export class ParameterArena {
     this.values = allocate(`${label}.parameters`, floats);
     this.grads = allocate(`${label}.gradients`, floats);
     this.velocities = allocate(`${label}.velocities`, floats);
+    this.nonFinite = allocate(`${label}.nonfinite`, 1);
     let offset = 0;
     for (const s of slots) {
       const size = product(s.shape);
@@ -76,6 +79,13 @@ export class ParameterArena {
   /** One SGD step over every parameter at once. */
   update(h: SgdParams): void {
     this.backend.sgdUpdate(this.values.size, h, this.values, this.grads, this.velocities);
+  }
+
+  /** Whether every gradient is finite (one read of one float). */
+  async gradientsFinite(): Promise<boolean> {
+    this.backend.fill(this.nonFinite, 0);
+    this.backend.flagNonFinite(this.grads.size, this.grads, this.nonFinite);
+    return (await this.backend.read(this.nonFinite, 1))[0] === 0;
   }
 
   /** Every gradient, as laid out in the arena (alignment gaps hold zeros). */

@@ -99,13 +99,13 @@ export class Net implements Network {
 
   /**
    * Loss of the last forward pass against `labels`, and every parameter's gradient (zeroed
-   * first), through the same dropout masks as that pass.
+   * first, times `gradScale`), through the same dropout masks as that pass.
    */
-  backward(): void {
+  backward(gradScale = 1): void {
     if (!this.last) throw new Error('backward() needs a forward() first');
     this.arena.zeroGradients();
     const [dLogits, spare] = this.gradBuffers;
-    this.backend.softmaxCrossEntropy(this.last.batch, this.arch.classes, this.logits, this.labels, this.loss, dLogits);
+    this.backend.softmaxCrossEntropy(this.last.batch, this.arch.classes, this.logits, this.labels, this.loss, dLogits, gradScale);
     this.stack.backward(this.last, dLogits, spare, false);
   }
 
@@ -118,6 +118,10 @@ export class Net implements Network {
   /** One SGD step over every parameter at once. */
   update(h: SgdParams): void {
     this.arena.update(h);
+  }
+
+  gradientsFinite(): Promise<boolean> {
+    return this.arena.gradientsFinite();
   }
 
   /** Every parameter gradient in one array (the arena's layout), and its inverse. */

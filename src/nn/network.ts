@@ -26,8 +26,13 @@ export interface Network {
   inputSlots(batch: number): InputSlot[];
   initialize(options: InitOptions): void;
   forward(batch: number, mode: 'train' | 'eval', seed?: number, step?: number): void | Promise<void>;
-  /** Gradients of the mean loss over the batch of the last forward pass. */
-  backward(): void | Promise<void>;
+  /**
+   * Gradients of the mean loss over the batch of the last forward pass, times `gradScale` (loss
+   * scaling; 1 by default).
+   */
+  backward(gradScale?: number): void | Promise<void>;
+  /** Whether every parameter gradient of the last backward() is finite (loss scaling's check). */
+  gradientsFinite(): Promise<boolean>;
   computeLoss(): void | Promise<void>;
   update(h: SgdParams): void | Promise<void>;
   readLoss(): Promise<number>;

@@ -85,9 +85,9 @@ export class DataParallel implements Network {
   }
 
   /** Each replica's gradients, combined on the host and written back to every replica. */
-  async backward(): Promise<void> {
+  async backward(gradScale = 1): Promise<void> {
     const active = this.activeOfLast();
-    for (const { net } of active) net.backward(); // enqueued on every device before any read-back
+    for (const { net } of active) net.backward(gradScale); // enqueued on every device before any read-back
     const grads = await Promise.all(active.map(({ net }) => net.readGradients()));
     const batch = this.batch();
     const sum = new Float32Array(grads[0].length);
@@ -101,6 +101,11 @@ export class DataParallel implements Network {
 
   computeLoss(): void {
     for (const { net } of this.activeOfLast()) net.computeLoss();
+  }
+
+  /** Every replica holds the summed gradients (a NaN anywhere reaches the sum): one looks. */
+  gradientsFinite(): Promise<boolean> {
+    return this.replicas[0].gradientsFinite();
   }
 
   /** The same step on every replica, from the same gradients: the weights stay identical. */

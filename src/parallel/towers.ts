@@ -103,12 +103,12 @@ export class TowerParallel implements Network {
     this.towers[0].backend.write(this.logits, joinHalves(halves, batch, this.arch.classes / TOWERS));
   }
 
-  async backward(): Promise<void> {
+  async backward(gradScale = 1): Promise<void> {
     const pass = this.need();
     const { batch } = pass;
     const be0 = this.towers[0].backend;
     for (const t of this.towers) t.arena.zeroGradients();
-    be0.softmaxCrossEntropy(batch, this.arch.classes, this.logits, this.towers[0].labels, this.loss, this.dLogits);
+    be0.softmaxCrossEntropy(batch, this.arch.classes, this.logits, this.towers[0].labels, this.loss, this.dLogits, gradScale);
     const dLogits = await be0.read(this.dLogits, batch * this.arch.classes);
     const half = this.arch.classes / TOWERS;
     let dOut: Tensor[] = this.towers.map((t, i) => {
@@ -128,6 +128,11 @@ export class TowerParallel implements Network {
 
   update(h: SgdParams): void {
     for (const t of this.towers) t.arena.update(h);
+  }
+
+  async gradientsFinite(): Promise<boolean> {
+    const finite = await Promise.all(this.towers.map((t) => t.arena.gradientsFinite()));
+    return finite.every(Boolean);
   }
 
   async readLoss(): Promise<number> {

@@ -3,11 +3,13 @@
 // learning-rate schedule. Everything random is a function of (seed, epoch, step), so a run
 // stopped anywhere (a crash, a page's pause, a reload) continues exactly from its state. Where
 // checkpoints go is the host's: files in Node (trainer.ts), IndexedDB in a page.
+import type { Precision } from '../backend/backend.js';
 import type { SgdForm } from '../backend/cpu/sgd.js';
 import { TrainingError } from '../core/errors.js';
 import type { Batch } from '../data/loader.js';
 import type { InitScheme } from '../nn/layers.js';
 import type { Network } from '../nn/network.js';
+import { afterStep, initialLossScale, type LossScale } from '../optim/loss_scale.js';
 import { afterEpoch, initialSchedule, learningRate, parseSchedule, type ScheduleState } from '../optim/schedule.js';
 import type { TrainingData } from './data.js';
 import { evaluate } from './evaluate.js';
@@ -37,6 +39,10 @@ export interface TrainConfig {
   checkpointEvery: number;
   /** Write the HTML report (curves, filters, confusion, retrieval) at the end. */
   report?: boolean;
+  /** mixed: float16 GEMM operands where the device can, with dynamic loss scaling; fp32 when absent. */
+  precision?: Precision;
+  /** With mixed: the loss scale to start from (a power of two); INITIAL_SCALE when absent. */
+  lossScale?: number;
   out: string;
 }
 
@@ -49,10 +55,13 @@ export interface EpochRecord {
   val_loss: number;
   img_per_s: number;
   seconds: number;
+  /** With --precision mixed: steps skipped for overflow this epoch, and the loss scale at its end. */
+  skipped_steps?: number;
+  loss_scale?: number;
 }
 
 export type TrainEvent =
-  | { event: 'start'; arch: string; data: string; origin: string; train: number; val: number; test: number; parameters: number; backend: string; memory_bytes: number; resumed_from_step: number }
+  | { event: 'start'; arch: string; data: string; origin: string; train: number; val: number; test: number; parameters: number; backend: string; memory_bytes: number; resumed_from_step: number; precision: Precision }
   | { event: 'step'; epoch: number; step: number; steps: number; loss: number; lr: number; img_per_s: number }
   | ({ event: 'epoch' } & EpochRecord)
   | { event: 'done'; test_top1: number; test_top5: number; test_n: number; seconds: number; checkpoint: string; report?: string }
@@ -66,6 +75,8 @@ export interface Progress {
   stepInEpoch: number;
   epochLossSum: number;
   epochs: EpochRecord[];
+  /** With --precision mixed: the loss scaler's state (src/optim/loss_scale.ts). */
+  lossScale?: LossScale;
 }
 
 /** What eval, report and predict need to reuse the weights (in every checkpoint's state.json). */
@@ -95,7 +106,9 @@ export type RunState = TrainState<TrainConfig, Progress>;
 
 /** The state of a run that has taken no step yet. */
 export function newRunState(config: TrainConfig): RunState {
-  return { config, epoch: 0, step: 0, history: { schedule: initialSchedule(config.lr), stepInEpoch: 0, epochLossSum: 0, epochs: [] } };
+  const history: Progress = { schedule: initialSchedule(config.lr), stepInEpoch: 0, epochLossSum: 0, epochs: [] };
+  if (config.precision === 'mixed') history.lossScale = initialLossScale(config.lossScale);
+  return { config, epoch: 0, step: 0, history };
 }
 
 export interface LoopHooks {
@@ -141,8 +154,10 @@ export async function trainEpochs(net: Network, data: TrainingData, state: RunSt
         s++;
         const lr = learningRate(scheduleConfig, progress.schedule, state.step, totalSteps);
         await net.forward(b.count, 'train', config.seed, state.step);
-        await net.backward();
+        const lossScale = progress.lossScale;
+        await net.backward(lossScale?.scale ?? 1);
         const pendingLoss = net.readLoss();
+        const pendingFinite = lossScale ? net.gradientsFinite() : null;
         // While the device runs this step, the next batch is fetched and uploaded (queued
         // behind this step's work); the update waits for the loss, so a bad one is never applied.
         next = await batches.next();
@@ -151,10 +166,16 @@ export async function trainEpochs(net: Network, data: TrainingData, state: RunSt
         if (!Number.isFinite(loss)) {
           throw new TrainingError(
             `loss became ${loss} at epoch ${epoch}, step ${s}; stopped without applying that step, and the last ` +
-              `checkpoint under ${hooks.savedIn} is intact: lower the learning rate (--lr ${progress.schedule.lr}; this step's rate was ${lr})`,
+              `checkpoint under ${hooks.savedIn} is intact: lower the learning rate (--lr ${progress.schedule.lr}; this step's rate was ${lr})` +
+              (lossScale ? ', or train with --precision fp32 (an activation over float16\'s 65,504 also makes the loss NaN)' : ''),
           );
         }
-        await net.update({ lr, momentum: config.momentum, weightDecay: config.weightDecay, form: config.sgdForm });
+        const finite = pendingFinite ? await pendingFinite : true;
+        if (lossScale) {
+          progress.lossScale = afterStep(lossScale, finite, `epoch ${epoch}, step ${s}`);
+          if (!finite) report({ event: 'notice', message: `epoch ${epoch}, step ${s}: gradients overflowed float16 at loss scale ${lossScale.scale}; step skipped, scale now ${progress.lossScale.scale}` });
+        }
+        if (finite) await net.update({ lr, momentum: config.momentum, weightDecay: config.weightDecay, form: config.sgdForm, gradScale: 1 / (lossScale?.scale ?? 1) });
         progress.epochLossSum += loss;
         progress.stepInEpoch = s;
         state.step++;
@@ -175,12 +196,15 @@ export async function trainEpochs(net: Network, data: TrainingData, state: RunSt
       epoch, lr: firstLr, train_loss: progress.epochLossSum / stepsPerEpoch, val_top1: val.top1, val_top5: val.top5, val_loss: val.loss,
       img_per_s: Math.min(data.counts.train, (stepsPerEpoch - firstStep) * config.batch) / seconds, seconds,
     };
+    const lossScale = progress.lossScale;
+    if (lossScale) Object.assign(record, { skipped_steps: lossScale.skippedInEpoch, loss_scale: lossScale.scale });
     state.epoch = epoch;
     state.history = {
       schedule: afterEpoch(scheduleConfig, progress.schedule, epoch, 1 - val.top1),
       stepInEpoch: 0,
       epochLossSum: 0,
       epochs: [...progress.epochs, record],
+      ...(lossScale ? { lossScale: { ...lossScale, skippedInEpoch: 0 } } : {}),
     };
     await save();
     report({ event: 'epoch', ...record });

@@ -3,7 +3,7 @@
 // from a checkpoint continues exactly as if it had never stopped.
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import type { Backend } from '../backend/backend.js';
+import { applyPrecision, type Backend } from '../backend/backend.js';
 import { architecture } from '../nn/architectures.js';
 import { Net } from '../nn/net.js';
 import type { Network } from '../nn/network.js';
@@ -54,6 +54,11 @@ async function trainIn(requested: TrainConfig, backends: Backend[], parallel: 'd
     ? { ...restored.state.config, out: requested.out, epochs: resume?.epochs ?? restored.state.config.epochs }
     : requested;
   const backend = backends[0];
+  // The run's precision (a resumed run keeps its own). Loss scaling follows the run's setting,
+  // not the device, so that a run continues the same on any machine (it is exact in float32).
+  const notice = (message: string) => report({ event: 'notice', message });
+  const precision = applyPrecision(backend, config.precision ?? 'fp32', notice);
+  for (const other of backends.slice(1)) other.usePrecision(precision);
   const base = architecture(config.arch);
   const scale = config.inputScale ?? base.inputScale;
   const data = await openTrainingData({
@@ -83,7 +88,7 @@ async function trainIn(requested: TrainConfig, backends: Backend[], parallel: 'd
     report({
       event: 'start', arch: arch.name, data: data.name, origin: data.origin, train: data.counts.train, val: data.counts.val,
       test: data.counts.test, parameters: net.parameterCount, backend: backends.length === 1 ? backend.device : `${backends.length} x ${backend.device}`, memory_bytes: net.memoryBytes,
-      resumed_from_step: state.step,
+      resumed_from_step: state.step, precision,
     });
 
     const ckptDir = checkpointDir(config.out);
