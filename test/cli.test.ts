@@ -49,6 +49,26 @@ test('info --json lists the CPU backend and the five architectures', () => {
   assert.equal(info.backends.cpu.available, true);
   assert.deepEqual(info.architectures.map((a: { name: string }) => a.name), ['paper', 'caffe', 'torchvision', 'd2l', 'mini']);
   assert.equal(info.architectures[0].parameters, 60_965_224);
+  // Where an adapter exists: each paper layer's GEMM, and a mixed path that follows its features.
+  const gpu = info.backends.webgpu;
+  if (gpu.available) {
+    assert.deepEqual(gpu.gemm.layers.map((l: { layer: string }) => l.layer), ['conv1', 'conv2', 'conv3', 'conv4', 'conv5', 'fc6', 'fc7', 'fc8']);
+    assert.deepEqual(gpu.gemm.layers[0], { ...gpu.gemm.layers[0], m: 96, n: 128 * 55 * 55, k: 3 * 11 * 11, groups: 1 });
+    assert.match(gpu.gemm.mixed, gpu.features.includes('shader-f16') ? /^float16 operands/ : /^fp32: this adapter has no shader-f16$/);
+  }
+});
+
+test('bench --precision mixed: the CPU says it runs fp32; WebGPU with shader-f16 runs mixed', () => {
+  const bench = ['bench', '--arch', 'mini', '--batch', '2', '--mode', 'train', '--steps', '1', '--warmup', '0', '--precision', 'mixed', '--json'];
+  const onCpu = alexnet(...bench, '--backend', 'cpu');
+  assert.equal(onCpu.code, 0, onCpu.stderr);
+  assert.equal(JSON.parse(onCpu.stdout).precision, 'fp32');
+  assert.match(onCpu.stderr, /^--precision mixed: CPU .* has no float16 arithmetic for it \(WebGPU's shader-f16\); its GEMMs run in fp32$/m);
+  const info = JSON.parse(alexnet('info', '--json').stdout).backends.webgpu;
+  if (!info.available) return;
+  const onGpu = alexnet(...bench, '--backend', 'webgpu');
+  assert.equal(onGpu.code, 0, onGpu.stderr);
+  assert.equal(JSON.parse(onGpu.stdout).precision, info.features.includes('shader-f16') ? 'mixed' : 'fp32');
 });
 
 test('forward writes logits [N, classes] equal to the library forward', async () => {

@@ -120,3 +120,8 @@ test('a CIFAR-10 batch that is a directory, a forward input of the wrong channel
     assertError(alexnet(...TRAIN, '--data', DATA, '--input-scale', '0', '--out', join(dir, 's0')), 2, /^alexnet: --input-scale: expected a number > 0, found "0"$/);
   });
 });
+
+test('--precision and --loss-scale name what they take', () => {
+  assertError(alexnet(...TRAIN, '--data', DATA, '--precision', 'half', '--out', join(dir, 'p1')), 2, /^alexnet: --precision: expected one of fp32, mixed, found "half"$/);
+  assertError(alexnet(...TRAIN, '--data', DATA, '--precision', 'mixed', '--loss-scale', '1000', '--out', join(dir, 'p2')), 2, /^alexnet: --loss-scale: expected a power of two >= 1 \(scaling by it is exact\), found "1000"$/);
+});

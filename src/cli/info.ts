@@ -3,6 +3,9 @@ import { availableParallelism } from 'node:os';
 import { nodePoolHost } from '../backend/cpu/host_node.js';
 import { relaxedSimdSupported, simdSupported } from '../backend/cpu/kernels.js';
 import { probeAdapter } from '../backend/webgpu/dawn.js';
+import type { AdapterProbe } from '../backend/webgpu/device.js';
+import { planGemm } from '../backend/webgpu/gemm.js';
+import { tilesFromEnv } from '../backend/webgpu/index.js';
 import { ARCHITECTURE_NAMES, architecture } from '../nn/architectures.js';
 import { forwardMacs, planLayers } from '../nn/plan.js';
 
@@ -13,8 +16,43 @@ export type WebGpuInfo =
       adapter: { vendor: string; architecture: string; device: string; description: string; software: boolean };
       features: string[];
       limits: Record<string, number>;
+      gemm: GemmPaths;
     }
   | { available: false; reason: string };
+
+/** How the paper net's conv and linear layers run on this adapter (the forward GEMMs, batch 128). */
+export interface GemmPaths {
+  /** What each --precision computes in here. */
+  fp32: string;
+  mixed: string;
+  tensor_cores: string;
+  layers: { layer: string; m: number; n: number; k: number; groups: number; tiles: string }[];
+}
+
+/** GemmPaths for an adapter with `features` and `limits`. */
+export function gemmPaths(probe: AdapterProbe, batch = 128): GemmPaths {
+  const f16 = probe.features.includes('shader-f16');
+  const layers = planLayers(architecture('paper')).flatMap((l) => {
+    const spec = l.spec;
+    if (spec.kind !== 'conv' && spec.kind !== 'linear') return [];
+    const c = l.inShape[0];
+    const problem =
+      spec.kind === 'conv'
+        ? { M: spec.outChannels / spec.groups, N: batch * l.outShape[1] * l.outShape[2], K: (c / spec.groups) * spec.kernel * spec.kernel, groups: spec.groups }
+        : { M: batch, N: spec.outFeatures, K: l.inShape.reduce((a, b) => a * b), groups: 1 };
+    const t = planGemm(problem, {
+      choice: tilesFromEnv(), fallback: probe.info.fallback, maxGroups: probe.limits.maxComputeWorkgroupsPerDimension ?? 65535, maxSplits: 1,
+      targetWorkgroups: probe.info.fallback ? 8 : 1024, workgroupBytes: probe.limits.maxComputeWorkgroupStorageSize ?? 16384,
+    }).tiles;
+    return [{ layer: spec.name, m: problem.M, n: problem.N, k: problem.K, groups: problem.groups, tiles: `${t.BM}x${t.BN}x${t.BK}/${t.TM}x${t.TN}` }];
+  });
+  return {
+    fp32: 'float32 operands and sums (vec4 tiles)',
+    mixed: f16 ? 'float16 operands, float32 products and sums (vec4 shader-f16 kernel)' : 'fp32: this adapter has no shader-f16',
+    tensor_cores: probe.features.includes('chromium-experimental-subgroup-matrix') ? 'offered (chromium-experimental-subgroup-matrix) but not used yet' : 'not offered',
+    layers,
+  };
+}
 
 /** The WebGPU adapter `--backend webgpu` would use: description, features, limits. */
 export async function probeWebGpu(): Promise<WebGpuInfo> {
@@ -28,6 +66,7 @@ export async function probeWebGpu(): Promise<WebGpuInfo> {
       adapter: { vendor: a.vendor, architecture: a.architecture, device: a.device, description: a.description, software: a.fallback },
       features: probe.features,
       limits: probe.limits,
+      gemm: gemmPaths(probe),
     };
   } catch (e) {
     return { available: false, reason: (e as Error).message };
@@ -78,6 +117,11 @@ export function formatInfo(info: ReturnType<typeof collectInfo>): string {
     if ('features' in b) {
       lines.push(`          features: ${b.features.join(', ') || 'none'}`);
       lines.push(`          limits: ${SHOWN_LIMITS.filter((k) => k in b.limits).map((k) => `${k} ${b.limits[k]}`).join(', ')}`);
+      lines.push(`          --precision fp32: ${b.gemm.fp32}; mixed: ${b.gemm.mixed}; tensor cores: ${b.gemm.tensor_cores}`);
+      lines.push('          paper net, forward GEMMs at batch 128 (every layer takes the path above):');
+      for (const l of b.gemm.layers) {
+        lines.push(`            ${l.layer.padEnd(6)} M ${String(l.m).padStart(5)} N ${String(l.n).padStart(7)} K ${String(l.k).padStart(5)}${l.groups > 1 ? ` x${l.groups} groups` : '         '}  tiles ${l.tiles}`);
+      }
     }
   }
   lines.push('architectures:');

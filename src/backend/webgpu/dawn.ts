@@ -10,10 +10,17 @@ export interface DawnOptions {
   dawnFlags?: string[];
 }
 
+/**
+ * Dawn's switches unless told otherwise. On NVIDIA's Vulkan driver Dawn offers shader-f16 only
+ * with this toggle (docs/webgpu.md); --precision mixed needs it, and fp32 kernels never use f16.
+ * Other drivers ignore it.
+ */
+export const DEFAULT_DAWN_FLAGS: readonly string[] = ['enable-dawn-features=vulkan_enable_f16_on_nvidia'];
+
 let dawn: { key: string; gpu: GPU } | null = null;
 
 /** Dawn's GPU object (one per set of flags), or a GpuError naming the package when it cannot load. */
-export async function dawnGpu(dawnFlags: string[] = []): Promise<GPU> {
+export async function dawnGpu(dawnFlags: readonly string[] = DEFAULT_DAWN_FLAGS): Promise<GPU> {
   const key = dawnFlags.join('\n');
   if (dawn?.key === key) return dawn.gpu;
   let mod: { create: (flags: string[]) => GPU };
@@ -24,7 +31,7 @@ export async function dawnGpu(dawnFlags: string[] = []): Promise<GPU> {
   }
   // Software Vulkan (llvmpipe) warns without a runtime directory.
   process.env.XDG_RUNTIME_DIR ??= '/tmp';
-  dawn = { key, gpu: mod.create(dawnFlags) };
+  dawn = { key, gpu: mod.create([...dawnFlags]) };
   return dawn.gpu;
 }
 
@@ -48,7 +55,7 @@ async function probeInChild(options: DeviceOptions & DawnOptions): Promise<Adapt
   const url = import.meta.resolve('webgpu');
   const script = `
     const { create } = await import(${JSON.stringify(url)});
-    const a = await create(${JSON.stringify(options.dawnFlags ?? [])}).requestAdapter({ powerPreference: ${JSON.stringify(options.powerPreference ?? 'high-performance')} });
+    const a = await create(${JSON.stringify(options.dawnFlags ?? DEFAULT_DAWN_FLAGS)}).requestAdapter({ powerPreference: ${JSON.stringify(options.powerPreference ?? 'high-performance')} });
     if (!a) { console.log('null'); process.exit(0); }
     const i = a.info;
     const limits = {};

@@ -64,7 +64,7 @@ export interface WebGpuStats {
 }
 
 /** The tile shape named by ALEXNET_GEMM_TILES (for tuning runs from the command line), else 'auto'. */
-function tilesFromEnv(): TileChoice {
+export function tilesFromEnv(): TileChoice {
   const name = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.ALEXNET_GEMM_TILES;
   return name ? parseTileChoice(name, 'ALEXNET_GEMM_TILES') : 'auto';
 }
