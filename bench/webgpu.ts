@@ -4,6 +4,7 @@
 //   node dist/bench/webgpu.js [--arch paper] [--batch 256] [--mode train|infer|both]
 //                             [--steps 10] [--warmup 3] [--backend webgpu|cpu] [--profile]
 //                             [--tiles auto|skinny|narrow|square|wide|large|BMxBNxBK/TMxTN]
+//                             [--precision fp32|mixed]
 import { CpuBackend } from '../src/backend/cpu/index.js';
 import { benchmark } from '../src/cli/bench.js';
 import { parseTileChoice } from '../src/backend/webgpu/gemm.js';
@@ -23,9 +24,11 @@ const profile = process.argv.includes('--profile');
 const which = flag('backend', 'webgpu');
 // Without --tiles the backend's own default applies (ALEXNET_GEMM_TILES, else auto).
 const tiles = process.argv.includes('--tiles') ? flag('tiles', 'auto') : undefined;
+const precision = flag('precision', 'fp32');
+if (precision !== 'fp32' && precision !== 'mixed') throw new Error(`--precision: expected fp32 or mixed, found "${precision}"`);
 
 for (const mode of modes) {
-  const backend = which === 'cpu' ? new CpuBackend() : await createWebGpuBackend({ tiles: tiles === undefined ? undefined : parseTileChoice(tiles, '--tiles') });
+  const backend = which === 'cpu' ? new CpuBackend() : await createWebGpuBackend({ precision, tiles: tiles === undefined ? undefined : parseTileChoice(tiles, '--tiles') });
   if (!backend) {
     console.error('bench/webgpu: no WebGPU adapter found');
     process.exit(1);
