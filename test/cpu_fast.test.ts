@@ -158,9 +158,9 @@ for (const [n, c, h, w, size, stride, pad, rounding] of [[2, 3, 13, 13, 3, 2, 0,
     // Few distinct values: ties decide which element gets the gradient.
     const x = Float32Array.from(randomArray(n * c * h * w, 14), (v) => Math.round(v * 2));
     const ySize = n * c * g.outHeight * g.outWidth;
-    const results = compare({ x, dy: random(ySize, 15) }, { y: ySize, dx: x.length }, (be, t) => {
-      be.maxPoolForward(g, t.x, t.y);
-      be.maxPoolBackward(g, t.x, t.dy, t.dx);
+    const results = compare({ x, dy: random(ySize, 15) }, { y: ySize, dx: x.length, indices: ySize }, (be, t) => {
+      be.maxPoolForward(g, t.x, t.y, t.indices);
+      be.maxPoolBackward(g, t.x, t.indices, t.dy, t.dx);
     });
     for (const { be, got, want } of results) {
       assert.deepEqual(got.y, want.y, `${be.device} y`);
@@ -209,14 +209,14 @@ test('NaN, infinities and -0 through ReLU, dropout and max-pool: the loops\' res
   const ySize = 2 * 3 * 36;
   const results = compare(
     { x: values(count, 32), y: values(count, 33), dy: values(count, 34), px, pdy: random(ySize, 35) },
-    { r: count, rdx: count, d: count, ddx: count, py: ySize, pdx: px.length },
+    { r: count, rdx: count, d: count, ddx: count, py: ySize, pdx: px.length, pix: ySize },
     (be, t) => {
       be.reluForward(count, t.x, t.r);
       be.reluBackward(count, t.y, t.dy, t.rdx);
       be.dropoutForward(count, drop, t.x, t.d);
       be.dropoutBackward(count, drop, t.dy, t.ddx);
-      be.maxPoolForward(g, t.px, t.py);
-      be.maxPoolBackward(g, t.px, t.pdy, t.pdx);
+      be.maxPoolForward(g, t.px, t.py, t.pix);
+      be.maxPoolBackward(g, t.px, t.pix, t.pdy, t.pdx);
     },
   );
   for (const { be, got, want } of results) {

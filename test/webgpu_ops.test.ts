@@ -36,9 +36,13 @@ async function poolParity(be: Backend, c: (typeof POOL_CASES)[number], tag = '')
     // Values from {0, 1, 2}: many ties, which the first maximum must win on both sides.
     ['ties', Float32Array.from(randomArray(xs, 51), (v) => Math.min(2, Math.max(0, Math.round(v + 1))))],
   ] as const) {
-    const d: Data = { x, y: f32(ys, 52), dy: f32(ys, 53), dx: f32(xs, 54) };
-    await parity(be, `${tag}maxPoolForward ${c.name} (${kind})`, d, ['y'], (b, t) => b.maxPoolForward(g, t.x, t.y), 0);
-    await parity(be, `${tag}maxPoolBackward ${c.name} (${kind})`, d, ['dx'], (b, t) => b.maxPoolBackward(g, t.x, t.dy, t.dx), 0);
+    const d: Data = { x, y: f32(ys, 52), dy: f32(ys, 53), dx: f32(xs, 54), indices: new Float32Array(ys) };
+    await parity(be, `${tag}maxPoolForward ${c.name} (${kind})`, d, ['y'], (b, t) => b.maxPoolForward(g, t.x, t.y, t.indices), 0);
+    // The backward pass routes by what its forward pass recorded in `indices`.
+    await parity(be, `${tag}maxPoolBackward ${c.name} (${kind})`, d, ['dx'], (b, t) => {
+      b.maxPoolForward(g, t.x, t.y, t.indices);
+      b.maxPoolBackward(g, t.x, t.indices, t.dy, t.dx);
+    }, 0);
   }
 }
 

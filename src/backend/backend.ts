@@ -59,8 +59,13 @@ export interface Backend {
   conv2dForward(g: ConvGeometry, x: Tensor, w: Tensor, bias: Tensor | null, y: Tensor): void;
   conv2dBackwardData(g: ConvGeometry, dy: Tensor, w: Tensor, dx: Tensor): void;
   conv2dBackwardFilter(g: ConvGeometry, x: Tensor, dy: Tensor, dw: Tensor, db: Tensor | null): void;
-  maxPoolForward(g: PoolGeometry, x: Tensor, y: Tensor): void;
-  maxPoolBackward(g: PoolGeometry, x: Tensor, dy: Tensor, dx: Tensor): void;
+  /**
+   * `indices` [N, C, OH, OW] is the pass's reserve: the forward pass may record each window's
+   * argmax there for the backward pass of the same x (WebGPU does: one read per window instead
+   * of a window's worth), which gets it back with x; the CPU recomputes from x.
+   */
+  maxPoolForward(g: PoolGeometry, x: Tensor, y: Tensor, indices: Tensor): void;
+  maxPoolBackward(g: PoolGeometry, x: Tensor, indices: Tensor, dy: Tensor, dx: Tensor): void;
   adaptiveAvgPoolForward(g: AdaptivePoolGeometry, x: Tensor, y: Tensor): void;
   adaptiveAvgPoolBackward(g: AdaptivePoolGeometry, dy: Tensor, dx: Tensor): void;
   lrnForward(p: LrnParams, shape: readonly number[], x: Tensor, y: Tensor): void;

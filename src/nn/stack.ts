@@ -12,6 +12,7 @@ import type { PlannedLayer } from './plan.js';
 export interface StackLayer extends PlannedLayer {
   input: Tensor; // [maxBatch, ...inShape]
   output: Tensor; // [maxBatch, ...outShape]; the input itself when in place
+  indices?: Tensor; // max-pool: [maxBatch, ...outShape], the argmax reserve of maxPoolForward
   weight?: Parameter;
   bias?: Parameter;
 }
@@ -50,6 +51,7 @@ export class LayerStack {
       largest = Math.max(largest, product(l.outShape));
       const output = l.inPlace ? current : allocate(`${describeLayer(l.spec, l.index)}.output`, maxBatch * product(l.outShape));
       const layer: StackLayer = { ...l, input: current, output };
+      if (l.spec.kind === 'maxpool') layer.indices = allocate(`${describeLayer(l.spec, l.index)}.indices`, maxBatch * product(l.outShape));
       const own = parameters(l.index);
       if (own) [layer.weight, layer.bias] = own;
       current = output;
@@ -80,7 +82,7 @@ export class LayerStack {
           be.lrnForward(s.params, [batch, ...l.inShape], l.input, l.output);
           break;
         case 'maxpool':
-          be.maxPoolForward(poolGeometryOf(l, batch), l.input, l.output);
+          be.maxPoolForward(poolGeometryOf(l, batch), l.input, l.output, l.indices!);
           break;
         case 'adaptiveavgpool':
           be.adaptiveAvgPoolForward(adaptiveGeometryOf(l, batch), l.input, l.output);
@@ -128,7 +130,7 @@ export class LayerStack {
           be.lrnBackward(s.params, [batch, ...l.inShape], l.input, l.output, dOut, dIn);
           break;
         case 'maxpool':
-          be.maxPoolBackward(poolGeometryOf(l, batch), l.input, dOut, dIn);
+          be.maxPoolBackward(poolGeometryOf(l, batch), l.input, l.indices!, dOut, dIn);
           break;
         case 'adaptiveavgpool':
           be.adaptiveAvgPoolBackward(adaptiveGeometryOf(l, batch), dOut, dIn);

@@ -228,12 +228,14 @@ export class CpuBackend implements Backend {
     if (this.pool) linear.linearBackwardParams(this.pool, s, at(x), at(dy), at(dw), at(db));
     else linearBackwardParams(s, d(x), d(dy), d(dw), maybe(db));
   };
+  // The CPU recomputes each window's argmax from x in the backward pass (as cheap as reading a
+  // stored one from memory here): `indices` stays untouched.
   maxPoolForward: Backend['maxPoolForward'] = (g, x, y) => {
     this.flush();
     if (this.pool) pooling.maxPoolForward(this.pool, g, at(x), at(y));
     else maxPoolForward(g, d(x), d(y));
   };
-  maxPoolBackward: Backend['maxPoolBackward'] = (g, x, dy, dx) => {
+  maxPoolBackward: Backend['maxPoolBackward'] = (g, x, _indices, dy, dx) => {
     this.flush();
     if (this.pool) pooling.maxPoolBackward(this.pool, g, at(x), at(dy), at(dx));
     else maxPoolBackward(g, d(x), d(dy), d(dx));

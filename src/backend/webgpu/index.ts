@@ -243,23 +243,25 @@ export class WebGpuBackend implements Backend {
 
   // ---- pooling and normalisation ----------------------------------------------------------
 
-  maxPoolForward(g: PoolGeometry, x: Tensor, y: Tensor): void {
+  maxPoolForward(g: PoolGeometry, x: Tensor, y: Tensor, indices: Tensor): void {
     const xs = g.channels * g.inHeight * g.inWidth;
     const ys = g.channels * g.outHeight * g.outWidth;
     this.launch.byBatch('maxPoolForward', g.batch, [xs, ys], (n0, b) => {
       this.launch.run(`maxPoolForward ${y.label}`, ['nan', 'maxpool_forward'], { total: b * ys, ...poolParams(g) }, {
         x: { t: x, offset: n0 * xs, count: b * xs },
         y: { t: y, offset: n0 * ys, count: b * ys, write: true },
+        indices: { t: indices, offset: n0 * ys, count: b * ys, write: true },
       }, grid1d(b * ys, WG, this.ctx.maxGroups));
     });
   }
 
-  maxPoolBackward(g: PoolGeometry, x: Tensor, dy: Tensor, dx: Tensor): void {
+  /** From the argmax the forward pass recorded in `indices` (x is not read again). */
+  maxPoolBackward(g: PoolGeometry, _x: Tensor, indices: Tensor, dy: Tensor, dx: Tensor): void {
     const xs = g.channels * g.inHeight * g.inWidth;
     const ys = g.channels * g.outHeight * g.outWidth;
     this.launch.byBatch('maxPoolBackward', g.batch, [xs, ys], (n0, b) => {
-      this.launch.run(`maxPoolBackward ${dx.label}`, ['nan', 'maxpool_backward'], { total: b * xs, ...poolParams(g) }, {
-        x: { t: x, offset: n0 * xs, count: b * xs },
+      this.launch.run(`maxPoolBackward ${dx.label}`, ['maxpool_backward'], { total: b * xs, ...poolParams(g) }, {
+        indices: { t: indices, offset: n0 * ys, count: b * ys },
         dy: { t: dy, offset: n0 * ys, count: b * ys },
         dx: { t: dx, offset: n0 * xs, count: b * xs, write: true },
       }, grid1d(b * xs, WG, this.ctx.maxGroups));

@@ -1,31 +1,11 @@
 // Max-pool backward as a gather, no atomics: one thread per input element adds dy of every
-// window that contains it and whose maximum it is (the argmax recomputed with the forward's
-// first-maximum rule), in the CPU's order (windows by row, then column).
-struct Params { total: u32, H: u32, W: u32, OH: u32, OW: u32, size: u32, stride: u32, pad: u32, x_base: u32, dy_base: u32, dx_base: u32 }
+// window that contains it and whose maximum it is (the argmax the forward pass recorded in
+// `indices`, by the first-maximum rule), in the CPU's order (windows by row, then column).
+struct Params { total: u32, H: u32, W: u32, OH: u32, OW: u32, size: u32, stride: u32, pad: u32, indices_base: u32, dy_base: u32, dx_base: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> indices: array<u32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;
-
-// Index in the plane of the first maximum of window (oy, ox).
-fn argmax(plane: u32, oy: i32, ox: i32) -> i32 {
-  let y0 = oy * i32(P.stride) - i32(P.pad);
-  let x0 = ox * i32(P.stride) - i32(P.pad);
-  let y_end = min(y0 + i32(P.size), i32(P.H));
-  let x_end = min(x0 + i32(P.size), i32(P.W));
-  var best = -1;
-  var best_value = 0.0;
-  for (var iy = max(y0, 0); iy < y_end; iy++) {
-    for (var ix = max(x0, 0); ix < x_end; ix++) {
-      let v = x[plane + u32(iy) * P.W + u32(ix)];
-      if (best < 0 || v > best_value || is_nan(v)) {
-        best = iy * i32(P.W) + ix;
-        best_value = v;
-      }
-    }
-  }
-  return best;
-}
 
 // First output index whose window [o * stride - pad, o * stride - pad + size) reaches i.
 fn first_window(i: i32) -> i32 {
@@ -45,16 +25,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let ix = i32(i % P.W);
   let iy = i32((i / P.W) % P.H);
   let p = i / (P.W * P.H);
-  let plane = P.x_base + p * P.H * P.W;
-  let out_plane = P.dy_base + p * P.OH * P.OW;
-  let me = iy * i32(P.W) + ix;
+  let out_plane = p * P.OH * P.OW;
+  let me = u32(iy) * P.W + u32(ix);
   let oy_last = min((iy + i32(P.pad)) / i32(P.stride), i32(P.OH) - 1);
   let ox_last = min((ix + i32(P.pad)) / i32(P.stride), i32(P.OW) - 1);
   var sum = 0.0;
   for (var oy = first_window(iy); oy <= oy_last; oy++) {
     for (var ox = first_window(ix); ox <= ox_last; ox++) {
-      if (argmax(plane, oy, ox) == me) {
-        sum += dy[out_plane + u32(oy) * P.OW + u32(ox)];
+      let o = out_plane + u32(oy) * P.OW + u32(ox);
+      if (indices[P.indices_base + o] == me) {
+        sum += dy[P.dy_base + o];
       }
     }
   }

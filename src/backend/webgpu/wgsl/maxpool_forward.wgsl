@@ -1,10 +1,12 @@
 // Max-pool forward (see src/backend/cpu/pool.ts): one thread per output element; windows that
 // overhang the input are clipped; the first maximum wins ties; a NaN wins over any number (the
-// last NaN, as in PyTorch).
-struct Params { total: u32, H: u32, W: u32, OH: u32, OW: u32, size: u32, stride: u32, pad: u32, x_base: u32, y_base: u32 }
+// last NaN, as in PyTorch). The argmax (its index in the plane) goes to `indices` for the
+// backward pass (maxpool_backward.wgsl), which then reads one value per window.
+struct Params { total: u32, H: u32, W: u32, OH: u32, OW: u32, size: u32, stride: u32, pad: u32, x_base: u32, y_base: u32, indices_base: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> indices: array<u32>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -31,4 +33,5 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     }
   }
   y[P.y_base + i] = best_value;
+  indices[P.indices_base + i] = u32(best);
 }
