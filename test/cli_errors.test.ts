@@ -125,3 +125,8 @@ test('--precision and --loss-scale name what they take', () => {
   assertError(alexnet(...TRAIN, '--data', DATA, '--precision', 'half', '--out', join(dir, 'p1')), 2, /^alexnet: --precision: expected one of fp32, mixed, found "half"$/);
   assertError(alexnet(...TRAIN, '--data', DATA, '--precision', 'mixed', '--loss-scale', '1000', '--out', join(dir, 'p2')), 2, /^alexnet: --loss-scale: expected a power of two >= 1 \(scaling by it is exact\), found "1000"$/);
 });
+
+test('--tiles names the shapes it takes and the rule a spec breaks', () => {
+  assertError(alexnet(...TRAIN, '--data', DATA, '--tiles', 'huge', '--out', join(dir, 't1')), 2, /^alexnet: --tiles: expected auto, skinny, narrow, square, wide, large or BMxBNxBK\/TMxTN; found "huge"$/);
+  assertError(alexnet('bench', '--arch', 'mini', '--batch', '2', '--mode', 'infer', '--tiles', '64x64x16/3x4'), 2, /^alexnet: --tiles: tiles "64x64x16\/3x4" break the kernel's rules: TM and TN are multiples of 4/);
+});

@@ -3,6 +3,7 @@ import { UsageError } from '../core/errors.js';
 import { applyPrecision, type Backend, type Precision } from './backend.js';
 import { CpuBackend, type CpuOptions } from './cpu/index.js';
 import { type AdapterProbe } from './webgpu/index.js';
+import type { TileChoice } from './webgpu/gemm.js';
 import { createWebGpuBackend, probeAdapter } from './webgpu/dawn.js';
 
 export type BackendChoice = 'cpu' | 'webgpu' | 'auto';
@@ -14,6 +15,8 @@ export interface SelectOptions {
   probe?: () => Promise<AdapterProbe | null>;
   /** What the GEMMs compute in (default fp32); a device that cannot do mixed says so and runs fp32. */
   precision?: Precision;
+  /** WebGPU GEMM tiles: a shape forced for every GEMM (--tiles), or auto (default: ALEXNET_GEMM_TILES, else auto). */
+  tiles?: TileChoice;
 }
 
 
@@ -36,7 +39,7 @@ async function pickBackend(choice: string, notice: (line: string) => void, o: Se
     case 'cpu':
       return new CpuBackend(o.cpu);
     case 'webgpu': {
-      const backend = await createWebGpuBackend();
+      const backend = await createWebGpuBackend({ tiles: o.tiles });
       if (!backend) {
         throw new UsageError(
           '--backend webgpu: no WebGPU adapter found (a GPU with a Vulkan, Metal or D3D12 driver, or Mesa llvmpipe); use --backend cpu',
@@ -51,7 +54,7 @@ async function pickBackend(choice: string, notice: (line: string) => void, o: Se
         if (!found) reason = 'no WebGPU adapter found';
         else if (found.info.fallback) reason = `the only WebGPU adapter, ${found.info.description || found.info.device}, is a software one and slower than the CPU backend; --backend webgpu uses it anyway`;
         else {
-          const backend = await createWebGpuBackend();
+          const backend = await createWebGpuBackend({ tiles: o.tiles });
           if (backend) {
             notice(`backend: WebGPU on ${backend.device}`);
             return backend;
@@ -83,7 +86,7 @@ export async function selectBackends(choice: string, devices: number, notice: (l
         backends.push(new CpuBackend(o.cpu));
         continue;
       }
-      const next = await createWebGpuBackend().catch((e: Error) => {
+      const next = await createWebGpuBackend({ tiles: o.tiles }).catch((e: Error) => {
         throw new UsageError(`--devices ${devices}: WebGPU device ${backends.length + 1} could not be opened (${e.message}); lower --devices`);
       });
       if (!next) throw new UsageError(`--devices ${devices}: only ${backends.length} WebGPU device(s) could be opened; lower --devices`);

@@ -5,6 +5,7 @@
 // after warm-up steps that also build every pipeline.
 import type { Backend, Precision } from '../backend/backend.js';
 import { INITIAL_SCALE } from '../optim/loss_scale.js';
+import { tuneOnFirstUse } from '../backend/webgpu/tile_cache.js';
 import { PAPER_SGD } from '../backend/cpu/sgd.js';
 import { architecture } from '../nn/architectures.js';
 import { Net } from '../nn/net.js';
@@ -28,6 +29,8 @@ export interface BenchOptions {
   warmup?: number;
   /** Per-op time over one extra step (WebGPU with timestamp-query; the CPU backend's fast mode). */
   profile?: boolean;
+  /** Where the GEMM tile autotune says what it does (tile_cache.ts; one device, hardware adapters). */
+  notice?: (line: string) => void;
 }
 
 export interface BenchResult {
@@ -83,6 +86,10 @@ export async function benchmark(o: BenchOptions): Promise<BenchResult> {
       await net.readLogits(batch);
     }
   };
+  if (backends.length === 1) {
+    const pass = o.mode === 'train' ? async () => (await net.forward(batch, 'train', 1, 0), await net.backward(lossScale)) : async () => net.forward(batch, 'eval');
+    await tuneOnFirstUse(backend, pass, { notice: o.notice ?? (() => undefined) });
+  }
   for (let i = 0; i < (o.warmup ?? 3); i++) await run();
   const times: number[] = [];
   for (let i = 0; i < (o.steps ?? 10); i++) {

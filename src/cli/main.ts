@@ -19,7 +19,7 @@ import { collectInfoWithWebGpu, formatInfo } from './info.js';
 import { registerDataCommands } from './data.js';
 import { registerInteropCommands } from './interop.js';
 import { registerSweepCommands } from './sweep.js';
-import { backendOption, cpuOptions, precisionOption, threadsOption, finiteNumber, nonNegativeInt, notice, oneOf, positiveInt, positiveNumber } from './options.js';
+import { backendOption, cpuOptions, precisionOption, threadsOption, tilesOption, finiteNumber, nonNegativeInt, notice, oneOf, positiveInt, positiveNumber } from './options.js';
 import { evaluationData, loadModels, modelOptions, registerModelCommands } from './models.js';
 import { trainReporter } from './progress.js';
 import { serve, WEB_ROOT } from './serve.js';
@@ -96,6 +96,7 @@ program
   .option('--json', 'JSON lines: start, one per epoch, done')
   .option('--log-steps', 'with --json, also one line per step')
   .addOption(precisionOption())
+  .addOption(tilesOption())
   .option('--loss-scale <s>', 'with --precision mixed: the loss scale to start from, a power of two (it halves on overflow, doubles after 2000 clean steps)', lossScale, INITIAL_SCALE)
   .action(async (o) => {
     const { defaults } = architecture(o.arch);
@@ -105,7 +106,7 @@ program
       const problem = towersProblem(architecture(o.arch));
       if (problem) throw new UsageError(`--parallel towers: the ${o.arch} architecture cannot be split into the paper's two towers: ${problem}; use --parallel data`);
     } else if (o.devices > batch) throw new UsageError(`--devices ${o.devices}: more devices than images in a batch (--batch ${batch})`);
-    const backends = await selectBackends(o.backend, o.devices, notice, { cpu: cpuOptions(o) });
+    const backends = await selectBackends(o.backend, o.devices, notice, { cpu: cpuOptions(o), tiles: o.tiles });
     const out = o.out ?? o.resume ?? `runs/${o.arch}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     await train(
       {
@@ -162,12 +163,13 @@ program
   .option('--devices <n>', 'spread each batch over n devices (data parallel; docs/devices.md)', positiveInt('--devices'), 1)
   .addOption(backendOption())
   .addOption(precisionOption())
+  .addOption(tilesOption())
   .addOption(threadsOption())
   .option('--json', 'one JSON object')
   .action(async (o) => {
     if (o.devices > o.batch) throw new UsageError(`--devices ${o.devices}: more devices than images in a batch (--batch ${o.batch})`);
-    const [backend, ...more] = await selectBackends(o.backend, o.devices, notice, { cpu: cpuOptions(o), precision: o.precision });
-    const r = await benchmark({ arch: o.arch, batch: o.batch, mode: o.mode, backend, more, steps: o.steps, warmup: o.warmup, profile: o.profile });
+    const [backend, ...more] = await selectBackends(o.backend, o.devices, notice, { cpu: cpuOptions(o), precision: o.precision, tiles: o.tiles });
+    const r = await benchmark({ arch: o.arch, batch: o.batch, mode: o.mode, backend, more, steps: o.steps, warmup: o.warmup, profile: o.profile, notice });
     if (o.json) {
       console.log(JSON.stringify(r));
       return;

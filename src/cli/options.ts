@@ -3,10 +3,21 @@ import { Option } from 'commander';
 import { nodePoolHost } from '../backend/cpu/host_node.js';
 import type { CpuOptions } from '../backend/cpu/index.js';
 import { UsageError } from '../core/errors.js';
+import { parseTileChoice } from '../backend/webgpu/gemm.js';
 
 /** Said once on stderr (e.g. which backend auto chose): stdout stays for results. */
 export const notice = (line: string) => process.stderr.write(`${line}\n`);
 export const backendOption = () => new Option('--backend <name>', 'cpu, webgpu or auto').default('auto');
+/** One GEMM tile shape for every conv and linear layer on WebGPU, instead of the tuned ones (docs/webgpu.md). */
+export const tilesOption = () =>
+  new Option('--tiles <shape>', 'WebGPU GEMM tiles for every layer: auto (tuned per layer on first use), skinny, narrow, square, wide, large or BMxBNxBK/TMxTN')
+    .argParser((value: string) => {
+      try {
+        return parseTileChoice(value, '--tiles');
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+    });
 /** What the GEMMs compute in (docs/precision.md). */
 export const precisionOption = () =>
   new Option('--precision <p>', 'fp32, or mixed: float16 GEMM operands with float32 sums (WebGPU with shader-f16; fp32 elsewhere)')

@@ -15,6 +15,7 @@ import { requireImages } from './data.js';
 import { openTrainingData } from './open_data.js';
 import { dataChanges, fingerprintData, type DataFingerprint } from './fingerprint.js';
 import { claimRunDirectory } from './run_dir.js';
+import { tuneOnFirstUse } from '../backend/webgpu/tile_cache.js';
 import { evaluate, type EvalResult } from './evaluate.js';
 import { batchOutputFor } from './feed.js';
 import { newRunState, trainEpochs, type Progress, type RunState, type SavedModel, type TrainConfig, type TrainEvent } from './loop.js';
@@ -91,6 +92,11 @@ async function trainIn(requested: TrainConfig, backends: Backend[], parallel: 'd
       resumed_from_step: state.step, precision,
     });
 
+    if (backends.length === 1) {
+      // Tiles measured per GEMM on first use of this adapter (WebGPU on hardware; cached on disk).
+      const pass = async () => (await net.forward(config.batch, 'train', config.seed, state.step), await net.backward(state.history.lossScale?.scale ?? 1));
+      await tuneOnFirstUse(backend, pass, { notice });
+    }
     const ckptDir = checkpointDir(config.out);
     const dataFingerprint = await fingerprintData(config.data, data);
     const before = restored?.state.data as DataFingerprint | undefined;

@@ -58,7 +58,7 @@ export function conv2dBackwardFilter(l: Launcher, g: ConvGeometry, x: Tensor, dy
   l.byBatch('conv2dBackwardFilter', g.batch, [xs, ys], (n0, b) => {
     const op = `conv2dBackwardFilter ${dw.label}`;
     const problem = { M: oPerGroup, N: patch, K: b * plane, groups: g.groups };
-    const splits = l.plan(problem, maxSplits).params.splits;
+    const splits = l.plan('conv_backward_filter', problem, maxSplits).params.splits;
     const part = splits > 1 ? l.ctx.scratch(splits * wSize) : l.ctx.dummy();
     l.gemm(op, 'conv_backward_filter', problem, maxSplits, common, {
       x: { t: x, offset: n0 * xs, count: b * xs },

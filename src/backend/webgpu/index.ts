@@ -81,7 +81,8 @@ export class WebGpuBackend implements Backend {
   readonly adapter: AdapterDescription;
   /** Bytes of tensors allocated (the Net's arena); stats() counts every GPU buffer. */
   allocatedBytes = 0;
-  private readonly launch: Launcher;
+  /** How ops are recorded; autotune.ts sets its tiles while it measures. */
+  readonly launch: Launcher;
 
   constructor(
     readonly ctx: GpuContext,

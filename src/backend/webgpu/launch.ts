@@ -6,7 +6,7 @@ import { lrnScale } from '../cpu/lrn.js';
 import { gpuTensor, type GpuContext, type Recorded, type Use } from './context.js';
 import type { AdapterDescription } from './device.js';
 import { GpuError } from './errors.js';
-import { planGemm, tileConsts, type GemmProblem, type TileChoice } from './gemm.js';
+import { planGemm, tileConsts, type GemmProblem, type TileChoice, type TileConfig } from './gemm.js';
 
 /** Threads per workgroup of the element-wise kernels. */
 export const WG = 256;
@@ -21,10 +21,15 @@ export interface LaunchOptions {
 }
 
 export class Launcher {
+  /** Tiles autotune chose, by gemmKey; used where `options.tiles` is auto. */
+  readonly tuned = new Map<string, TileConfig>();
+  /** While autotune runs: the GEMM problems (gemmKey) each op label dispatched. */
+  seen: Map<string, Set<string>> | null = null;
+
   constructor(
     readonly ctx: GpuContext,
     private readonly adapter: AdapterDescription,
-    /** precision changes with WebGpuBackend.usePrecision; the rest is fixed. */
+    /** precision changes with WebGpuBackend.usePrecision, tiles while autotune runs. */
     readonly options: LaunchOptions,
   ) {}
 
@@ -38,14 +43,24 @@ export class Launcher {
   /** One tiled GEMM (`part` supplies the operands; see gemm.wgsl); null when it is empty. */
   gemm(op: string, part: string, p: GemmProblem, maxSplits: number, params: Record<string, number>, uses: Record<string, Use>): Recorded | null {
     if (p.M === 0 || p.N === 0) return null;
-    const plan = this.plan(p, maxSplits);
+    if (this.seen) {
+      const keys = this.seen.get(op) ?? new Set<string>();
+      this.seen.set(op, keys.add(this.gemmKey(part, p)));
+    }
+    const plan = this.plan(part, p, maxSplits);
     const operands = this.options.precision === 'mixed' ? 'operand_f16' : 'operand_f32';
     return this.run(op, [operands, 'nan', part, 'gemm'], { ...params, ...plan.params }, uses, plan.grid, tileConsts(plan.tiles, this.options.rolledLoops));
   }
 
-  plan(p: GemmProblem, maxSplits: number) {
+  /** A GEMM problem's name in `tuned` and in the tile cache (tile_cache.ts). */
+  gemmKey(part: string, p: GemmProblem): string {
+    return `${part} ${this.options.precision} ${p.M}x${p.N}x${p.K}x${p.groups}`;
+  }
+
+  plan(part: string, p: GemmProblem, maxSplits: number) {
+    const choice = this.options.tiles;
     return planGemm(p, {
-      choice: this.options.tiles,
+      choice: choice === 'auto' ? (this.tuned.get(this.gemmKey(part, p)) ?? 'auto') : choice,
       fallback: this.adapter.fallback,
       maxGroups: this.ctx.maxGroups,
       maxSplits,

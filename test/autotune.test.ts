@@ -1,0 +1,102 @@
+// GEMM tiles tuned per problem and cached per adapter (src/backend/webgpu/autotune.ts,
+// tile_cache.ts), on llvmpipe with two candidate shapes and the mini net at batch 2: every GEMM
+// op gets the faster candidate, the net still computes what the CPU does with the tuned tiles,
+// the cache holds every problem and a second run tunes nothing; a damaged cache is said and
+// replaced; a forced shape skips tuning.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { gemmProblems, tileName } from '../src/backend/webgpu/autotune.js';
+import { TILES } from '../src/backend/webgpu/gemm.js';
+import type { WebGpuBackend } from '../src/backend/webgpu/index.js';
+import { adapterKey, tileCachePath, tuneOnFirstUse } from '../src/backend/webgpu/tile_cache.js';
+import { architecture } from '../src/nn/architectures.js';
+import { Net } from '../src/nn/net.js';
+import { randomArray } from './helpers.js';
+import { assertNear, cpu, open, skip } from './webgpu_harness.js';
+
+const candidates = [TILES.square, TILES.narrow];
+const arch = architecture('mini');
+const input = Float32Array.from(randomArray(2 * 784, 5));
+
+function netOn(backend: WebGpuBackend | typeof cpu) {
+  const net = new Net(backend, arch, 2);
+  net.initialize({ scheme: 'he', seed: 4 });
+  backend.write(net.input, input);
+  backend.write(net.labels, Float32Array.of(3, 7));
+  return { net, pass: async () => (net.forward(2, 'train', 1, 0), net.backward()) };
+}
+
+test("autotune: each GEMM keeps its faster candidate, results stay the CPU's, and the cache makes the next run tune nothing", { skip }, async () => {
+  const path = join(mkdtempSync(join(tmpdir(), 'alexnet-tiles-')), 'gemm-tiles.json');
+  const notices: string[] = [];
+  const notice = (line: string) => notices.push(line);
+  const gpu = (await open())!;
+  const { net, pass } = netOn(gpu);
+  const problems = await gemmProblems(gpu, pass);
+  assert.ok(problems.length >= 9, `${problems.length} GEMM problems in a mini training step`);
+
+  const result = await tuneOnFirstUse(gpu, pass, { notice, path, software: true, candidates });
+  assert.ok(result, 'tuned');
+  assert.match(notices[0], new RegExp(`^tuning GEMM tiles for ${problems.length} new problem\\(s\\) on .* \\(once per adapter; cached in ${path}\\)$`));
+  assert.deepEqual(result.candidates, ['64x64x16/4x4', '32x64x32/4x4']);
+  for (const op of result.ops) {
+    assert.ok(op.ms.every((ms) => Number.isFinite(ms) && ms > 0), `${op.op}: ${op.ms}`);
+    assert.equal(op.best, result.candidates[op.ms.indexOf(Math.min(...op.ms))], op.op);
+  }
+  const cached = JSON.parse(readFileSync(path, 'utf8')).adapters[adapterKey(gpu)];
+  assert.deepEqual(Object.keys(cached).sort(), problems);
+  // The tuned tiles are the ones planned, and the net computes what the CPU does with them.
+  for (const [key, spec] of Object.entries(cached)) {
+    const [part, , shape] = key.split(' ');
+    const [M, N, K, groups] = shape.split('x').map(Number);
+    assert.equal(tileName(gpu.launch.plan(part, { M, N, K, groups }, 1).tiles), spec, key);
+  }
+  net.forward(2, 'eval');
+  const reference = netOn(cpu).net;
+  reference.forward(2, 'eval');
+  assertNear('logits with tuned tiles', await net.readLogits(2), await reference.readLogits(2));
+
+  // A new process on the same adapter: everything from the cache, nothing tuned.
+  const again = (await open())!;
+  assert.equal(await tuneOnFirstUse(again, netOn(again).pass, { notice, path, software: true, candidates }), null);
+  assert.equal(again.launch.tuned.size, problems.length);
+  assert.equal(notices.length, 1);
+});
+
+test('autotune: a damaged cache is said and rewritten; a forced shape or a software adapter skips tuning', { skip }, async () => {
+  const path = join(mkdtempSync(join(tmpdir(), 'alexnet-tiles-')), 'gemm-tiles.json');
+  const notices: string[] = [];
+  const notice = (line: string) => notices.push(line);
+  writeFileSync(path, '{"format": "something else"}');
+  const gpu = (await open())!;
+  assert.ok(await tuneOnFirstUse(gpu, netOn(gpu).pass, { notice, path, software: true, candidates: [TILES.square] }));
+  assert.match(notices[0], new RegExp(`^GEMM tile cache ignored: ${path}: expected "format": "alexnet-ts gemm tiles 1"; it is rewritten after tuning$`));
+  assert.equal(JSON.parse(readFileSync(path, 'utf8')).format, 'alexnet-ts gemm tiles 1');
+
+  // An entry naming a shape the kernel cannot run is refused, said, and tuned over.
+  const file = JSON.parse(readFileSync(path, 'utf8'));
+  const key = adapterKey(gpu);
+  const [first] = Object.keys(file.adapters[key]);
+  file.adapters[key][first] = '64x64x16/3x4';
+  writeFileSync(path, JSON.stringify(file));
+  const other = (await open())!;
+  notices.length = 0;
+  assert.ok(await tuneOnFirstUse(other, netOn(other).pass, { notice, path, software: true, candidates: [TILES.square] }));
+  assert.match(notices[0], /^GEMM tile cache entry ignored: .*tiles "64x64x16\/3x4" break the kernel's rules: TM and TN are multiples of 4/);
+
+  const before = readFileSync(path, 'utf8');
+  const forced = (await open({ tiles: 'square' }))!;
+  assert.equal(await tuneOnFirstUse(forced, netOn(forced).pass, { notice, path, software: true }), null);
+  const fresh = (await open())!;
+  assert.equal(await tuneOnFirstUse(fresh, netOn(fresh).pass, { notice, path: join(path, '..', 'unused.json') }), null, 'software adapter, not asked');
+  assert.equal(readFileSync(path, 'utf8'), before);
+});
+
+test('the tile cache lives under ALEXNET_CACHE_DIR, else XDG_CACHE_HOME, else ~/.cache', () => {
+  assert.equal(tileCachePath({ ALEXNET_CACHE_DIR: '/a' }), '/a/gemm-tiles.json');
+  assert.equal(tileCachePath({ XDG_CACHE_HOME: '/x' }), '/x/alexnet-ts/gemm-tiles.json');
+  assert.match(tileCachePath({}), /\/\.cache\/alexnet-ts\/gemm-tiles\.json$/);
+});
