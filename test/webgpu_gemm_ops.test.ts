@@ -33,6 +33,9 @@ const CONV_CASES: ConvCase[] = [
   conv('groups 2, stride 2, pad 1', 2, 4, 11, 10, 6, 3, 2, 1, 2),
   conv('groups 3, no pad', 1, 6, 8, 8, 9, 3, 1, 0, 3),
   conv('conv1-like k11 s4', 2, 3, 23, 23, 8, 11, 4, 0, 1),
+  // Stride phases no tap reaches (their input gradient is 0), and a stride over the kernel.
+  conv('1x1 kernel, stride 2', 2, 3, 7, 6, 4, 1, 2, 0, 1),
+  conv('k2 stride 3 pad 1', 1, 2, 8, 9, 3, 2, 3, 1, 1),
   conv('conv2-like k5 p2 groups 2', 2, 8, 9, 9, 8, 5, 1, 2, 2),
   conv('1x1 kernel, 40 channels', 3, 40, 5, 5, 36, 1, 1, 0, 1),
   conv('split-K (K = 1024)', 4, 3, 16, 16, 4, 3, 1, 1, 1),

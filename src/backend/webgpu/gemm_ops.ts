@@ -30,21 +30,34 @@ export function conv2dForward(l: Launcher, g: ConvGeometry, x: Tensor, w: Tensor
   return records;
 }
 
+/** One GEMM per stride phase (conv_backward_data.wgsl): each input pixel gets only the taps that reach it. */
 export function conv2dBackwardData(l: Launcher, g: ConvGeometry, dy: Tensor, w: Tensor, dx: Tensor): void {
   const { cPerGroup, oPerGroup, taps, xs, ys, common } = convCommon(g);
+  const s = g.stride;
+  const count = (extent: number, first: number) => Math.max(0, Math.ceil((extent - first) / s));
   l.byBatch('conv2dBackwardData', g.batch, [xs, ys], (n0, b) => {
-    l.gemm(
-      `conv2dBackwardData ${dx.label}`,
-      'conv_backward_data',
-      { M: cPerGroup, N: b * g.inHeight * g.inWidth, K: oPerGroup * taps, groups: g.groups },
-      1,
-      common,
-      {
-        dy: { t: dy, offset: n0 * ys, count: b * ys },
-        w: { t: w, count: g.outChannels * cPerGroup * taps },
-        dx: { t: dx, offset: n0 * xs, count: b * xs, write: true },
-      },
-    );
+    for (let py = 0; py < Math.min(s, g.inHeight); py++) {
+      for (let px = 0; px < Math.min(s, g.inWidth); px++) {
+        const [kyp, kxp] = [(py + g.pad) % s, (px + g.pad) % s];
+        const phase = {
+          py, px, Hp: count(g.inHeight, py), Wp: count(g.inWidth, px), KHp: count(g.kernelH, kyp), KWp: count(g.kernelW, kxp),
+          kyp, kxp, qy: Math.floor((py + g.pad) / s), qx: Math.floor((px + g.pad) / s),
+        };
+        l.gemm(
+          `conv2dBackwardData ${dx.label}`,
+          'conv_backward_data',
+          // K = 0 (a kernel narrower than the stride misses this phase): the GEMM writes zeros.
+          { M: cPerGroup, N: b * phase.Hp * phase.Wp, K: oPerGroup * phase.KHp * phase.KWp, groups: g.groups },
+          1,
+          { ...common, ...phase },
+          {
+            dy: { t: dy, offset: n0 * ys, count: b * ys },
+            w: { t: w, count: g.outChannels * cPerGroup * taps },
+            dx: { t: dx, offset: n0 * xs, count: b * xs, write: true },
+          },
+        );
+      }
+    }
   });
 }
 
