@@ -118,7 +118,7 @@ export function formatInfo(info: ReturnType<typeof collectInfo>): string {
       lines.push(`          features: ${b.features.join(', ') || 'none'}`);
       lines.push(`          limits: ${SHOWN_LIMITS.filter((k) => k in b.limits).map((k) => `${k} ${b.limits[k]}`).join(', ')}`);
       lines.push(`          --precision fp32: ${b.gemm.fp32}; mixed: ${b.gemm.mixed}; tensor cores: ${b.gemm.tensor_cores}`);
-      lines.push('          paper net, forward GEMMs at batch 128 (every layer takes the path above):');
+      lines.push("          paper net, forward GEMMs at batch 128, each on the path above, with auto's tiles (tuned ones replace them once cached):");
       for (const l of b.gemm.layers) {
         lines.push(`            ${l.layer.padEnd(6)} M ${String(l.m).padStart(5)} N ${String(l.n).padStart(7)} K ${String(l.k).padStart(5)}${l.groups > 1 ? ` x${l.groups} groups` : '         '}  tiles ${l.tiles}`);
       }

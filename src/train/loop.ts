@@ -162,7 +162,7 @@ export async function trainEpochs(net: Network, data: TrainingData, state: RunSt
         // behind this step's work); the update waits for the loss, so a bad one is never applied.
         next = await batches.next();
         if (!next.done) feed(next.value);
-        const loss = await pendingLoss;
+        const [loss, finite] = await Promise.all([pendingLoss, pendingFinite ?? true]);
         if (!Number.isFinite(loss)) {
           throw new TrainingError(
             `loss became ${loss} at epoch ${epoch}, step ${s}; stopped without applying that step, and the last ` +
@@ -170,7 +170,6 @@ export async function trainEpochs(net: Network, data: TrainingData, state: RunSt
               (lossScale ? ', or train with --precision fp32 (an activation over float16\'s 65,504 also makes the loss NaN)' : ''),
           );
         }
-        const finite = pendingFinite ? await pendingFinite : true;
         if (lossScale) {
           progress.lossScale = afterStep(lossScale, finite, `epoch ${epoch}, step ${s}`);
           if (!finite) report({ event: 'notice', message: `epoch ${epoch}, step ${s}: gradients overflowed float16 at loss scale ${lossScale.scale}; step skipped, scale now ${progress.lossScale.scale}` });
