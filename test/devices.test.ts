@@ -21,7 +21,7 @@ import { batchSlices, DataParallel } from '../src/parallel/data.js';
 import { Rng } from '../src/rng/hash.js';
 import { feedBatch } from '../src/train/feed.js';
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
-import { assertSameRun, SGD, trainSteps } from './devices_harness.js';
+import { assertOverflowSeen, assertSameRun, SGD, trainSteps } from './devices_harness.js';
 import { micro, NO_WEBGPU, skipUnless } from './helpers.js';
 
 const BATCH = 7;
@@ -39,7 +39,8 @@ function batchOf(step: number): Batch {
 /** feedBatch reads only `output` of a plan for float batches. */
 const floatPlan = { output: 'float32' } as AugmentPlan;
 
-const run = (net: Network) => trainSteps(net, { seed: SEED, steps: STEPS, batch: BATCH, feed: (n, step) => feedBatch(n, floatPlan, batchOf(step)) });
+const feed = (n: Network, step: number) => feedBatch(n, floatPlan, batchOf(step));
+const run = (net: Network, lossScale?: number) => trainSteps(net, { seed: SEED, steps: STEPS, batch: BATCH, feed, lossScale });
 
 async function assertMatchesOneDevice(make: () => Promise<Backend>, devices: number): Promise<void> {
   const one = await run(new Net(await make(), micro, BATCH));
@@ -61,6 +62,13 @@ test('batch slices: contiguous, in order, sizes differing by at most one', () =>
 });
 
 test('2 CPU backends, data parallel: 5 steps as on one backend', () => assertMatchesOneDevice(async () => new CpuBackend(), 2));
+
+test('2 CPU backends with loss scaling: scaled gradients, divided out by the update, give the unscaled run; an overflow is seen', async () => {
+  const one = await run(new Net(new CpuBackend(), micro, BATCH));
+  const parallel = () => new DataParallel([new CpuBackend(), new CpuBackend()], micro, BATCH);
+  assertSameRun('2 x cpu, loss scale 1024', await run(parallel(), 1024), one);
+  await assertOverflowSeen(parallel(), BATCH, feed);
+});
 
 // The reference loops here (the fast mode's WebAssembly kernels above): each draws its own masks.
 test('3 CPU backends (reference loops), uneven slices: 5 steps as on one backend', () =>

@@ -12,18 +12,33 @@ export interface StepsRun {
   weights: NamedTensor[];
 }
 
-/** Losses of `steps` SGD steps of `net` (initialised from `seed`, batch `batch`, each step's input written by `feed`) and the weights after them. */
-export async function trainSteps(net: Network, o: { seed: number; steps: number; batch: number; feed: (net: Network, step: number) => void }): Promise<StepsRun> {
+/**
+ * Losses of `steps` SGD steps of `net` (initialised from `seed`, batch `batch`, each step's input
+ * written by `feed`) and the weights after them. With `lossScale`, the gradients are scaled by it
+ * and the update divides it out again (loss scaling; every step's gradients must be finite).
+ */
+export async function trainSteps(net: Network, o: { seed: number; steps: number; batch: number; feed: (net: Network, step: number) => void; lossScale?: number }): Promise<StepsRun> {
   net.initialize({ scheme: 'paper', seed: o.seed });
   const losses: number[] = [];
+  const scale = o.lossScale ?? 1;
   for (let step = 0; step < o.steps; step++) {
     o.feed(net, step);
     await net.forward(o.batch, 'train', o.seed, step);
-    await net.backward();
+    await net.backward(scale);
     losses.push(await net.readLoss());
-    await net.update(SGD);
+    if (o.lossScale !== undefined) assert.ok(await net.gradientsFinite(), `step ${step}: gradients not finite at loss scale ${scale}`);
+    await net.update({ ...SGD, gradScale: 1 / scale });
   }
   return { losses, weights: await net.exportTensors() };
+}
+
+/** An infinite loss scale makes the gradients non-finite; gradientsFinite must say so. */
+export async function assertOverflowSeen(net: Network, batch: number, feed: (net: Network, step: number) => void): Promise<void> {
+  net.initialize({ scheme: 'paper', seed: 1 });
+  feed(net, 0);
+  await net.forward(batch, 'train', 1, 0);
+  await net.backward(Infinity);
+  assert.equal(await net.gradientsFinite(), false);
 }
 
 /** Largest |a - b| / max |b| over each tensor (names and shapes must match), the worst tensor. */

@@ -14,7 +14,7 @@ import type { Network } from '../src/nn/network.js';
 import { planTowers } from '../src/parallel/tower_plan.js';
 import { TowerParallel } from '../src/parallel/towers.js';
 import { Rng } from '../src/rng/hash.js';
-import { assertSameRun, trainSteps } from './devices_harness.js';
+import { assertSameRun, trainSteps, assertOverflowSeen } from './devices_harness.js';
 import { micro, NO_WEBGPU, skipUnless } from './helpers.js';
 
 /** The micro net with an even fc width and class count (each tower takes half of every layer). */
@@ -38,7 +38,7 @@ function feed(net: Network, step: number): void {
   }
 }
 
-const run = (net: Network) => trainSteps(net, { seed: SEED, steps: STEPS, batch: BATCH, feed });
+const run = (net: Network, lossScale?: number) => trainSteps(net, { seed: SEED, steps: STEPS, batch: BATCH, feed, lossScale });
 
 async function assertMatchesOneDevice(make: () => Promise<Backend>): Promise<void> {
   const one = await run(new Net(await make(), net2, BATCH));
@@ -71,6 +71,13 @@ test("the paper net's towers exchange where the paper's do", () => {
 });
 
 test('two towers on two CPU backends: 5 steps as on one backend', () => assertMatchesOneDevice(async () => new CpuBackend()));
+
+test('two towers with loss scaling: scaled gradients, divided out by the update, give the unscaled run; an overflow is seen', async () => {
+  const one = await run(new Net(new CpuBackend(), net2, BATCH));
+  const towers = () => new TowerParallel([new CpuBackend(), new CpuBackend()], net2, BATCH);
+  assertSameRun('towers, loss scale 1024', await run(towers(), 1024), one);
+  await assertOverflowSeen(towers(), BATCH, feed);
+});
 
 const skip = skipUnless((await probeAdapter()) !== null, 'WebGPU', NO_WEBGPU);
 
