@@ -1,6 +1,6 @@
 // The WebGPU backend: every op of the Backend contract as WGSL compute shaders (wgsl/*.wgsl),
 // recorded into one command encoder per submission (context.ts, launch.ts; conv and linear in
-// gemm_ops.ts). Semantics are the CPU backend's (src/backend/cpu/*.ts), op for op;
+// gemm_ops.ts, pooling and LRN in pool_ops.ts). Semantics are the CPU backend's (src/backend/cpu/*.ts), op for op;
 // test/webgpu_gemm_ops.test.ts and test/webgpu_ops.test.ts hold them to it.
 //
 // Limits met here rather than by callers:
@@ -30,7 +30,8 @@ import { GpuContext, gpuTensor, GpuTensor, type ProfileEntry, type Recorded } fr
 import { openDevice, platformGpu, type AdapterDescription, type DeviceOptions } from './device.js';
 import { grid1d, parseTileChoice, type TileChoice } from './gemm.js';
 import * as gemmOps from './gemm_ops.js';
-import { Launcher, lrnParams, poolParams, sameRange, WG } from './launch.js';
+import * as poolOps from './pool_ops.js';
+import { Launcher, sameRange, WG } from './launch.js';
 
 export { GpuError } from './errors.js';
 export type { ProfileEntry } from './context.js';
@@ -242,78 +243,30 @@ export class WebGpuBackend implements Backend {
     gemmOps.linearBackwardParams(this.launch, s, x, dy, dw, db);
   }
 
-  // ---- pooling and normalisation ----------------------------------------------------------
+  // ---- pooling and normalisation (pool_ops.ts) ---------------------------------------------
 
   maxPoolForward(g: PoolGeometry, x: Tensor, y: Tensor, indices: Tensor): void {
-    const xs = g.channels * g.inHeight * g.inWidth;
-    const ys = g.channels * g.outHeight * g.outWidth;
-    this.launch.byBatch('maxPoolForward', g.batch, [xs, ys], (n0, b) => {
-      this.launch.run(`maxPoolForward ${y.label}`, ['nan', 'maxpool_forward'], { total: b * ys, ...poolParams(g) }, {
-        x: { t: x, offset: n0 * xs, count: b * xs },
-        y: { t: y, offset: n0 * ys, count: b * ys, write: true },
-        indices: { t: indices, offset: n0 * ys, count: b * ys, write: true },
-      }, grid1d(b * ys, WG, this.ctx.maxGroups));
-    });
+    poolOps.maxPoolForward(this.launch, g, x, y, indices);
   }
 
-  /** From the argmax the forward pass recorded in `indices` (x is not read again). */
   maxPoolBackward(g: PoolGeometry, _x: Tensor, indices: Tensor, dy: Tensor, dx: Tensor): void {
-    const xs = g.channels * g.inHeight * g.inWidth;
-    const ys = g.channels * g.outHeight * g.outWidth;
-    this.launch.byBatch('maxPoolBackward', g.batch, [xs, ys], (n0, b) => {
-      this.launch.run(`maxPoolBackward ${dx.label}`, ['maxpool_backward'], { total: b * xs, ...poolParams(g) }, {
-        indices: { t: indices, offset: n0 * ys, count: b * ys },
-        dy: { t: dy, offset: n0 * ys, count: b * ys },
-        dx: { t: dx, offset: n0 * xs, count: b * xs, write: true },
-      }, grid1d(b * xs, WG, this.ctx.maxGroups));
-    });
+    poolOps.maxPoolBackward(this.launch, g, indices, dy, dx);
   }
 
   adaptiveAvgPoolForward(g: AdaptivePoolGeometry, x: Tensor, y: Tensor): void {
-    const xs = g.inHeight * g.inWidth;
-    const ys = g.outHeight * g.outWidth;
-    this.launch.byBatch('adaptiveAvgPoolForward', g.planes, [xs, ys], (p0, planes) => {
-      this.launch.run(`adaptiveAvgPoolForward ${y.label}`, ['avgpool_forward'], { total: planes * ys, H: g.inHeight, W: g.inWidth, OH: g.outHeight, OW: g.outWidth }, {
-        x: { t: x, offset: p0 * xs, count: planes * xs },
-        y: { t: y, offset: p0 * ys, count: planes * ys, write: true },
-      }, grid1d(planes * ys, WG, this.ctx.maxGroups));
-    });
+    poolOps.adaptiveAvgPoolForward(this.launch, g, x, y);
   }
 
   adaptiveAvgPoolBackward(g: AdaptivePoolGeometry, dy: Tensor, dx: Tensor): void {
-    const xs = g.inHeight * g.inWidth;
-    const ys = g.outHeight * g.outWidth;
-    this.launch.byBatch('adaptiveAvgPoolBackward', g.planes, [xs, ys], (p0, planes) => {
-      this.launch.run(`adaptiveAvgPoolBackward ${dx.label}`, ['avgpool_backward'], { total: planes * xs, H: g.inHeight, W: g.inWidth, OH: g.outHeight, OW: g.outWidth }, {
-        dy: { t: dy, offset: p0 * ys, count: planes * ys },
-        dx: { t: dx, offset: p0 * xs, count: planes * xs, write: true },
-      }, grid1d(planes * xs, WG, this.ctx.maxGroups));
-    });
+    poolOps.adaptiveAvgPoolBackward(this.launch, g, dy, dx);
   }
 
   lrnForward(p: LrnParams, shape: readonly number[], x: Tensor, y: Tensor): void {
-    const [N, C, H, W] = shape;
-    const s = C * H * W;
-    this.launch.byBatch('lrnForward', N, [s], (n0, b) => {
-      this.launch.run(`lrnForward ${y.label}`, ['lrn_forward'], { total: b * s, ...lrnParams(p, C, H * W) }, {
-        x: { t: x, offset: n0 * s, count: b * s },
-        y: { t: y, offset: n0 * s, count: b * s, write: true },
-      }, grid1d(b * s, WG, this.ctx.maxGroups));
-    });
+    poolOps.lrnForward(this.launch, p, shape, x, y);
   }
 
   lrnBackward(p: LrnParams, shape: readonly number[], x: Tensor, y: Tensor, dy: Tensor, dx: Tensor): void {
-    const [N, C, H, W] = shape;
-    const s = C * H * W;
-    this.launch.byBatch('lrnBackward', N, [s], (n0, b) => {
-      const range = { offset: n0 * s, count: b * s };
-      this.launch.run(`lrnBackward ${dx.label}`, ['lrn_backward'], { total: b * s, ...lrnParams(p, C, H * W) }, {
-        x: { t: x, ...range },
-        y: { t: y, ...range },
-        dy: { t: dy, ...range },
-        dx: { t: dx, ...range, write: true },
-      }, grid1d(b * s, WG, this.ctx.maxGroups));
-    });
+    poolOps.lrnBackward(this.launch, p, shape, x, y, dy, dx);
   }
 
   // ---- element-wise -----------------------------------------------------------------------

@@ -1,8 +1,7 @@
 // How the WebGPU backend's ops record work: one dispatch of a composed kernel with its
 // bindings and uniforms, GEMMs with a tile plan, and the loops that split an op where a
-// binding would exceed the adapter's limit. Plus the uniform parameters shared by op families.
-import type { ConvGeometry, LrnParams, PoolGeometry, Precision, Tensor } from '../backend.js';
-import { lrnScale } from '../cpu/lrn.js';
+// binding would exceed the adapter's limit. Plus the uniform parameters of convolutions.
+import type { ConvGeometry, Precision, Tensor } from '../backend.js';
 import { gpuTensor, type GpuContext, type Recorded, type Use } from './context.js';
 import type { AdapterDescription } from './device.js';
 import { GpuError } from './errors.js';
@@ -123,22 +122,5 @@ export function convCommon(g: ConvGeometry) {
       c_per_group: cPerGroup,
       o_per_group: oPerGroup,
     },
-  };
-}
-
-export function poolParams(g: PoolGeometry) {
-  return { H: g.inHeight, W: g.inWidth, OH: g.outHeight, OW: g.outWidth, size: g.size, stride: g.stride, pad: g.pad };
-}
-
-export function lrnParams(p: LrnParams, C: number, HW: number) {
-  return {
-    C,
-    HW,
-    lo: Math.floor(p.size / 2),
-    hi: Math.floor((p.size - 1) / 2),
-    beta_is_3_4: p.beta === 0.75 ? 1 : 0,
-    a: lrnScale(p),
-    k: p.k,
-    beta: p.beta,
   };
 }
