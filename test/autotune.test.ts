@@ -33,12 +33,12 @@ test("autotune: each GEMM keeps its faster candidate, results stay the CPU's, an
   const path = join(mkdtempSync(join(tmpdir(), 'alexnet-tiles-')), 'gemm-tiles.json');
   const notices: string[] = [];
   const notice = (line: string) => notices.push(line);
-  const gpu = (await open())!;
+  const gpu = (await open({ autotune: true }))!;
   const { net, pass } = netOn(gpu);
   const problems = await gemmProblems(gpu, pass);
   assert.ok(problems.length >= 9, `${problems.length} GEMM problems in a mini training step`);
 
-  const result = await tuneOnFirstUse(gpu, pass, { notice, path, software: true, candidates });
+  const result = await tuneOnFirstUse(gpu, pass, { notice, path, candidates });
   assert.ok(result, 'tuned');
   assert.match(notices[0], new RegExp(`^tuning GEMM tiles for ${problems.length} new problem\\(s\\) on .* \\(once per adapter; cached in ${path}\\)$`));
   assert.deepEqual(result.candidates, ['64x64x16/4x4', '32x64x32/4x4']);
@@ -60,8 +60,8 @@ test("autotune: each GEMM keeps its faster candidate, results stay the CPU's, an
   assertNear('logits with tuned tiles', await net.readLogits(2), await reference.readLogits(2));
 
   // A new process on the same adapter: everything from the cache, nothing tuned.
-  const again = (await open())!;
-  assert.equal(await tuneOnFirstUse(again, netOn(again).pass, { notice, path, software: true, candidates }), null);
+  const again = (await open({ autotune: true }))!;
+  assert.equal(await tuneOnFirstUse(again, netOn(again).pass, { notice, path, candidates }), null);
   assert.equal(again.launch.tuned.size, problems.length);
   assert.equal(notices.length, 1);
 });
@@ -71,8 +71,8 @@ test('autotune: a damaged cache is said and rewritten; a forced shape or a softw
   const notices: string[] = [];
   const notice = (line: string) => notices.push(line);
   writeFileSync(path, '{"format": "something else"}');
-  const gpu = (await open())!;
-  assert.ok(await tuneOnFirstUse(gpu, netOn(gpu).pass, { notice, path, software: true, candidates: [TILES.square] }));
+  const gpu = (await open({ autotune: true }))!;
+  assert.ok(await tuneOnFirstUse(gpu, netOn(gpu).pass, { notice, path, candidates: [TILES.square] }));
   assert.match(notices[0], new RegExp(`^GEMM tile cache ignored: ${path}: expected "format": "alexnet-ts gemm tiles 1"; it is rewritten after tuning$`));
   assert.equal(JSON.parse(readFileSync(path, 'utf8')).format, 'alexnet-ts gemm tiles 1');
 
@@ -82,16 +82,17 @@ test('autotune: a damaged cache is said and rewritten; a forced shape or a softw
   const [first] = Object.keys(file.adapters[key]);
   file.adapters[key][first] = '64x64x16/3x4';
   writeFileSync(path, JSON.stringify(file));
-  const other = (await open())!;
+  const other = (await open({ autotune: true }))!;
   notices.length = 0;
-  assert.ok(await tuneOnFirstUse(other, netOn(other).pass, { notice, path, software: true, candidates: [TILES.square] }));
+  assert.ok(await tuneOnFirstUse(other, netOn(other).pass, { notice, path, candidates: [TILES.square] }));
   assert.match(notices[0], /^GEMM tile cache entry ignored: .*tiles "64x64x16\/3x4" break the kernel's rules: TM and TN are multiples of 4/);
 
   const before = readFileSync(path, 'utf8');
-  const forced = (await open({ tiles: 'square' }))!;
-  assert.equal(await tuneOnFirstUse(forced, netOn(forced).pass, { notice, path, software: true }), null);
+  const forced = (await open({ tiles: 'square', autotune: true }))!;
+  assert.equal(await tuneOnFirstUse(forced, netOn(forced).pass, { notice, path }), null);
   const fresh = (await open())!;
-  assert.equal(await tuneOnFirstUse(fresh, netOn(fresh).pass, { notice, path: join(path, '..', 'unused.json') }), null, 'software adapter, not asked');
+  assert.equal(fresh.autotuneOnFirstUse, false, 'a software adapter is not tuned unless asked');
+  assert.equal(await tuneOnFirstUse(fresh, netOn(fresh).pass, { notice, path: join(path, '..', 'unused.json') }), null);
   assert.equal(readFileSync(path, 'utf8'), before);
 });
 

@@ -5,12 +5,12 @@
 // within 1e-4. Skipped, with the reason printed, only where no adapter exists and CI is unset.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { CpuBackend } from '../src/backend/cpu/index.js';
-import { probeAdapter } from '../src/backend/webgpu/dawn.js';
+import { createWebGpuBackend, probeAdapter } from '../src/backend/webgpu/dawn.js';
 import type { NamedTensor } from '../src/io/safetensors.js';
 import { checkpointDir, latestCheckpoint, loadCheckpoint } from '../src/train/checkpoint.js';
 import { train, type TrainEvent } from '../src/train/trainer.js';
@@ -130,4 +130,27 @@ test('--precision mixed with a loss scale too high: the overflowing step is skip
   assert.ok(epoch.skipped_steps! >= 1, `skipped ${epoch.skipped_steps}`);
   assert.equal(epoch.loss_scale, 2 ** 20 / 2 ** epoch.skipped_steps!);
   assert.ok(events.some((e) => e.event === 'done'));
+});
+
+test('train tunes the GEMM tiles on first use (asked to on llvmpipe), caches them, and trains as the CPU does', { skip }, async () => {
+  const root = mkdtempSync(join(tmpdir(), 'alexnet-webgpu-tuned-'));
+  const data = tinyFashionMnist(join(root, 'data'), 24, 8);
+  const config = { arch: 'mini', data, epochs: 1, batch: 8, validation: 8, seed: 3, lr: 0.01, schedule: 'constant', momentum: 0.9, weightDecay: 5e-4, sgdForm: 'paper' as const, checkpointEvery: 0, report: false };
+  const cpuEvents: TrainEvent[] = [];
+  await train({ ...config, out: join(root, 'cpu') }, new CpuBackend(), (e) => cpuEvents.push(e));
+  process.env.ALEXNET_CACHE_DIR = join(root, 'cache');
+  const events: TrainEvent[] = [];
+  try {
+    await train({ ...config, out: join(root, 'gpu') }, (await createWebGpuBackend({ autotune: true }))!, (e) => events.push(e));
+  } finally {
+    delete process.env.ALEXNET_CACHE_DIR;
+  }
+  const notices = events.filter((e): e is Extract<TrainEvent, { event: 'notice' }> => e.event === 'notice').map((e) => e.message);
+  assert.ok(notices.some((m) => /^tuning GEMM tiles for \d+ new problem\(s\) on /.test(m)), notices.join('\n'));
+  const cache = JSON.parse(readFileSync(join(root, 'cache', 'gemm-tiles.json'), 'utf8'));
+  const [entry] = Object.values(cache.adapters) as Record<string, string>[];
+  assert.ok(Object.keys(entry).length >= 9, `${Object.keys(entry).length} problems cached`);
+  const [got, want] = [steps(events).map((e) => e.loss), steps(cpuEvents).map((e) => e.loss)];
+  assert.equal(got.length, want.length);
+  got.forEach((l, i) => assert.ok(Math.abs(l - want[i]) <= 1e-4 * want[i], `step ${i + 1}: loss ${l} with tuned tiles, ${want[i]} on the CPU`));
 });

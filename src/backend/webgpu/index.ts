@@ -44,6 +44,12 @@ export interface WebGpuOptions extends DeviceOptions {
   precision?: Precision;
   /** GEMM tile shape; 'auto' picks by problem size and adapter. Default: env ALEXNET_GEMM_TILES, else 'auto'. */
   tiles?: TileChoice;
+  /**
+   * Tune GEMM tiles on first use where a Node run asks (tile_cache.ts). Default: on hardware
+   * adapters only; on a software one, timing every candidate takes minutes for shapes its rule
+   * already picks.
+   */
+  autotune?: boolean;
   /** Most K slices for the weight-gradient GEMMs (1 turns split-K off); default 64. */
   maxSplits?: number;
   /** Workgroups a GEMM should offer before split-K is used; default by adapter. */
@@ -82,6 +88,8 @@ export class WebGpuBackend implements Backend {
   readonly adapter: AdapterDescription;
   /** Bytes of tensors allocated (the Net's arena); stats() counts every GPU buffer. */
   allocatedBytes = 0;
+  /** Whether tile_cache.ts's tuneOnFirstUse tunes this device (WebGpuOptions.autotune). */
+  readonly autotuneOnFirstUse: boolean;
   /** How ops are recorded; autotune.ts sets its tiles while it measures. */
   readonly launch: Launcher;
 
@@ -101,6 +109,7 @@ export class WebGpuBackend implements Backend {
       rolledLoops: options.rolledLoops ?? info.fallback,
     });
     if (options.precision) this.usePrecision(options.precision);
+    this.autotuneOnFirstUse = options.autotune ?? !info.fallback;
   }
 
   get precision(): Precision {

@@ -2,8 +2,8 @@
 // driver (what the adapter says of itself, and the Dawn package's version), each mapping GEMM
 // problems to tile shapes. A run looks its problems up; the first run that meets one not there
 // tunes the step (autotune.ts) and writes the entry back, atomically. A forced shape (--tiles,
-// ALEXNET_GEMM_TILES) skips all of this; so does a software adapter unless asked, because timing
-// every candidate there takes minutes and its heuristic shapes are already tuned for it.
+// ALEXNET_GEMM_TILES) skips all of this; so does a backend created with autotune false, the
+// default on software adapters (WebGpuOptions.autotune).
 import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
@@ -63,8 +63,6 @@ async function readCache(path: string, notice: (line: string) => void): Promise<
 export interface FirstUseOptions {
   notice: (line: string) => void;
   path?: string;
-  /** Tune on a software adapter too (tests; it takes minutes for a real net). */
-  software?: boolean;
   /** The shapes to try (default: every named shape that fits, autotune.ts). */
   candidates?: TileConfig[];
 }
@@ -75,7 +73,7 @@ export interface FirstUseOptions {
  */
 export async function tuneOnFirstUse(backend: Backend, step: () => Promise<void>, o: FirstUseOptions): Promise<TuneResult | null> {
   if (!(backend instanceof WebGpuBackend) || backend.launch.options.tiles !== 'auto') return null;
-  if (backend.adapter.fallback && !o.software) return null;
+  if (!backend.autotuneOnFirstUse) return null;
   const path = o.path ?? tileCachePath();
   const key = adapterKey(backend);
   const cache = await readCache(path, o.notice);
