@@ -7,7 +7,7 @@ export * from './core/errors.js';
 export * from './core/geometry.js';
 export { concatBytes, crc32, gunzipBounded } from './core/bytes.js';
 export { sha256Hex } from './core/digest.js';
-export type { Backend, CropGeometry, Tensor } from './backend/backend.js';
+export type { Backend, CropGeometry, Precision, Tensor } from './backend/backend.js';
 export { CpuBackend, type CpuOptions } from './backend/cpu/index.js';
 // Web Workers for the CPU backend's threads: new CpuBackend({ host: browserPoolHost }), then await backend.start().
 export { browserPoolHost } from './backend/cpu/host_browser.js';

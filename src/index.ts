@@ -1,7 +1,7 @@
 // The typed library: build a net, load weights, train and run it, from Node.
 export * from './core/errors.js';
 export * from './core/geometry.js';
-export type { Backend, CropGeometry, Tensor } from './backend/backend.js';
+export type { Backend, CropGeometry, Precision, Tensor } from './backend/backend.js';
 export { CpuBackend, type CpuOptions } from './backend/cpu/index.js';
 // Node's host for the CPU backend's threads: new CpuBackend({ host: nodePoolHost }) uses every core.
 export { nodePoolHost } from './backend/cpu/host_node.js';
@@ -40,4 +40,6 @@ export { Loader, type Batch, type LoaderOptions } from './data/loader.js';
 export { feedBatch, batchOutputFor } from './train/feed.js';
 export { WebGpuBackend, GpuError, type WebGpuOptions } from './backend/webgpu/index.js';
 export { createWebGpuBackend, probeAdapter } from './backend/webgpu/dawn.js';
+// GEMM tiles timed per problem on first use, cached per adapter (docs/webgpu.md).
+export { tuneOnFirstUse, tileCachePath } from './backend/webgpu/tile_cache.js';
 export { benchmark, type BenchOptions, type BenchResult } from './cli/bench.js';
