@@ -4,7 +4,7 @@ import { nodePoolHost } from '../backend/cpu/host_node.js';
 import { relaxedSimdSupported, simdSupported } from '../backend/cpu/kernels.js';
 import { probeAdapter } from '../backend/webgpu/dawn.js';
 import type { AdapterProbe } from '../backend/webgpu/device.js';
-import { planGemm } from '../backend/webgpu/gemm.js';
+import { defaultTargetWorkgroups, planGemm, tileName } from '../backend/webgpu/gemm.js';
 import { tilesFromEnv } from '../backend/webgpu/index.js';
 import { ARCHITECTURE_NAMES, architecture } from '../nn/architectures.js';
 import { forwardMacs, planLayers } from '../nn/plan.js';
@@ -42,9 +42,9 @@ export function gemmPaths(probe: AdapterProbe, batch = 128): GemmPaths {
         : { M: batch, N: spec.outFeatures, K: l.inShape.reduce((a, b) => a * b), groups: 1 };
     const t = planGemm(problem, {
       choice: tilesFromEnv(), fallback: probe.info.fallback, maxGroups: probe.limits.maxComputeWorkgroupsPerDimension ?? 65535, maxSplits: 1,
-      targetWorkgroups: probe.info.fallback ? 8 : 1024, workgroupBytes: probe.limits.maxComputeWorkgroupStorageSize ?? 16384,
+      targetWorkgroups: defaultTargetWorkgroups(probe.info.fallback), workgroupBytes: probe.limits.maxComputeWorkgroupStorageSize ?? 16384,
     }).tiles;
-    return [{ layer: spec.name, m: problem.M, n: problem.N, k: problem.K, groups: problem.groups, tiles: `${t.BM}x${t.BN}x${t.BK}/${t.TM}x${t.TN}` }];
+    return [{ layer: spec.name, m: problem.M, n: problem.N, k: problem.K, groups: problem.groups, tiles: tileName(t) }];
   });
   return {
     fp32: 'float32 operands and sums (vec4 tiles)',

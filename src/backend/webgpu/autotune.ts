@@ -5,7 +5,7 @@
 // the op. The choice is per problem (Launcher.gemmKey: op part, precision, M x N x K x groups),
 // so it holds for the batch it was measured at; src/backend/webgpu/tile_cache.ts keeps it on disk.
 import { GpuError } from './errors.js';
-import { parseTileChoice, tileBytes, TILES, type TileConfig } from './gemm.js';
+import { parseTileChoice, tileBytes, tileName, TILES, type TileConfig } from './gemm.js';
 import type { WebGpuBackend } from './index.js';
 
 export interface TuneResult {
@@ -15,12 +15,12 @@ export interface TuneResult {
   ops: { op: string; problems: string[]; ms: number[]; best: string }[];
 }
 
-export const tileName = (t: TileConfig) => `${t.BM}x${t.BN}x${t.BK}/${t.TM}x${t.TN}`;
+/** Bytes of workgroup memory a kernel may use on this device (WebGPU's default where unsaid). */
+const workgroupLimit = (backend: WebGpuBackend) => backend.limits.maxComputeWorkgroupStorageSize ?? 16384;
 
 /** The named shapes that fit this device's workgroup memory. */
 export function tileCandidates(backend: WebGpuBackend): TileConfig[] {
-  const limit = backend.limits.maxComputeWorkgroupStorageSize ?? 16384;
-  return Object.values(TILES).filter((t) => tileBytes(t) <= limit);
+  return Object.values(TILES).filter((t) => tileBytes(t) <= workgroupLimit(backend));
 }
 
 /** The GEMM problems (Launcher.gemmKey) that `step` dispatches, learned by running it once. */
@@ -84,7 +84,7 @@ export function tunedTiles(backend: WebGpuBackend): Record<string, string> {
 
 /** Takes tuned tiles back (`what` names their source in errors: a shape the kernel cannot run is refused). */
 export function useTunedTiles(backend: WebGpuBackend, tiles: Readonly<Record<string, unknown>>, what: string): void {
-  const limit = backend.limits.maxComputeWorkgroupStorageSize ?? 16384;
+  const limit = workgroupLimit(backend);
   for (const [key, spec] of Object.entries(tiles)) {
     const t = typeof spec === 'string' ? parseTileChoice(spec, `${what}: "${key}"`) : null;
     if (t === null || typeof t !== 'object') throw new GpuError(`${what}: "${key}": expected tiles as BMxBNxBK/TMxTN, found ${JSON.stringify(spec)}`);

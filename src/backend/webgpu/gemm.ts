@@ -41,6 +41,9 @@ export function parseTileChoice(text: string, what: string): TileChoice {
   return t;
 }
 
+/** A tile shape as parseTileChoice reads it: BMxBNxBK/TMxTN. */
+export const tileName = (t: TileConfig) => `${t.BM}x${t.BN}x${t.BK}/${t.TM}x${t.TN}`;
+
 export interface GemmProblem {
   M: number;
   N: number;
@@ -112,6 +115,9 @@ function pickTiles(p: GemmProblem, choice: 'auto' | keyof typeof TILES, fallback
   const bigTiles = (rows128 / 128) * Math.ceil(p.N / 128) * p.groups;
   return !fallback && rows128 <= Math.ceil(p.M / 64) * 64 && bigTiles >= 256 ? TILES.large : TILES.square;
 }
+
+/** Workgroups a GEMM should offer before split-K is used: a software adapter has few cores. */
+export const defaultTargetWorkgroups = (fallback: boolean) => (fallback ? 8 : 1024);
 
 export function planGemm(p: GemmProblem, o: PlanOptions): GemmPlan {
   const tiles = chooseTiles(p, o);

@@ -28,7 +28,7 @@ import { dropThreshold } from '../../rng/hash.js';
 import { checkCrops, PARAMS_PER_CROP } from '../cpu/crops.js';
 import { GpuContext, gpuTensor, GpuTensor, type ProfileEntry, type Recorded } from './context.js';
 import { openDevice, platformGpu, type AdapterDescription, type DeviceOptions } from './device.js';
-import { grid1d, parseTileChoice, type TileChoice } from './gemm.js';
+import { defaultTargetWorkgroups, grid1d, parseTileChoice, type TileChoice } from './gemm.js';
 import * as gemmOps from './gemm_ops.js';
 import * as poolOps from './pool_ops.js';
 import { Launcher, sameRange, WG } from './launch.js';
@@ -105,7 +105,7 @@ export class WebGpuBackend implements Backend {
       precision: 'fp32',
       tiles: options.tiles ?? tilesFromEnv(),
       maxSplits: options.maxSplits ?? 64,
-      targetWorkgroups: options.targetWorkgroups ?? (info.fallback ? 8 : 1024),
+      targetWorkgroups: options.targetWorkgroups ?? defaultTargetWorkgroups(info.fallback),
       rolledLoops: options.rolledLoops ?? info.fallback,
     });
     if (options.precision) this.usePrecision(options.precision);
