@@ -36,7 +36,7 @@ export function adapterKey(backend: WebGpuBackend): string {
   try {
     dawn = (createRequire(import.meta.url)('webgpu/package.json') as { version: string }).version;
   } catch {
-    // a browser build or an unusual install: the adapter's own words still separate drivers
+    // an install whose package hides package.json: the adapter's own words still separate drivers
   }
   return `${a.vendor} | ${a.architecture} | ${a.device} | ${a.description} | webgpu ${dawn}`;
 }
