@@ -19,7 +19,6 @@ export interface SelectOptions {
   tiles?: TileChoice;
 }
 
-
 /**
  * `cpu` and `webgpu` are taken as asked (`webgpu` fails clearly where no adapter exists).
  * `auto` takes WebGPU when a hardware adapter exists, else the CPU, and says which once on

@@ -42,9 +42,9 @@ export class Net implements Network {
     this.parameterCount = slots.reduce((s, p) => s + product(p.shape), 0);
     // What the whole arena needs, for the one-line error when the backend cannot give it.
     // Each layer's output unless in place, and a max-pool's argmax reserve besides.
-    const activations = planned.flatMap((l) => (l.inPlace ? [] : Array<number>(l.spec.kind === 'maxpool' ? 2 : 1).fill(B * product(l.outShape))));
+    const activations = planned.reduce((s, l) => s + (l.inPlace ? 0 : l.spec.kind === 'maxpool' ? 2 : 1) * B * product(l.outShape), 0);
     const largestActivation = Math.max(product(arch.input), ...planned.map((l) => product(l.outShape)));
-    const bytes = 4 * (3 * parameterFloats(slots) + B * (product(arch.input) + 1 + 2 * largestActivation) + 1 + activations.reduce((s, n) => s + n, 0));
+    const bytes = 4 * (3 * parameterFloats(slots) + B * (product(arch.input) + 1 + 2 * largestActivation) + 1 + activations);
     const allocate = (label: string, size: number): Tensor => {
       try {
         return backend.allocate(label, size);
