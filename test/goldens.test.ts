@@ -176,6 +176,6 @@ test('reduced-width paper net: logits, loss and every gradient match PyTorch (fl
   for (const p of net.parameters) {
     const want = f.data(`grad.${p.name}`);
     const scale = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-    assertClose(`grad ${p.name}`, cpuData(p.grad), want, 1e-3, 1e-2 * scale);
+    assertClose(`grad ${p.name}`, cpuData(p.grad!), want, 1e-3, 1e-2 * scale);
   }
 });

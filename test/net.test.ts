@@ -33,7 +33,7 @@ test('micro net: every parameter gradient matches Float64 finite differences (tr
   net.forward(3, 'train', seed, step);
   net.backward();
   for (const p of net.parameters) {
-    const analytic = Float64Array.from(cpuData(p.grad));
+    const analytic = Float64Array.from(cpuData(p.grad!));
     const numeric = numericGradient(loss, cpuData(p.value) as Float64Array);
     assertClose(p.name, analytic, numeric, 1e-4, 1e-4);
   }
@@ -50,7 +50,7 @@ test('micro net: one paper-form SGD step applies v = m v - wd lr w - lr g; w += 
   const expected = net.parameters.map((p) => {
     const w = Float64Array.from(cpuData(p.value));
     const v = new Float64Array(w.length);
-    sgdUpdate(w.length, { lr: 0.05, momentum: 0.9, weightDecay: 5e-4, form: 'paper' }, w, cpuData(p.grad), v);
+    sgdUpdate(w.length, { lr: 0.05, momentum: 0.9, weightDecay: 5e-4, form: 'paper' }, w, cpuData(p.grad!), v);
     return w;
   });
   net.update({ lr: 0.05, momentum: 0.9, weightDecay: 5e-4, form: 'paper' });

@@ -6,14 +6,14 @@ import { product } from '../core/geometry.js';
 import { expectTensor, type NamedTensor } from '../io/safetensors.js';
 import { Rng } from '../rng/hash.js';
 import { parameterNames } from './architectures.js';
-import { parameterFloats, ParameterArena, type Parameter, type ParameterSlot } from './arena.js';
+import { parameterFloats, ParameterArena, type Parameter, type ParameterSlot, type TrainableOptions } from './arena.js';
 import { initBias, initWeight, type InitOptions } from './init.js';
 import type { Architecture } from './layers.js';
 import type { InputSlot, Network } from './network.js';
 import { planLayers, type PlannedLayer } from './plan.js';
 import { LayerStack, type Pass, type StackLayer } from './stack.js';
 
-export type { Parameter } from './arena.js';
+export type { Parameter, TrainableOptions } from './arena.js';
 
 export class Net implements Network {
   readonly layers: StackLayer[];
@@ -28,23 +28,43 @@ export class Net implements Network {
   private readonly arena: ParameterArena;
   private readonly stack: LayerStack;
   private readonly gradBuffers: [Tensor, Tensor];
+  /** Index of the first layer whose parameters train; the layers before it are frozen. */
+  readonly trainableFrom: number;
+  /**
+   * The frozen front: the layers before this index run as at evaluation (dropout off), so an
+   * image's output there is fixed and may be kept. It is trainableFrom, less the dropout layers
+   * just before it, which keep dropping what the first trained layer sees.
+   */
+  readonly frozenBefore: number;
   /** What the last forward() ran: backward() replays its dropout masks. */
   private last: Pass | null = null;
 
+  /**
+   * `trainable` freezes the layers before `trainableFrom` (no gradient, no velocity; they run as
+   * at evaluation) and sets learning-rate multipliers by layer (fine-tuning: fine_tune.ts). A net
+   * that is only run and looked into (explain) freezes every layer: it holds values only.
+   */
   constructor(
     readonly backend: Backend,
     readonly arch: Architecture,
     readonly maxBatch: number,
+    trainable: TrainableOptions = {},
   ) {
     const planned = planLayers(arch);
     const B = maxBatch;
     const slots = parameterSlots(arch, planned);
+    this.trainableFrom = trainable.trainableFrom ?? 0;
+    let front = this.trainableFrom;
+    while (front > 0 && front <= arch.layers.length && arch.layers[front - 1].kind === 'dropout') front--;
+    this.frozenBefore = front;
     this.parameterCount = slots.reduce((s, p) => s + product(p.shape), 0);
     // What the whole arena needs, for the one-line error when the backend cannot give it.
     // Each layer's output unless in place, and a max-pool's argmax reserve besides.
     const activations = planned.reduce((s, l) => s + (l.inPlace ? 0 : l.spec.kind === 'maxpool' ? 2 : 1) * B * product(l.outShape), 0);
     const largestActivation = Math.max(product(arch.input), ...planned.map((l) => product(l.outShape)));
-    const bytes = 4 * (3 * parameterFloats(slots) + B * (product(arch.input) + 1 + 2 * largestActivation) + 1 + activations);
+    const trained = slots.filter((p) => p.layer >= this.trainableFrom);
+    const parameters = parameterFloats(slots) + 2 * parameterFloats(trained);
+    const bytes = 4 * (parameters + B * (product(arch.input) + 1 + 2 * largestActivation) + 1 + activations);
     const allocate = (label: string, size: number): Tensor => {
       try {
         return backend.allocate(label, size);
@@ -56,7 +76,7 @@ export class Net implements Network {
         );
       }
     };
-    this.arena = new ParameterArena(backend, arch.name, slots, allocate);
+    this.arena = new ParameterArena(backend, arch.name, slots, allocate, trainable);
     this.parameters = this.arena.parameters;
     // Activations: one buffer per layer that does not work in place; gradients of activations
     // ping-pong between two buffers of the largest activation's size.
@@ -90,24 +110,51 @@ export class Net implements Network {
    * Runs the layers on the first `batch` images of `input`. Training mode applies dropout with
    * masks drawn from (seed, step); evaluation mode skips it (inverted dropout needs no rescale).
    * `firstImage` is the index of input's first image in a larger batch that several devices
-   * share: its dropout masks are those that batch's images get.
+   * share: its dropout masks are those that batch's images get. `from` > 0 starts at that layer,
+   * whose input the caller has written (a frozen front's kept outputs: inputOf(from)).
    */
-  forward(batch: number, mode: 'train' | 'eval', seed = 0, step = 0, firstImage = 0): void {
+  forward(batch: number, mode: 'train' | 'eval', seed = 0, step = 0, firstImage = 0, from = 0): void {
     this.checkBatch(batch);
-    this.last = { batch, mode, seed, step, firstImage };
+    this.last = { batch, mode, seed, step, firstImage, frozenBefore: this.frozenBefore, from };
     this.stack.forward(this.last);
   }
 
   /**
-   * Loss of the last forward pass against `labels`, and every parameter's gradient (zeroed
-   * first, times `gradScale`), through the same dropout masks as that pass.
+   * Loss of the last forward pass against `labels`, and the gradient of every trained parameter
+   * (zeroed first, times `gradScale`), through the same dropout masks as that pass. The backward
+   * pass stops at the first trained layer: nothing below it needs a gradient.
    */
   backward(gradScale = 1): void {
     if (!this.last) throw new Error('backward() needs a forward() first');
     this.arena.zeroGradients();
     const [dLogits, spare] = this.gradBuffers;
     this.backend.softmaxCrossEntropy(this.last.batch, this.arch.classes, this.logits, this.labels, this.loss, dLogits, gradScale);
-    this.stack.backward(this.last, dLogits, spare, false);
+    this.stack.backward(this.last, dLogits, spare, { stop: this.trainableFrom, paramsFrom: this.trainableFrom });
+  }
+
+  /**
+   * For the last forward pass, the gradient of sum(dLogits * logits) with respect to the input of
+   * layer `layer` (0: the image), [batch, ...that input's shape]: with a one-hot `dLogits`
+   * [batch, classes], d score_c / d input (saliency) or / d a layer's output (Grad-CAM: the input
+   * of the layer after it). Computes no parameter gradient and changes no parameter.
+   */
+  async inputGradient(layer: number, dLogits: Float32Array): Promise<Float32Array> {
+    if (!this.last) throw new Error('inputGradient() needs a forward() first');
+    const l = this.layers[layer];
+    if (!l) throw new ShapeError(`${this.arch.name} has no layer ${layer} (it has ${this.layers.length})`);
+    const batch = this.last.batch;
+    if (dLogits.length !== batch * this.arch.classes) {
+      throw new ShapeError(`inputGradient: dLogits holds ${dLogits.length} floats, expected ${batch} x ${this.arch.classes}`);
+    }
+    const [a, b] = this.gradBuffers;
+    this.backend.write(a, dLogits);
+    const grad = this.stack.backward(this.last, a, b, { stop: layer, paramsFrom: Infinity, inputGradient: true })!;
+    return this.backend.read(grad, batch * product(l.inShape));
+  }
+
+  /** The tensor that holds layer `layer`'s input ([maxBatch, ...inShape]): forward(..., from = layer) reads it. */
+  inputOf(layer: number): Tensor {
+    return this.layers[layer].input;
   }
 
   /** Loss only (no gradients) of the last forward pass against `labels`. */
@@ -152,17 +199,21 @@ export class Net implements Network {
     return { shape: layer.outShape, data: await this.backend.read(layer.output, batch * product(layer.outShape)) };
   }
 
-  /** Parameters (or, with `which`, gradients or velocities) under their file names. */
+  /** Parameters (or, with `which`, the trained ones' gradients or velocities) under their file names. */
   async exportTensors(which: 'value' | 'grad' | 'velocity' = 'value'): Promise<NamedTensor[]> {
     const out: NamedTensor[] = [];
-    for (const p of this.parameters) out.push({ name: p.name, shape: p.shape, data: await this.backend.read(p[which]) });
+    for (const p of this.parameters) {
+      const t = p[which];
+      if (t) out.push({ name: p.name, shape: p.shape, data: await this.backend.read(t) }); // frozen: no gradient, no velocity
+    }
     return out;
   }
 
-  /** Loads parameters (or velocities) by file name; every name and shape must match. */
+  /** Loads parameters (or the trained ones' velocities) by file name; every name and shape must match. */
   importTensors(tensors: Map<string, NamedTensor>, file: string, which: 'value' | 'velocity' = 'value'): void {
     for (const p of this.parameters) {
-      this.backend.write(p[which], expectTensor(tensors, p.name, p.shape, file).data);
+      const t = p[which];
+      if (t) this.backend.write(t, expectTensor(tensors, p.name, p.shape, file).data);
     }
   }
 

@@ -25,6 +25,26 @@ export interface Pass {
   step: number;
   /** Index of the pass's first image in the whole batch (a data-parallel slice's first row). */
   firstImage: number;
+  /**
+   * Layers before this index are a frozen feature extractor (fine-tuning) and run as at
+   * evaluation, dropout off, so that their output for an image is fixed and can be kept. 0: none.
+   */
+  frozenBefore?: number;
+  /**
+   * The first layer to run (0 when absent): the input of layer `from` already holds what the
+   * layers before it would give (a frozen front's kept outputs).
+   */
+  from?: number;
+}
+
+/** How far a backward pass goes, and what it computes on the way. */
+export interface BackwardOptions {
+  /** Index of the lowest layer whose backward step runs (0 when absent: every layer). */
+  stop?: number;
+  /** Layers from this index up add to their parameter gradients; earlier ones compute none (0 when absent). */
+  paramsFrom?: number;
+  /** Whether layer `stop` also computes the gradient of its input (the image's, for layer 0). */
+  inputGradient?: boolean;
 }
 
 export class LayerStack {
@@ -66,6 +86,7 @@ export class LayerStack {
     const be = this.backend;
     const { batch } = pass;
     for (const l of this.layers) {
+      if (l.index < (pass.from ?? 0)) continue;
       const s = l.spec;
       const inCount = batch * product(l.inShape);
       switch (s.kind) {
@@ -88,7 +109,7 @@ export class LayerStack {
           be.adaptiveAvgPoolForward(adaptiveGeometryOf(l, batch), l.input, l.output);
           break;
         case 'dropout':
-          if (pass.mode === 'train') be.dropoutForward(inCount, dropoutParams(s.p, pass, l), l.input, l.output);
+          if (dropsOut(pass, l)) be.dropoutForward(inCount, dropoutParams(s.p, pass, l), l.input, l.output);
           break;
         case 'flatten':
           break;
@@ -98,28 +119,34 @@ export class LayerStack {
 
   /**
    * The backward pass of `pass` from the output gradient in `dOut`, using `spare` as the other
-   * ping-pong buffer; adds to parameter gradients. Returns the buffer that holds the input's
-   * gradient, or null without `inputGradient` (no one needs the image's).
+   * ping-pong buffer, down to layer `o.stop`; adds to the parameter gradients of layers from
+   * `o.paramsFrom` up (frozen parameters have none). Returns the buffer that holds the gradient
+   * of layer `o.stop`'s input, or null without `o.inputGradient` (no one needs it: the image's,
+   * or a frozen layer's).
    */
-  backward(pass: Pass, dOut: Tensor, spare: Tensor, inputGradient: boolean): Tensor | null {
+  backward(pass: Pass, dOut: Tensor, spare: Tensor, o: BackwardOptions = {}): Tensor | null {
     const be = this.backend;
     const { batch } = pass;
-    for (let i = this.layers.length - 1; i >= 0; i--) {
+    const stop = o.stop ?? 0;
+    const paramsFrom = o.paramsFrom ?? 0;
+    for (let i = this.layers.length - 1; i >= 0 && this.layers[i].index >= stop; i--) {
       const l = this.layers[i];
       const s = l.spec;
-      const needInput = i > 0 || inputGradient;
+      // The stack's first layer, or the last one asked for, computes its input's gradient only on request.
+      const needInput = i === 0 || l.index === stop ? o.inputGradient === true : true;
       const dIn = l.inPlace ? dOut : spare;
       const count = batch * product(l.inShape);
+      const grads = l.index >= paramsFrom && l.weight?.grad && l.bias?.grad ? { w: l.weight.grad, b: l.bias.grad } : null;
       switch (s.kind) {
         case 'conv': {
           const g = convGeometryOf(l, batch);
-          be.conv2dBackwardFilter(g, l.input, dOut, l.weight!.grad, l.bias!.grad);
+          if (grads) be.conv2dBackwardFilter(g, l.input, dOut, grads.w, grads.b);
           if (needInput) be.conv2dBackwardData(g, dOut, l.weight!.value, dIn);
           break;
         }
         case 'linear': {
           const ls = linearShape(l, batch);
-          be.linearBackwardParams(ls, l.input, dOut, l.weight!.grad, l.bias!.grad);
+          if (grads) be.linearBackwardParams(ls, l.input, dOut, grads.w, grads.b);
           if (needInput) be.linearBackwardData(ls, dOut, l.weight!.value, dIn);
           break;
         }
@@ -136,14 +163,14 @@ export class LayerStack {
           be.adaptiveAvgPoolBackward(adaptiveGeometryOf(l, batch), dOut, dIn);
           break;
         case 'dropout':
-          if (pass.mode === 'train') be.dropoutBackward(count, dropoutParams(s.p, pass, l), dOut, dIn);
+          if (dropsOut(pass, l)) be.dropoutBackward(count, dropoutParams(s.p, pass, l), dOut, dIn);
           break;
         case 'flatten':
           break;
       }
       if (dIn !== dOut) [dOut, spare] = [dIn, dOut];
     }
-    return inputGradient ? dOut : null;
+    return o.inputGradient ? dOut : null;
   }
 }
 
@@ -170,6 +197,11 @@ function poolGeometryOf(l: PlannedLayer, batch: number) {
 function adaptiveGeometryOf(l: PlannedLayer, batch: number) {
   const [c, h, w] = l.inShape;
   return { planes: batch * c, inHeight: h, inWidth: w, outHeight: l.outShape[1], outWidth: l.outShape[2] };
+}
+
+/** Dropout runs in training, except in a frozen front (which runs as at evaluation). */
+function dropsOut(pass: Pass, l: PlannedLayer): boolean {
+  return pass.mode === 'train' && l.index >= (pass.frozenBefore ?? 0);
 }
 
 /**

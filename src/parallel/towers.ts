@@ -116,7 +116,7 @@ export class TowerParallel implements Network {
       return t.grads[0];
     });
     for (let s = this.segments.length - 1; s >= 0; s--) {
-      const dIn = this.towers.map((t, i) => t.stacks[s].backward(pass, dOut[i], other(t, dOut[i]), s > 0));
+      const dIn = this.towers.map((t, i) => t.stacks[s].backward(pass, dOut[i], other(t, dOut[i]), { inputGradient: s > 0 }));
       if (s > 0) dOut = await this.exchangeBackward(s, batch, dIn as Tensor[]);
     }
   }
@@ -149,9 +149,10 @@ export class TowerParallel implements Network {
     const [a, b] = this.towers;
     for (let i = 0; i < a.arena.parameters.length; i++) {
       const [pa, pb] = [a.arena.parameters[i], b.arena.parameters[i]];
-      const data = new Float32Array(2 * pa[which].size);
-      data.set(await a.backend.read(pa[which]), 0);
-      data.set(await b.backend.read(pb[which]), pa[which].size);
+      const [ta, tb] = [pa[which]!, pb[which]!]; // towers train every layer: nothing is frozen
+      const data = new Float32Array(2 * ta.size);
+      data.set(await a.backend.read(ta), 0);
+      data.set(await b.backend.read(tb), ta.size);
       out.push({ name: pa.name, shape: [2 * pa.shape[0], ...pa.shape.slice(1)], data });
     }
     return out;
@@ -162,7 +163,7 @@ export class TowerParallel implements Network {
       for (const p of t.arena.parameters) {
         const whole = expectTensor(tensors, p.name, [2 * p.shape[0], ...p.shape.slice(1)], file).data;
         const size = product(p.shape);
-        t.backend.write(p[which], whole.subarray(i * size, (i + 1) * size));
+        t.backend.write(p[which]!, whole.subarray(i * size, (i + 1) * size));
       }
     });
   }
