@@ -16,12 +16,13 @@ import { BUNDLED_FASHION_MNIST } from '../src/data/source.js';
 import { readSafetensors, writeSafetensors } from '../src/io/files.js';
 import { train, type TrainConfig, type TrainEvent } from '../src/train/trainer.js';
 import { softmax } from '../src/backend/cpu/loss.js';
-import { evaluateModels, loadTrainedModel, loadWeightsFile, predictTestSet, testData, type LoadedModel } from '../src/eval/models.js';
+import { evaluateModels, loadTrainedModel, loadWeightsFile, modelInput, predictTestSet, testData, type LoadedModel } from '../src/eval/models.js';
 import { architecture } from '../src/nn/architectures.js';
 import { Net } from '../src/nn/net.js';
 import type { Dataset } from '../src/data/dataset.js';
 import { imageOf } from '../src/eval/predict.js';
 import { Rng } from '../src/rng/hash.js';
+import { dataPreprocessing } from '../src/data/preprocessing.js';
 
 const config = (out: string): TrainConfig => ({
   arch: 'mini', data: `fashion-mnist:${BUNDLED_FASHION_MNIST}`, epochs: 1, batch: 32, lr: 0.01, momentum: 0.9,
@@ -78,7 +79,7 @@ test("ten-crop evaluation averages the softmax of each test image's ten views", 
   assert.equal(ten.n, centre.n);
   // Stored 28x28, crops 28: the four corners and the centre are the image itself, and the other
   // five views its mirror image; so ten-crop is the mean of the image's and the mirror's softmax.
-  const data = await testData(spec, { crop: 28, scale: model.model.scale, batch: 20 });
+  const data = await testData(spec, { ...modelInput(model.model), batch: 20 });
   const net = new Net(backend, architecture('mini'), 20);
   net.importTensors(model.weights, model.weightsPath);
   const first = (await data.test.epoch(0).next()).value!;
@@ -117,7 +118,7 @@ test("ten-crop on the paper net: the corners, centre and mirror images of 227 in
   }
   const spec = `folder:${root}`;
   const scale = 1 / 64;
-  const data = await testData(spec, { crop: 227, scale, batch: 1 });
+  const data = await testData(spec, { crop: 227, preprocessing: dataPreprocessing(3, scale), batch: 1 });
   await data.close();
   const backend = new CpuBackend();
   const net = new Net(backend, architecture('paper', undefined, 2), 10);
@@ -180,7 +181,7 @@ async function pngOf(set: Dataset, i: number, path: string): Promise<string> {
 test('predict, similar and features on image files and splits agree with the library', async () => {
   assert.ok(trained, 'needs the run of the first test');
   const model = await loadTrainedModel(trained);
-  const data = await testData(config(trained).data, { crop: 28, scale: model.model.scale, batch: 64 });
+  const data = await testData(config(trained).data, { ...modelInput(model.model), batch: 64 });
   const { train: trainSet, test: testSet } = data.sets;
   await data.close();
   const dir = mkdtempSync(join(tmpdir(), 'alexnet-predict-'));

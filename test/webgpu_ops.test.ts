@@ -216,9 +216,9 @@ interface CropCase {
 
 const CROP_CASES: CropCase[] = [
   // 3 x 35 x 35 = 3,675 bytes: images start mid-word, so the byte unpacking is exercised.
-  { name: 'RGB 35x35, ten 31-pixel views', g: { images: 3, views: 10, channels: 3, height: 35, width: 35, crop: 31, scale: 1 / 64 } },
-  { name: 'grey 28x28, one view each', g: { images: 5, views: 1, channels: 1, height: 28, width: 28, crop: 28, scale: 0.5 } },
-  { name: 'RGB 9x13 (not square), 7-pixel crops', g: { images: 4, views: 2, channels: 3, height: 9, width: 13, crop: 7, scale: 1 } },
+  { name: 'RGB 35x35, ten 31-pixel views', g: { images: 3, views: 10, channels: 3, height: 35, width: 35, crop: 31, scale: [1 / 58.4, 1 / 57.1, 1 / 57.4] } }, // ImageNet's std per channel
+  { name: 'grey 28x28, one view each', g: { images: 5, views: 1, channels: 1, height: 28, width: 28, crop: 28, scale: [0.5] } },
+  { name: 'RGB 9x13 (not square), 7-pixel crops', g: { images: 4, views: 2, channels: 3, height: 9, width: 13, crop: 7, scale: [1, 2, 0.25] } },
 ];
 
 async function cropParity(be: Backend, c: CropCase, seed: number): Promise<void> {
@@ -253,7 +253,7 @@ for (const [i, c] of CROP_CASES.entries()) {
 }
 
 test('writeCrops refuses params that place a crop outside its image, and a short pixel array', { skip }, async () => {
-  const g: CropGeometry = { images: 1, views: 1, channels: 1, height: 8, width: 8, crop: 6, scale: 1 };
+  const g: CropGeometry = { images: 1, views: 1, channels: 1, height: 8, width: 8, crop: 6, scale: [1] };
   for (const b of [cpu, gpu!]) {
     const mean = b.allocate('mean', 64);
     const out = b.allocate('out', 36);

@@ -9,6 +9,8 @@ import { architecture, ARCHITECTURE_NAMES } from '../nn/architectures.js';
 import { towersProblem } from '../parallel/tower_plan.js';
 import { INITIAL_SCALE, isLossScale } from '../optim/loss_scale.js';
 import { train } from '../train/trainer.js';
+import { readFineTuneSource } from '../train/fine_tune_source.js';
+import { firstTrainedLayer } from '../train/fine_tune.js';
 import { evaluateModels } from '../eval/models.js';
 import { buildReport } from '../report/report.js';
 import { buildSweepReport } from '../report/sweep_report.js';
@@ -33,6 +35,22 @@ function lossScale(value: string): number {
   const s = Number(value);
   if (!isLossScale(s)) throw new UsageError(`--loss-scale: expected a power of two >= 1 (scaling by it is exact), found "${value}"`);
   return s;
+}
+
+/** Fine-tuning's defaults: Caffe's recipe (base_lr 0.001, the new layer's lr_mult 10). */
+const FINE_TUNE_LR = 0.001;
+const FINE_TUNE_LR_MULT = 10;
+
+/** The --from model, after the options that only go with it are checked. */
+async function fineTuneSource(o: { from?: string; resume?: string; freeze?: string; lrMultNew?: number; preprocessing?: string; arch?: string; parallel?: string; devices?: number }) {
+  if (o.from === undefined) {
+    const alone = [['--freeze', o.freeze], ['--lr-mult-new', o.lrMultNew], ['--preprocessing', o.preprocessing]].find(([, v]) => v !== undefined);
+    if (alone) throw new UsageError(`${alone[0]} goes with --from (fine-tuning a trained model)`);
+    return undefined;
+  }
+  if (o.resume !== undefined) throw new UsageError('--from starts a new run from a trained model; --resume continues a run: give one of them');
+  if (o.parallel === 'towers' && (o.devices ?? 1) > 1) throw new UsageError('--from with --parallel towers: the towers train from scratch; fine-tune on one device or with --parallel data');
+  return readFineTuneSource(o.from, o.arch);
 }
 
 const program = new Command('alexnet')
@@ -69,8 +87,14 @@ program
 program
   .command('train')
   .description("train with the paper's SGD; checkpoints every epoch; evaluates on the test set")
-  .option('--arch <name>', ARCHITECTURE_NAMES.join(', '), 'mini')
+  .option('--arch <name>', `${ARCHITECTURE_NAMES.join(', ')} (default: mini, or the --from model's)`)
   .option('--data <spec>', 'fashion-mnist[:DIR], cifar10:DIR, folder:DIR, imagenet:DIR or cache:DIR', 'fashion-mnist')
+  .option('--from <source>', "fine-tune: start from a trained model (a run or checkpoint directory, .safetensors, torchvision .pth, .caffemodel); docs/transfer.md")
+  .option('--freeze <layer>', 'with --from: the layers up to and including this one (conv1 ... fc7) are not trained (no gradient, no momentum)')
+  .option('--lr-mult-new <m>', "with --from: a new fc8 (the data's classes are not the source's) learns m times faster", positiveNumber('--lr-mult-new'))
+  .option('--preprocessing <which>', "with --from: the source model's (default) or the data's (its mean image, as from scratch)", oneOf('--preprocessing', ['source', 'data'] as const))
+  .option('--augment <how>', "training views: paper (random crops, mirrors, PCA lighting) or none (centre crops)", oneOf('--augment', ['paper', 'none'] as const), 'paper')
+  .option('--no-cache-features', "with --freeze and --augment none: run the frozen layers every step instead of keeping their outputs per image")
   .option('--epochs <n>', 'passes over the training set (with --resume: the new total)', positiveInt('--epochs'))
   .option('--batch <n>', "mini-batch size (the architecture's default: 128 for the paper's nets)", positiveInt('--batch'))
   .option('--lr <rate>', "initial learning rate, which cosine decays from (the architecture's default: 0.01)", finiteNumber('--lr', 0))
@@ -99,27 +123,33 @@ program
   .addOption(tilesOption())
   .option('--loss-scale <s>', 'with --precision mixed: the loss scale to start from, a power of two (it halves on overflow, doubles after 2000 clean steps)', lossScale, INITIAL_SCALE)
   .action(async (o) => {
-    const { defaults } = architecture(o.arch);
+    const source = await fineTuneSource(o);
+    const archName: string = o.arch ?? source?.info.arch ?? 'mini';
+    const { defaults } = architecture(archName);
+    firstTrainedLayer(architecture(archName), o.freeze); // a --freeze the net does not have is refused before any work
     const batch: number = o.batch ?? defaults.batch;
     if (o.parallel === 'towers') {
       if (o.devices !== 2) throw new UsageError(`--parallel towers: the paper's two towers need --devices 2, found ${o.devices}`);
-      const problem = towersProblem(architecture(o.arch));
-      if (problem) throw new UsageError(`--parallel towers: the ${o.arch} architecture cannot be split into the paper's two towers: ${problem}; use --parallel data`);
+      const problem = towersProblem(architecture(archName));
+      if (problem) throw new UsageError(`--parallel towers: the ${archName} architecture cannot be split into the paper's two towers: ${problem}; use --parallel data`);
     } else if (o.devices > batch) throw new UsageError(`--devices ${o.devices}: more devices than images in a batch (--batch ${batch})`);
     const backends = await selectBackends(o.backend, o.devices, notice, { cpu: cpuOptions(o), tiles: o.tiles });
-    const out = o.out ?? o.resume ?? `runs/${o.arch}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    const out = o.out ?? o.resume ?? `runs/${archName}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     await train(
       {
-        arch: o.arch, data: o.data, epochs: o.epochs ?? 2, batch, lr: o.lr ?? defaults.lr,
+        arch: archName, data: o.data, epochs: o.epochs ?? 2, batch, lr: o.lr ?? (source ? FINE_TUNE_LR : defaults.lr),
         schedule: o.lrSchedule ?? defaults.schedule, momentum: o.momentum,
         weightDecay: o.weightDecay, sgdForm: o.sgdForm, seed: o.seed, init: o.init, biasInit: o.biasInit,
         inputScale: o.inputScale, validation: o.val, limit: o.limit, checkpointEvery: o.checkpointEvery, out, report: o.report,
-        precision: o.precision, ...(o.precision === 'mixed' ? { lossScale: o.lossScale } : {}),
+        precision: o.precision, ...(o.precision === 'mixed' ? { lossScale: o.lossScale } : {}), augment: o.augment,
+        ...(source ? {
+          fineTune: { source: source.info, freeze: o.freeze, lrMultNew: o.lrMultNew ?? FINE_TUNE_LR_MULT, preprocessing: o.preprocessing, cacheFeatures: o.cacheFeatures },
+        } : {}),
       },
       backends,
       trainReporter(Boolean(o.json), Boolean(o.logSteps)),
       o.resume ? { dir: o.resume, epochs: o.epochs, lr: o.lr } : undefined,
-      { force: Boolean(o.force), parallel: o.parallel },
+      { force: Boolean(o.force), parallel: o.parallel, source },
     );
   });
 

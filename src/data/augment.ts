@@ -5,7 +5,7 @@
 // mirror images). Every draw is a pure function of (seed, epoch, image index), so any thread,
 // any worker count and any resumed run produce the same bytes.
 //
-// Float batches are made on the CPU in one pass: (pixel - mean + colour) * scale at the crop's
+// Float batches are made on the CPU in one pass: (pixel - mean + colour) * scale[c] at the crop's
 // (mirrored) source positions (src/backend/cpu/crops.ts). For a device that augments, uint8
 // batches carry the stored images uncropped with per-crop parameters: the CPU only reads
 // records (no per-pixel work), and the backend's writeCrops applies the same formula.
@@ -34,7 +34,8 @@ export interface AugmentPlan {
   eigenvectors: number[][];
   /** What is subtracted, C x H x W: the mean image, channel means broadcast, or zeros. */
   mean: Float32Array;
-  scale: number;
+  /** [C]: the factor on each channel. */
+  scale: number[];
   output: 'float32' | 'uint8';
 }
 
@@ -49,10 +50,13 @@ export interface PlanOptions {
   flip?: boolean;
   /** Standard deviation of the lighting alphas in training; default 0.1, 0 for none. */
   lighting?: number;
-  /** What to subtract; default the mean image. */
-  mean?: MeanMode;
-  /** Factor on (pixel - mean + colour), e.g. the architecture's inputScale; default 1. */
-  scale?: number;
+  /**
+   * What to subtract; default the mean image. Numbers are constants per channel in pixel units
+   * (a model's own preprocessing, e.g. ImageNet's mean for torchvision's weights).
+   */
+  mean?: MeanMode | readonly number[];
+  /** Factor on (pixel - mean + colour), e.g. the architecture's inputScale, or one per channel; default 1. */
+  scale?: number | readonly number[];
   /** Default 'float32'; 'uint8' leaves cropping and normalising to the consumer (a device). */
   output?: 'float32' | 'uint8';
 }
@@ -68,11 +72,17 @@ export function makePlan(shape: readonly [number, number, number], stats: ImageS
   if (stats.shape.join('x') !== shape.join('x')) throw new UsageError(`statistics of ${stats.shape.join(' x ')} images used for ${shape.join(' x ')} images`);
   const meanMode = o.mean ?? 'image';
   const mean = new Float32Array(C * H * W);
+  const perChannel = (what: string, v: number | readonly number[]): number[] => {
+    const values = typeof v === 'number' ? new Array<number>(C).fill(v) : [...v];
+    if (values.length !== C || !values.every(Number.isFinite)) throw new UsageError(`${what}: expected ${C} finite numbers (one per channel), found [${values.join(', ')}]`);
+    return values;
+  };
   if (meanMode === 'image') mean.set(stats.meanImage);
-  if (meanMode === 'channel') for (let c = 0; c < C; c++) mean.fill(stats.channelMean[c], c * H * W, (c + 1) * H * W);
+  const channelMean = meanMode === 'channel' ? stats.channelMean : typeof meanMode === 'object' ? perChannel('mean', meanMode) : null;
+  if (channelMean) for (let c = 0; c < C; c++) mean.fill(channelMean[c], c * H * W, (c + 1) * H * W);
   return {
     shape: [C, H, W], crop, mode: o.mode, seed: o.seed, flip: o.flip ?? true, lighting: o.lighting ?? 0.1,
-    eigenvalues: stats.eigenvalues, eigenvectors: stats.eigenvectors, mean, scale: o.scale ?? 1, output: o.output ?? 'float32',
+    eigenvalues: stats.eigenvalues, eigenvectors: stats.eigenvectors, mean, scale: perChannel('scale', o.scale ?? 1), output: o.output ?? 'float32',
   };
 }
 

@@ -75,6 +75,9 @@ export function storedImage(rgb: Uint8Array, width: number, height: number, side
   return out;
 }
 
+/** ITU-R 601 luma weights of R, G and B (PIL's convert('L')). */
+export const LUMA = [0.299, 0.587, 0.114] as const;
+
 /** [3, H, W] RGB bytes as [channels, H, W]: itself for 3, ITU-R 601 luma (PIL's convert('L')) for 1. */
 export function toChannels(chw: Uint8Array, plane: number, channels: number): Uint8Array {
   if (channels === 3) return chw;

@@ -1,11 +1,14 @@
 // Small images for nets with large inputs: the paper net on Fashion-MNIST (28x28 grey) or
 // CIFAR-10 (32x32) sees each image scaled to side x side (256 for 227 crops) by bilinear
-// interpolation, grey replicated to three channels. Images are scaled as they are read (in the
+// interpolation, grey replicated to three channels. The same readers turn colour images grey
+// (ITU-R 601 luma, as pixels.ts's toChannels) for a net of one input channel: a model trained on
+// Fashion-MNIST fine-tuned on photos. Images are scaled as they are read (in the
 // loader's workers), not stored scaled: 60,000 Fashion-MNIST images at 3 x 256 x 256 would take
 // 11.8 GB. Sampling follows PyTorch's interpolate(mode='bilinear', align_corners=False) and
 // PIL's resize: output pixel x samples the input at (x + 0.5) * in / out - 0.5, clamped.
 import { DataError } from '../core/errors.js';
 import type { Dataset, ImageReader, OpenedData, ReaderHandle, SplitName } from './dataset.js';
+import { LUMA, toChannels } from './pixels.js';
 import type { ImageStats } from './stats.js';
 import { symmetricEigen } from './stats.js';
 
@@ -101,12 +104,16 @@ export class ResampledReader implements ImageReader {
     channels: number,
   ) {
     const [C, H, W] = base.shape;
-    if (channels !== C && !(C === 1 && channels === 3)) throw new DataError(`cannot make ${channels}-channel images from ${C}-channel ones`);
+    if (channels !== C && !(C === 1 && channels === 3) && !(C === 3 && channels === 1)) throw new DataError(`cannot make ${channels}-channel images from ${C}-channel ones`);
     this.shape = [channels, side, side];
     this.count = base.count;
     this.scratch = new Uint8Array(C * H * W);
-    this.resampler = new Resampler(base.shape, side, channels);
+    this.resampler = new Resampler(base.shape, side, Math.max(C, channels));
+    this.colour = C > channels ? new Uint8Array(C * side * side) : null;
   }
+
+  /** The scaled colour image before it turns grey (a 3-channel base read for 1 channel). */
+  private readonly colour: Uint8Array | null;
 
   label(i: number): number {
     return this.base.label(i);
@@ -114,7 +121,9 @@ export class ResampledReader implements ImageReader {
 
   readImage(i: number, out: Uint8Array): void {
     this.base.readImage(i, this.scratch);
-    this.resampler.apply(this.scratch, out);
+    if (!this.colour) return this.resampler.apply(this.scratch, out);
+    this.resampler.apply(this.scratch, this.colour);
+    out.set(toChannels(this.colour, this.shape[1] * this.shape[2], 1));
   }
 
   close(): void {
@@ -152,6 +161,8 @@ export class ResampledDataset extends ResampledReader implements Dataset {
  * the scaled pixels' variance is a little smaller: it only sets PCA lighting's scale.
  */
 export function resampledStats(stats: ImageStats, side: number, channels: number): ImageStats {
+  const C = stats.shape[0];
+  if (C > channels) return greyStats(resampledStats(stats, side, C));
   const meanImage = new Float32Array(channels * side * side);
   resampleImage(stats.meanImage, stats.shape, side, channels, meanImage);
   const channelMean = Array.from({ length: channels }, (_, c) => {
@@ -159,10 +170,22 @@ export function resampledStats(stats: ImageStats, side: number, channels: number
     for (let k = c * side * side; k < (c + 1) * side * side; k++) s += meanImage[k];
     return s / (side * side);
   });
-  const C = stats.shape[0];
   const covariance = Array.from({ length: channels }, (_, a) => Array.from({ length: channels }, (_, b) => stats.covariance[a % C][b % C]));
   const { values, vectors } = symmetricEigen(covariance);
   return { images: stats.images, shape: [channels, side, side], meanImage, channelMean, covariance, eigenvalues: values, eigenvectors: vectors };
+}
+
+/** Statistics of RGB images turned grey: luma is linear, so its mean is the means' luma and its variance w' S w. */
+function greyStats(rgb: ImageStats): ImageStats {
+  const [, H, W] = rgb.shape;
+  const plane = H * W;
+  const meanImage = new Float32Array(plane);
+  for (let p = 0; p < plane; p++) meanImage[p] = LUMA.reduce((s, w, c) => s + w * rgb.meanImage[c * plane + p], 0);
+  const variance = LUMA.reduce((s, wa, a) => s + LUMA.reduce((t, wb, b) => t + wa * wb * rgb.covariance[a][b], 0), 0);
+  return {
+    images: rgb.images, shape: [1, H, W], meanImage, channelMean: [LUMA.reduce((s, w, c) => s + w * rgb.channelMean[c], 0)],
+    covariance: [[variance]], eigenvalues: [variance], eigenvectors: [[1]],
+  };
 }
 
 /** Every split of `data` scaled to [channels, side, side], with statistics to match. */

@@ -5,13 +5,15 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Backend } from '../backend/backend.js';
 import { UsageError } from '../core/errors.js';
-import { readWeights } from '../io/files.js';
+import { readWeightBytes } from '../io/files.js';
+import { inputOfWeights, parseWeightsInfo, weightsClasses, weightsPreprocessing } from '../io/weights.js';
 import { architecture } from '../nn/architectures.js';
 import { latestCheckpoint, loadCheckpoint } from '../train/checkpoint.js';
 import { requireImages, type TrainingData } from '../train/data.js';
 import { openTrainingData } from '../train/open_data.js';
 import { batchOutputFor } from '../train/feed.js';
 import type { SavedModel } from '../train/loop.js';
+import { dataPreprocessing, modelPreprocessing, preprocessingOptions, type Preprocessing } from '../data/preprocessing.js';
 import { addSoftmax, type LoadedModel, type Predictions } from './run.js';
 
 export type { LoadedModel, Predictions } from './run.js';
@@ -34,17 +36,29 @@ export async function loadTrainedModel(path: string): Promise<LoadedModel> {
 /** A bare weights file for `arch`, preprocessed as training on `spec` would have been. */
 export async function loadWeightsFile(path: string, arch: string, spec: string): Promise<LoadedModel> {
   const a = architecture(arch);
-  const data = await testData(spec, { channels: a.input[0], crop: a.input[1], scale: a.inputScale, batch: 1 });
+  const w = parseWeightsInfo(await readWeightBytes(path), path, arch);
+  const [channels, crop] = inputOfWeights(a, w.tensors);
+  // What the file says its model expects (torchvision's, Caffe's, ours), else the data's mean image.
+  const own = weightsPreprocessing(w, arch, path);
+  const data = await testData(spec, { channels, crop, preprocessing: own ?? dataPreprocessing(channels, a.inputScale), batch: 1 });
   await data.close();
-  const model: SavedModel = { arch, input: data.input, classes: data.classes, data: spec, scale: a.inputScale, channelMean: data.stats.channelMean };
-  return { source: path, model, weights: await readWeights(path, arch), weightsPath: path };
+  const model: SavedModel = {
+    arch, input: data.input, classes: weightsClasses(w, path) ?? data.classes, data: spec, scale: a.inputScale, channelMean: data.stats.channelMean,
+    ...(own ? { preprocessing: own } : {}),
+  };
+  return { source: path, model, weights: w.tensors, weightsPath: path };
+}
+
+/** The input options of `model` for testData: its channels, crop and preprocessing. */
+export function modelInput(model: SavedModel): Pick<TestDataOptions, 'channels' | 'crop' | 'preprocessing'> {
+  return { channels: model.input[0], crop: model.input[1], preprocessing: modelPreprocessing(model) };
 }
 
 export interface TestDataOptions {
-  /** The net's input channels and crop side, and the factor on mean-subtracted pixels. */
+  /** The net's input channels (the data's are turned into them) and crop side, and how pixels become its input. */
   channels?: number;
   crop: number;
-  scale: number;
+  preprocessing: Preprocessing;
   batch: number;
   /** Loader output: floats, or uint8 for a backend that crops (feed.ts's batchOutputFor). */
   output?: 'float32' | 'uint8';
@@ -55,7 +69,7 @@ export interface TestDataOptions {
 /** The data of `spec`, preprocessed for evaluation (only its test stream is used). */
 export function testData(spec: string, o: TestDataOptions): Promise<TrainingData> {
   return openTrainingData({
-    spec, channels: o.channels, crop: o.crop, batch: o.batch, seed: 1, validation: 0, scale: o.scale, workers: 0,
+    spec, fixedChannels: o.channels, crop: o.crop, batch: o.batch, seed: 1, validation: 0, ...preprocessingOptions(o.preprocessing), workers: 0,
     output: o.output, testViews: o.tenCrop ? 'ten-crop' : 'centre',
   });
 }
@@ -76,7 +90,7 @@ export async function predictTestSet(models: LoadedModel[], spec: string, backen
   const batch = o.batch ?? 64;
   let out: Predictions | null = null;
   for (const m of models) {
-    const data = await testData(spec, { channels: m.model.input[0], crop: m.model.input[1], scale: m.model.scale, batch, output: batchOutputFor(backend), tenCrop: o.tenCrop });
+    const data = await testData(spec, { ...modelInput(m.model), batch, output: batchOutputFor(backend), tenCrop: o.tenCrop });
     try {
       if (m === models[0]) data.notes.forEach((line) => o.notice?.(line));
       requireImages(data, spec);

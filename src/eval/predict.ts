@@ -10,13 +10,13 @@ import { toChannels } from '../data/pixels.js';
 import { batchOutputFor } from '../train/feed.js';
 import type { TrainingData } from '../train/data.js';
 import { extractFeatures, nearest } from './features.js';
-import { testData } from './models.js';
+import { modelInput, testData } from './models.js';
 import { forEachBatch, type LoadedModel } from './run.js';
 import { loadWithSharp } from '../data/load_sharp.js';
 
 /** The model's training data (statistics, stored shape, class names); close it after use. */
 export function trainingDataOf(m: LoadedModel, backend: Backend, batch = 64): Promise<TrainingData> {
-  return testData(m.model.data, { channels: m.model.input[0], crop: m.model.input[1], scale: m.model.scale, batch, output: batchOutputFor(backend) });
+  return testData(m.model.data, { ...modelInput(m.model), batch, output: batchOutputFor(backend) });
 }
 
 /**

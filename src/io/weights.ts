@@ -3,6 +3,7 @@
 // content where it has a signature (ZIP, pickle, the safetensors JSON header) and by the
 // extension otherwise (protobuf has no signature).
 import { FormatError } from '../core/errors.js';
+import { CAFFE_PREPROCESSING, TORCHVISION_PREPROCESSING, type Preprocessing } from '../data/preprocessing.js';
 import { architecture, parameterNames } from '../nn/architectures.js';
 import type { Architecture } from '../nn/layers.js';
 import { planLayers } from '../nn/plan.js';
@@ -44,13 +45,8 @@ export function parseWeights(bytes: Uint8Array, path: string, archName: string):
  */
 export function decodeWeights(bytes: Uint8Array, path: string, format: WeightFormat, archName: string): Map<string, NamedTensor> {
   switch (format) {
-    case 'safetensors': {
-      const { tensors, metadata } = parseSafetensors(bytes, path);
-      if (metadata.kind === MOMENTA_KIND) {
-        throw new FormatError(path, "holds a checkpoint's SGD momenta (kind \"sgd momenta\"), not a model's weights: use weights.safetensors beside it");
-      }
-      return tensors;
-    }
+    case 'safetensors':
+      return modelSafetensors(bytes, path).tensors;
     case 'pth':
       return parsePth(bytes, path);
     case 'caffemodel':
@@ -58,6 +54,15 @@ export function decodeWeights(bytes: Uint8Array, path: string, format: WeightFor
   }
 }
 
+
+/** A safetensors file that holds a model (not a checkpoint's momenta). */
+function modelSafetensors(bytes: Uint8Array, path: string): { tensors: Map<string, NamedTensor>; metadata: Record<string, string> } {
+  const parsed = parseSafetensors(bytes, path);
+  if (parsed.metadata.kind === MOMENTA_KIND) {
+    throw new FormatError(path, "holds a checkpoint's SGD momenta (kind \"sgd momenta\"), not a model's weights: use weights.safetensors beside it");
+  }
+  return parsed;
+}
 
 /** The architecture `archName` with as many classes as the weights' last layer has rows. */
 export function architectureForWeights(archName: string, tensors: Map<string, NamedTensor>): Architecture {
@@ -74,4 +79,65 @@ export function selectWeights(arch: Architecture, tensors: Map<string, NamedTens
     out.push(expectTensor(tensors, names.weight, l.weightShape, file), expectTensor(tensors, names.bias, l.biasShape, file));
   }
   return out;
+}
+
+/** The input [C, H, W] of `arch` with weights `tensors`: its channels are conv1's (a grey model's takes one). */
+export function inputOfWeights(arch: Architecture, tensors: Map<string, NamedTensor>): [number, number, number] {
+  const conv1 = tensors.get(parameterNames(arch, 'conv1').weight);
+  return [conv1?.shape[1] ?? arch.input[0], arch.input[1], arch.input[2]];
+}
+
+/** A weight file's tensors with what it says about itself: its format and (safetensors) metadata. */
+export interface WeightsInfo {
+  tensors: Map<string, NamedTensor>;
+  format: WeightFormat;
+  metadata: Record<string, string>;
+}
+
+/** The architecture a weight file's own words or names point to, or null: its metadata, torchvision's keys, Caffe's format. */
+export function architectureOfFile(w: WeightsInfo): string | null {
+  if (w.metadata.arch) return w.metadata.arch;
+  if (w.format === 'pth' && w.tensors.has('features.0.weight')) return 'torchvision';
+  return w.format === 'caffemodel' ? 'caffe' : null;
+}
+
+/** Parses weight file bytes for `archName`, keeping the format and the metadata. */
+export function parseWeightsInfo(bytes: Uint8Array, path: string, archName: string): WeightsInfo {
+  const format = detectWeightFormat(bytes, path);
+  if (format === 'safetensors') return { ...modelSafetensors(bytes, path), format };
+  return { tensors: decodeWeights(bytes, path, format, archName), format, metadata: {} };
+}
+
+/**
+ * The preprocessing a weight file's model expects: what our files record (metadata
+ * "preprocessing"), torchvision's for its .pth, Caffe's for a .caffemodel; null when the file does
+ * not say (then the data's mean image and the architecture's scale, as a run from scratch).
+ */
+export function weightsPreprocessing(w: WeightsInfo, archName: string, path: string): Preprocessing | null {
+  if (w.metadata.preprocessing) return parseMetadataJson(w.metadata.preprocessing, 'preprocessing', path, isPreprocessing);
+  if (w.format === 'pth' && archName === 'torchvision') return TORCHVISION_PREPROCESSING;
+  return w.format === 'caffemodel' ? CAFFE_PREPROCESSING : null;
+}
+
+/** The class names a weight file records (metadata "classes", as our exports write it), or null. */
+export function weightsClasses(w: WeightsInfo, path: string): string[] | null {
+  if (!w.metadata.classes) return null;
+  return parseMetadataJson(w.metadata.classes, 'classes', path, (v): v is string[] => Array.isArray(v) && v.every((c) => typeof c === 'string'));
+}
+
+function parseMetadataJson<T>(text: string, key: string, path: string, valid: (v: unknown) => v is T): T {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new FormatError(path, `metadata "${key}" is not valid JSON`);
+  }
+  if (!valid(value)) throw new FormatError(path, `metadata "${key}" does not hold what this key holds (${key === 'classes' ? 'a list of class names' : 'mean, scale and origin per channel'})`);
+  return value;
+}
+
+function isPreprocessing(v: unknown): v is Preprocessing {
+  const p = v as Preprocessing;
+  const numbers = (a: unknown) => Array.isArray(a) && a.length >= 1 && a.length <= 3 && a.every((x) => typeof x === 'number' && Number.isFinite(x));
+  return typeof p === 'object' && p !== null && (p.mean === 'image' || numbers(p.mean)) && numbers(p.scale) && typeof p.origin === 'string';
 }

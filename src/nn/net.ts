@@ -111,11 +111,12 @@ export class Net implements Network {
    * masks drawn from (seed, step); evaluation mode skips it (inverted dropout needs no rescale).
    * `firstImage` is the index of input's first image in a larger batch that several devices
    * share: its dropout masks are those that batch's images get. `from` > 0 starts at that layer,
-   * whose input the caller has written (a frozen front's kept outputs: inputOf(from)).
+   * whose input the caller has written (a frozen front's kept outputs: inputOf(from)); `to` runs
+   * only the layers before it (the front alone).
    */
-  forward(batch: number, mode: 'train' | 'eval', seed = 0, step = 0, firstImage = 0, from = 0): void {
+  forward(batch: number, mode: 'train' | 'eval', seed = 0, step = 0, firstImage = 0, from = 0, to = Infinity): void {
     this.checkBatch(batch);
-    this.last = { batch, mode, seed, step, firstImage, frozenBefore: this.frozenBefore, from };
+    this.last = { batch, mode, seed, step, firstImage, frozenBefore: this.frozenBefore, from, to };
     this.stack.forward(this.last);
   }
 

@@ -2,6 +2,8 @@
 // or on several (DataParallel in src/parallel/data.ts): one loop drives both.
 // Methods that exchange data between devices return promises; a caller awaits every call.
 import type { Backend, SgdParams, Tensor } from '../backend/backend.js';
+import type { AugmentPlan } from '../data/augment.js';
+import type { Batch } from '../data/loader.js';
 import type { NamedTensor } from '../io/safetensors.js';
 import type { InitOptions } from './init.js';
 import type { Architecture } from './layers.js';
@@ -40,4 +42,9 @@ export interface Network {
   /** Tensors under their file names, whole (as a one-device net holds them). */
   exportTensors(which?: 'value' | 'grad' | 'velocity'): Promise<NamedTensor[]>;
   importTensors(tensors: Map<string, NamedTensor>, file: string, which?: 'value' | 'velocity'): void;
+  /**
+   * Writes a loader's batch where the next forward() reads it, when the network does that itself
+   * (front_cache.ts: a kept front's outputs instead of the images); feed.ts otherwise.
+   */
+  feed?(plan: AugmentPlan, b: Batch): void;
 }

@@ -35,6 +35,8 @@ export interface Pass {
    * layers before it would give (a frozen front's kept outputs).
    */
   from?: number;
+  /** Runs only the layers before this index (all when absent): a frozen front on its own. */
+  to?: number;
 }
 
 /** How far a backward pass goes, and what it computes on the way. */
@@ -86,7 +88,7 @@ export class LayerStack {
     const be = this.backend;
     const { batch } = pass;
     for (const l of this.layers) {
-      if (l.index < (pass.from ?? 0)) continue;
+      if (l.index < (pass.from ?? 0) || l.index >= (pass.to ?? Infinity)) continue;
       const s = l.spec;
       const inCount = batch * product(l.inShape);
       switch (s.kind) {
@@ -209,6 +211,6 @@ function dropsOut(pass: Pass, l: PlannedLayer): boolean {
  * element i of image b is number (firstImage + b) * features + i: a slice of the batch draws what
  * the whole batch would.
  */
-function dropoutParams(p: number, pass: Pass, l: PlannedLayer) {
+export function dropoutParams(p: number, pass: Pass, l: PlannedLayer) {
   return { p, seed: pass.seed, stream: mix32((Math.imul(pass.step, 64) + l.index) >>> 0), offset: pass.firstImage * product(l.inShape) };
 }

@@ -10,7 +10,7 @@ import { ShapeError } from '../core/errors.js';
 import type { NamedTensor } from '../io/safetensors.js';
 import type { InitOptions } from '../nn/init.js';
 import type { Architecture } from '../nn/layers.js';
-import { Net } from '../nn/net.js';
+import { Net, type TrainableOptions } from '../nn/net.js';
 import type { InputSlot, Network } from '../nn/network.js';
 
 export interface Slice {
@@ -37,18 +37,22 @@ export class DataParallel implements Network {
   /** The slices of the last forward pass. */
   private slices: Slice[] = [];
 
-  /** One replica on each of `backends`; `maxBatch` is the whole batch (at least one image per device). */
+  /**
+   * One replica on each of `backends`; `maxBatch` is the whole batch (at least one image per
+   * device). `trainable` is every replica's (a fine-tune's frozen layers and rates).
+   */
   constructor(
     backends: Backend[],
     readonly arch: Architecture,
     readonly maxBatch: number,
+    trainable: TrainableOptions = {},
   ) {
     if (backends.length < 2) throw new ShapeError(`data parallelism needs at least 2 devices, found ${backends.length}`);
     if (maxBatch < backends.length) {
       throw new ShapeError(`--batch ${maxBatch} is smaller than --devices ${backends.length}: every device needs at least one image of a batch`);
     }
     const largest = batchSlices(maxBatch, backends.length)[0].count;
-    this.replicas = backends.map((be) => new Net(be, arch, largest));
+    this.replicas = backends.map((be) => new Net(be, arch, largest, trainable));
   }
 
   get parameterCount(): number {

@@ -9,7 +9,8 @@ export interface Series {
   points: [number, number][];
 }
 
-const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+/** Text safe inside HTML or SVG, attributes included. */
+export const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 /** A line chart with a point marker per data point, axes with ticks, and a legend. */
 export function lineChart(title: string, xLabel: string, yLabel: string, series: Series[]): string {

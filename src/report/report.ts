@@ -10,7 +10,9 @@ import { firstOfEachClass, similarImages, similarRows } from '../eval/predict.js
 import { architecture } from '../nn/architectures.js';
 import { checkpointDir, latestCheckpoint, loadCheckpoint } from '../train/checkpoint.js';
 import type { EpochRecord, TrainConfig } from '../train/loop.js';
-import { confusionMatrixSvg, lineChart } from './charts.js';
+import { describeFineTune } from '../train/fine_tune.js';
+import { modelPreprocessing } from '../data/preprocessing.js';
+import { confusionMatrixSvg, escape, lineChart } from './charts.js';
 import { filterMosaic, imageRows } from './mosaic.js';
 import { encodePng } from './png.js';
 
@@ -21,6 +23,8 @@ export interface ReportSummary {
   filterSize: number;
   confusion: number[][];
   testTop1: number;
+  /** For a fine-tuned run: what it was fine-tuned from, and how (fine_tune.ts's describeFineTune). */
+  fineTuned?: string;
 }
 
 /** Confusion counts [true][predicted] from softmax rows. */
@@ -70,6 +74,7 @@ export async function buildReport(runDir: string, backend: Backend, queries = 6,
 
   const testTop1 = correct / predictions.n;
   const last = epochs.at(-1);
+  const fineTuned = state.config.fineTune && describeFineTune(state.config.fineTune);
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>AlexNet.ts report: ${model.model.arch} on ${state.config.data}</title>
 <style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -79,6 +84,8 @@ table{border-collapse:collapse}td,th{padding:2px 10px;text-align:right;border-bo
 <p>${epochs.length} epochs, ${state.step} steps, batch ${state.config.batch}, learning rate ${state.config.lr} (${state.config.schedule}),
 momentum ${state.config.momentum}, weight decay ${state.config.weightDecay}, seed ${state.config.seed}.
 Test top-1 <b>${(testTop1 * 100).toFixed(2)}%</b> on ${predictions.n} images${last ? `; last validation top-1 ${(last.val_top1 * 100).toFixed(2)}%` : ''}.</p>
+${fineTuned ? `<p>${escape(fineTuned[0].toUpperCase() + fineTuned.slice(1))}.</p>
+` : ''}<p>Preprocessing: ${escape(modelPreprocessing(model.model).origin)}.</p>
 <figure><img src="loss.svg" alt="loss curves"><figcaption>Training loss (mean over each epoch, with dropout) and validation loss.</figcaption></figure>
 <figure><img src="accuracy.svg" alt="accuracy curves"><figcaption>Validation top-1 and top-5 accuracy after each epoch.</figcaption></figure>
 <figure><img src="conv1.png" alt="conv1 kernels"><figcaption>The ${filters.tiles} conv1 kernels (${filters.tileSize}x${filters.tileSize}), each stretched to its own range${twoTowers ? '; one block per tower, as in the paper\'s Figure 3' : ''}.</figcaption></figure>
@@ -90,5 +97,5 @@ ${epochs.map((e) => `<tr><td>${e.epoch}</td><td>${e.lr}</td><td>${e.train_loss.t
 `;
   const path = join(out, 'index.html');
   await writeFileAtomic(path, html);
-  return { path, epochs: epochs.length, filterTiles: filters.tiles, filterSize: filters.tileSize, confusion, testTop1 };
+  return { path, epochs: epochs.length, filterTiles: filters.tiles, filterSize: filters.tileSize, confusion, testTop1, fineTuned };
 }

@@ -8,6 +8,7 @@ import type { Backend } from '../backend/backend.js';
 import { evaluateModels, loadTrainedModel } from '../eval/models.js';
 import { writeFileAtomic } from '../io/files.js';
 import { sweepStatus, type RunStatus } from '../sweep/status.js';
+import { escape } from './charts.js';
 
 export interface EnsembleRow {
   /** The grid point's values as "lr=0.01, batch=32" (empty without a grid). */
@@ -24,7 +25,6 @@ export interface SweepReport {
   ensembles: EnsembleRow[];
 }
 
-const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const pct = (x: number | null) => (x === null ? '' : `${(x * 100).toFixed(2)}%`);
 const pointText = (run: RunStatus) => Object.entries(run.point).map(([k, v]) => `${k}=${v}`).join(', ');
 

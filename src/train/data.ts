@@ -28,6 +28,8 @@ export interface TrainingData {
   close(): Promise<void>;
 }
 
+export type Augment = 'paper' | 'none';
+
 export interface DataOptions {
   spec: string;
   /** Side of the network's square input. */
@@ -38,11 +40,24 @@ export interface DataOptions {
   validation?: number;
   /** Use only the first `limit` training images. */
   limit?: number;
-  scale: number;
+  /** Factor on (pixel - mean), one for all channels or one per channel of the net's input. */
+  scale: number | readonly number[];
+  /**
+   * Constants per channel (pixel units) subtracted instead of the training images' mean image: a
+   * model's own preprocessing (ImageNet's mean for torchvision's weights, a fine-tuned source's).
+   */
+  mean?: readonly number[];
   /** Worker threads reading and augmenting ahead of the computation. */
   workers: number;
   /** Channels of the net's input: grey images scaled up for a 3-channel net are replicated. */
   channels?: number;
+  /**
+   * Channels the net's input must have whatever the data's (a fine-tune's source decides):
+   * grey images replicated, colour images turned grey (luma).
+   */
+  fixedChannels?: number;
+  /** Training views: the paper's random crops, mirrors and lighting (default), or none (the centre crop, in a shuffled order). */
+  augment?: Augment;
   /** Views of each test image: the centre crop (default) or the paper's ten crops. */
   testViews?: 'centre' | 'ten-crop';
   /** 'uint8' leaves cropping and normalising to the backend (see feed.ts); default 'float32'. */
@@ -60,8 +75,11 @@ export function storedSide(crop: number): number {
 export function trainingData(opened: OpenedData, o: DataOptions): TrainingData {
   const [storedChannels, storedHeight] = opened.train.shape;
   // Images smaller than the net's input (Fashion-MNIST or CIFAR-10 for the paper net) are scaled
-  // up, grey replicated to the net's channels; smaller nets crop what fits.
-  const data = o.crop > storedHeight ? resampledData(opened, storedSide(o.crop), Math.max(storedChannels, o.channels ?? 0)) : opened;
+  // up, grey replicated to the net's channels; smaller nets crop what fits. A net of fixed
+  // channels gets them (colour turned grey for a grey model).
+  const scaleUp = o.crop > storedHeight;
+  const channels = o.fixedChannels ?? (scaleUp ? Math.max(storedChannels, o.channels ?? 0) : storedChannels);
+  const data = scaleUp || channels !== storedChannels ? resampledData(opened, scaleUp ? storedSide(o.crop) : storedHeight, channels) : opened;
   const [C, H] = data.train.shape;
   const crop = Math.min(o.crop, H);
   const limit = Math.min(o.limit ?? data.train.count, data.train.count);
@@ -81,8 +99,10 @@ export function trainingData(opened: OpenedData, o: DataOptions): TrainingData {
     trainIndices = order.slice(0, limit - validation);
   }
   const testSet = data.test ?? valSet;
-  const common = { crop, scale: o.scale, seed: o.seed, batch: o.batch, lighting: storedChannels === 3 ? 0.1 : 0, output: o.output };
-  const train = new Loader(data.train, data.stats, { ...common, mode: 'train', indices: trainIndices, workers: o.workers, startThread: o.startThread });
+  const common = { crop, scale: o.scale, mean: o.mean, seed: o.seed, batch: o.batch, lighting: storedChannels === 3 && C === 3 ? 0.1 : 0, output: o.output };
+  const train = new Loader(data.train, data.stats, {
+    ...common, mode: o.augment === 'none' ? 'centre' : 'train', shuffle: true, indices: trainIndices, workers: o.workers, startThread: o.startThread,
+  });
   const val = new Loader(valSet, data.stats, { ...common, mode: 'centre', indices: valIndices, workers: 0 });
   const test = new Loader(testSet, data.stats, { ...common, mode: o.testViews ?? 'centre', workers: 0 });
   return {

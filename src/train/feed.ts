@@ -19,6 +19,12 @@ const means = new WeakMap<Tensor, { tensor: Tensor; from: Float32Array }>();
 
 /** Writes batch `b` (made under `plan`) into `net`'s inputs (b.count * b.views crops) and labels. */
 export function feedBatch(net: Network, plan: AugmentPlan, b: Batch): void {
+  if (net.feed) net.feed(plan, b);
+  else feedImages(net, plan, b);
+}
+
+/** Writes the images of batch `b` into `net`'s input slots, and its labels. */
+export function feedImages(net: Network, plan: AugmentPlan, b: Batch): void {
   for (const slot of net.inputSlots(b.count)) feedSlot(slot, plan, b);
 }
 

@@ -7,6 +7,9 @@ import type { Precision } from '../backend/backend.js';
 import type { SgdForm } from '../backend/cpu/sgd.js';
 import { TrainingError } from '../core/errors.js';
 import type { Batch } from '../data/loader.js';
+import type { Preprocessing } from '../data/preprocessing.js';
+import type { Augment } from './data.js';
+import type { FineTuneConfig } from './fine_tune.js';
 import type { InitScheme } from '../nn/layers.js';
 import type { Network } from '../nn/network.js';
 import { afterStep, initialLossScale, type LossScale } from '../optim/loss_scale.js';
@@ -43,6 +46,10 @@ export interface TrainConfig {
   precision?: Precision;
   /** With mixed: the loss scale to start from (a power of two); INITIAL_SCALE when absent. */
   lossScale?: number;
+  /** Training views: the paper's augmentation (default) or none (centre crops). */
+  augment?: Augment;
+  /** Starting from a trained model instead of random weights (fine_tune.ts). */
+  fineTune?: FineTuneConfig;
   out: string;
 }
 
@@ -89,6 +96,11 @@ export interface SavedModel {
   data: string;
   scale: number;
   channelMean: number[];
+  /**
+   * How pixels become its input when that is not (pixel - the data's mean image) * scale: a
+   * fine-tuned model keeps its source's (data/preprocessing.ts).
+   */
+  preprocessing?: Preprocessing;
 }
 
 /** Everything besides the tensors that a resumed run needs to continue exactly. */

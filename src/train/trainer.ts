@@ -4,11 +4,8 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { applyPrecision, type Backend } from '../backend/backend.js';
+import { UsageError } from '../core/errors.js';
 import { architecture } from '../nn/architectures.js';
-import { Net } from '../nn/net.js';
-import type { Network } from '../nn/network.js';
-import { DataParallel } from '../parallel/data.js';
-import { TowerParallel } from '../parallel/towers.js';
 import { buildReport } from '../report/report.js';
 import { checkpointDir, latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { requireImages } from './data.js';
@@ -18,9 +15,21 @@ import { claimRunDirectory } from './run_dir.js';
 import { tuneOnFirstUse } from '../backend/webgpu/tile_cache.js';
 import { evaluate, type EvalResult } from './evaluate.js';
 import { batchOutputFor } from './feed.js';
-import { newRunState, trainEpochs, type Progress, type RunState, type SavedModel, type TrainConfig, type TrainEvent } from './loop.js';
+import { describeFineTune } from './fine_tune.js';
+import type { LoadedSource } from './fine_tune_source.js';
+import { trainEpochs, type Progress, type RunState, type TrainConfig, type TrainEvent } from './loop.js';
+import { prepareRun, runDataOptions } from './run_setup.js';
 
 export type { EpochRecord, SavedModel, TrainConfig, TrainEvent } from './loop.js';
+
+export interface TrainOptions {
+  /** Start a new run where one exists, its checkpoints moved aside. */
+  force?: boolean;
+  /** With several backends: data parallelism (default) or the paper's two towers. */
+  parallel?: 'data' | 'towers';
+  /** A fine-tune's source (config.fineTune.source describes it): readFineTuneSource's. */
+  source?: LoadedSource;
+}
 
 /**
  * Trains from scratch, or from the newest checkpoint under `resume` with that run's settings;
@@ -36,18 +45,21 @@ export async function train(
   backend: Backend | Backend[],
   report: (e: TrainEvent) => void,
   resume?: { dir: string; epochs?: number; lr?: number },
-  { force = false, parallel = 'data' }: { force?: boolean; parallel?: 'data' | 'towers' } = {},
+  { force = false, parallel = 'data', source }: TrainOptions = {},
 ): Promise<EvalResult> {
+  if (requested.fineTune && !resume && !source) throw new UsageError('train: a fine-tune (config.fineTune) needs its source: readFineTuneSource(path)');
   const fresh = !resume || resolve(resume.dir) !== resolve(requested.out);
   const run = await claimRunDirectory(requested.out, { fresh, force, notice: (message) => report({ event: 'notice', message }) });
   try {
-    return await trainIn(requested, Array.isArray(backend) ? backend : [backend], parallel, report, resume);
+    return await trainIn(requested, Array.isArray(backend) ? backend : [backend], parallel, report, resume, source);
   } finally {
     await run.release();
   }
 }
 
-async function trainIn(requested: TrainConfig, backends: Backend[], parallel: 'data' | 'towers', report: (e: TrainEvent) => void, resume?: { dir: string; epochs?: number; lr?: number }): Promise<EvalResult> {
+async function trainIn(
+  requested: TrainConfig, backends: Backend[], parallel: 'data' | 'towers', report: (e: TrainEvent) => void, resume?: { dir: string; epochs?: number; lr?: number }, source?: LoadedSource,
+): Promise<EvalResult> {
   const started = performance.now();
   const restored = resume ? await loadCheckpoint<TrainConfig, Progress>(await latestCheckpoint(checkpointDir(resume.dir))) : null;
   // A resumed run writes where it is told (a copied or moved run never writes to its origin).
@@ -61,31 +73,20 @@ async function trainIn(requested: TrainConfig, backends: Backend[], parallel: 'd
   const precision = applyPrecision(backend, config.precision ?? 'fp32', notice);
   for (const other of backends.slice(1)) other.usePrecision(precision);
   const base = architecture(config.arch);
-  const scale = config.inputScale ?? base.inputScale;
   const data = await openTrainingData({
     spec: config.data, crop: base.input[1], batch: config.batch, seed: config.seed, validation: config.validation,
-    limit: config.limit, scale, workers: loaderWorkers(), output: batchOutputFor(backend), channels: base.input[0],
+    limit: config.limit, ...runDataOptions(config, base), workers: loaderWorkers(), output: batchOutputFor(backend), channels: base.input[0],
   });
   for (const message of data.notes) report({ event: 'notice', message });
   try {
     requireImages(data, config.data, config.batch);
-    const arch = architecture(config.arch, data.input, data.classes.length);
-    const model: SavedModel = { arch: arch.name, input: arch.input, classes: data.classes, data: config.data, scale, channelMean: data.stats.channelMean };
-    const net: Network =
-      backends.length === 1 ? new Net(backend, arch, config.batch)
-      : parallel === 'towers' ? new TowerParallel(backends, arch, config.batch)
-      : new DataParallel(backends, arch, config.batch);
-    let state: RunState;
-    if (restored) {
-      net.importTensors(restored.weights, restored.weightsPath);
-      net.importTensors(restored.momenta, restored.optimizerPath, 'velocity');
-      // A new --epochs is kept in later checkpoints, so a second resume keeps the extended run.
-      state = { ...restored.state, config };
-      if (resume?.lr !== undefined) state.history.schedule.lr = resume.lr;
-    } else {
-      net.initialize({ scheme: config.init ?? arch.defaultInit, seed: config.seed, biasOverride: config.biasInit });
-      state = newRunState(config);
-    }
+    // A new --epochs is kept in later checkpoints, so a second resume keeps the extended run.
+    const { arch, net, state, model } = prepareRun({
+      config, data, backends, parallel, restored: restored && { ...restored, state: restored.state as RunState }, notice,
+      source: source && { tensors: source.tensors, file: source.file },
+    });
+    if (resume?.lr !== undefined) state.history.schedule.lr = resume.lr;
+    if (state.config.fineTune) notice(describeFineTune(state.config.fineTune));
     report({
       event: 'start', arch: arch.name, data: data.name, origin: data.origin, train: data.counts.train, val: data.counts.val,
       test: data.counts.test, parameters: net.parameterCount, backend: backends.length === 1 ? backend.device : `${backends.length} x ${backend.device}`, memory_bytes: net.memoryBytes,

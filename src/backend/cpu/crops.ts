@@ -1,6 +1,7 @@
 // Network input from stored uint8 images: each crop is a crop x crop window of its image,
-// mirrored or not, with the mean subtracted, a lighting colour added per channel, and a scale:
-//   out = (pixel - mean + colour[c]) * scale,
+// mirrored or not, with the mean subtracted, a lighting colour added per channel, and a scale
+// per channel (one for the paper's raw pixels; 1 / (255 std_c) for ImageNet-normalised weights):
+//   out = (pixel - mean + colour[c]) * scale[c],
 // pixel and mean read at the same (mirrored) source position, so a mirrored crop is the mirror
 // image of the mean-subtracted patch. The data loader's workers use cropInto for float batches;
 // for uint8 batches a backend runs cropImages on its own memory (WGSL: crop_images.wgsl).
@@ -17,7 +18,8 @@ export interface CropGeometry {
   height: number;
   width: number;
   crop: number;
-  scale: number;
+  /** [channels]: the factor on each channel's (pixel - mean + colour). */
+  scale: number[];
 }
 
 /** Top-left corner of a crop in the stored image, and whether it is mirrored. */
@@ -39,7 +41,7 @@ export function cropInto(
   view: View,
   colour: ArrayLike<number>, // [C]
   mean: ArrayLike<number>, // [C, H, W]
-  scale: number,
+  scale: ArrayLike<number>, // [C]
   out: Arr, // [..., C, crop, crop, ...]
   offset: number,
 ): void {
@@ -47,13 +49,14 @@ export function cropInto(
   let o = offset;
   for (let c = 0; c < C; c++) {
     const add = colour[c];
+    const s = scale[c];
     for (let y = 0; y < crop; y++) {
       const row = c * H * W + (view.y + y) * W + view.x;
       const at = imageOffset + row;
       if (view.flip) {
-        for (let x = crop - 1; x >= 0; x--) out[o++] = (image[at + x] - mean[row + x] + add) * scale;
+        for (let x = crop - 1; x >= 0; x--) out[o++] = (image[at + x] - mean[row + x] + add) * s;
       } else {
-        for (let x = 0; x < crop; x++) out[o++] = (image[at + x] - mean[row + x] + add) * scale;
+        for (let x = 0; x < crop; x++) out[o++] = (image[at + x] - mean[row + x] + add) * s;
       }
     }
   }
@@ -87,6 +90,7 @@ export function checkCrops(g: CropGeometry, pixels: number, params: ArrayLike<nu
   if (!dims.every((v) => Number.isInteger(v) && v >= 0)) return `crop geometry must be non-negative integers, found ${dims.join(', ')}`;
   if (g.crop > g.height || g.crop > g.width) return `crop ${g.crop} does not fit ${g.height} x ${g.width} images`;
   if (g.channels > 3) return `images with ${g.channels} channels: at most 3 carry a colour`;
+  if (g.scale.length !== g.channels || !g.scale.every(Number.isFinite)) return `scale: expected ${g.channels} finite factors, found [${g.scale.join(', ')}]`;
   const imageSize = g.channels * g.height * g.width;
   if (pixels < g.images * imageSize) return `pixels: ${g.images} images of ${imageSize} bytes need ${g.images * imageSize}, found ${pixels}`;
   if (params.length < g.images * g.views * PARAMS_PER_CROP) {

@@ -197,7 +197,7 @@ export class WebGpuBackend implements Backend {
     const inputs = this.cropInputsFor(Math.ceil((g.images * imageBytes) / 4), g.images * g.views * P);
     this.ctx.writeBytes(inputs.pixels, pixels.subarray(0, g.images * imageBytes));
     this.ctx.write(inputs.params, params.subarray(0, g.images * g.views * P));
-    const shape = { C: g.channels, H: g.height, W: g.width, crop: g.crop, views: g.views, scale: g.scale };
+    const shape = { C: g.channels, H: g.height, W: g.width, crop: g.crop, views: g.views, scale0: g.scale[0], scale1: g.scale[1] ?? 0, scale2: g.scale[2] ?? 0 };
     this.launch.byBatch('writeCrops', g.images, [g.views * cropSize, imageBytes / 4 + 1], (n0, b) => {
       const byte = n0 * imageBytes;
       const total = b * g.views * cropSize;

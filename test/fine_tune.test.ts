@@ -1,0 +1,134 @@
+// Fine-tuning through the command line (alexnet train --from): a mini net trained on grey
+// Fashion-MNIST taught three classes of colour photos (a folder), its conv layers frozen; what the
+// checkpoint holds and records; resume, eval, predict, export and the report on the fine-tuned
+// run; the kept-features path against the plain one; and the options' errors.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import sharp from 'sharp';
+import { readSafetensors } from '../src/io/files.js';
+import { tinyFashionMnist } from './helpers.js';
+
+const MAIN = new URL('../src/cli/main.js', import.meta.url).pathname;
+const root = mkdtempSync(join(tmpdir(), 'alexnet-finetune-'));
+const PHOTO_CLASSES = ['apple', 'kiwi', 'plum'];
+const CONV = ['conv1', 'conv2', 'conv3', 'conv4', 'conv5'];
+
+function alexnet(args: string[], expectStatus = 0) {
+  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', cwd: root });
+  assert.equal(r.status, expectStatus, `alexnet ${args.join(' ')}\n${r.stderr}`);
+  return r;
+}
+
+/** A 36x36 colour picture whose hue and stripes say its class, with noise per image. */
+function photo(cls: number, i: number): Promise<Buffer> {
+  const side = 36;
+  const pixels = Buffer.alloc(side * side * 3);
+  for (let y = 0; y < side; y++) {
+    for (let x = 0; x < side; x++) {
+      const stripe = (x + (cls + 1) * y) % (3 + cls) === 0 ? 90 : 0;
+      const at = (y * side + x) * 3;
+      pixels[at + (cls % 3)] = 150 + stripe / 2 + ((x * 7 + i * 11) % 25);
+      pixels[at + ((cls + 1) % 3)] = (stripe + ((y * 3 + i) % 30)) % 256;
+      pixels[at + ((cls + 2) % 3)] = (i * 5) % 40;
+    }
+  }
+  return sharp(pixels, { raw: { width: side, height: side, channels: 3 } }).jpeg({ quality: 92 }).toBuffer();
+}
+
+async function photoFolder(dir: string, perClass: Record<'train' | 'test', number>): Promise<string> {
+  for (const split of ['train', 'test'] as const) {
+    for (const [c, name] of PHOTO_CLASSES.entries()) {
+      mkdirSync(join(dir, split, name), { recursive: true });
+      for (let i = 0; i < perClass[split]; i++) writeFileSync(join(dir, split, name, `${i}.jpg`), await photo(c, i + (split === 'test' ? 100 : 0)));
+    }
+  }
+  return `folder:${dir}`;
+}
+
+const tensorsOf = async (checkpoint: string, file: string) => (await readSafetensors(join(checkpoint, file))).tensors;
+const checkpointOf = (run: string) => join(run, 'checkpoints', JSON.parse(readFileSync(join(run, 'checkpoints', 'latest.json'), 'utf8')).checkpoint);
+const stateOf = (run: string) => JSON.parse(readFileSync(join(checkpointOf(run), 'state.json'), 'utf8'));
+
+let source = '';
+let photos = '';
+test('a source: the mini net trained one epoch on 600 Fashion-MNIST images', async () => {
+  const fashion = tinyFashionMnist(join(root, 'fashion'), 600, 200);
+  alexnet(['train', '--arch', 'mini', '--data', fashion, '--epochs', '1', '--batch', '32', '--val', '100', '--backend', 'cpu', '--no-report', '--out', 'source']);
+  source = join(root, 'source');
+  photos = await photoFolder(join(root, 'photos'), { train: 14, test: 4 });
+});
+
+test('train --from a run, --freeze conv5: a new fc8 for the photos\' 3 classes; frozen layers bit-identical over 25 steps, no momenta for them', async () => {
+  const r = alexnet(['train', '--from', source, '--data', photos, '--freeze', 'conv5', '--epochs', '5', '--batch', '8', '--val', '6', '--backend', 'cpu', '--json', '--out', 'tuned']);
+  const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(events.at(-1).event, 'done');
+  assert.match(r.stderr, /fine-tuned from .*source \(run, SHA-256 [0-9a-f]{16}\.\.\.\): layers up to conv5 frozen, a new fc8 for the data's classes at 10x the rate/);
+  const run = join(root, 'tuned');
+  const state = stateOf(run);
+  assert.equal(state.step, 25, '36 training images, batch 8: 5 steps an epoch');
+  // The source and how it was used, recorded with the run.
+  const sourceWeights = readFileSync(join(checkpointOf(source), 'weights.safetensors'));
+  assert.equal(state.config.fineTune.source.sha256, createHash('sha256').update(sourceWeights).digest('hex'));
+  assert.equal(state.config.fineTune.source.name, source);
+  assert.equal(state.config.fineTune.newLast, true);
+  assert.equal(state.config.lr, 0.001, "Caffe's fine-tuning rate by default");
+  assert.deepEqual(state.model.classes, PHOTO_CLASSES);
+  assert.deepEqual(state.model.input, [1, 28, 28], 'the grey source keeps one input channel: the photos are turned grey');
+  assert.equal(state.model.preprocessing.mean.length, 1, "the source's channel mean");
+  const before = await tensorsOf(checkpointOf(source), 'weights.safetensors');
+  const after = await tensorsOf(checkpointOf(run), 'weights.safetensors');
+  for (const layer of CONV) assert.deepEqual(after.get(`${layer}.weight`)!.data, before.get(`${layer}.weight`)!.data, `${layer} is frozen`);
+  for (const layer of ['fc6', 'fc7']) assert.notDeepEqual(after.get(`${layer}.weight`)!.data, before.get(`${layer}.weight`)!.data, `${layer} trains`);
+  assert.deepEqual(after.get('fc8.weight')!.shape, [3, 512]);
+  const momenta = await tensorsOf(checkpointOf(run), 'optimizer.safetensors');
+  assert.deepEqual([...momenta.keys()].sort(), ['fc6.bias', 'fc6.weight', 'fc7.bias', 'fc7.weight', 'fc8.bias', 'fc8.weight']);
+  const report = readFileSync(join(run, 'report', 'index.html'), 'utf8');
+  assert.match(report, /Fine-tuned from .*source \(run, SHA-256 [0-9a-f]{16}\.\.\.\)/);
+  assert.match(report, /Preprocessing: the channel mean of .*source's training data\./);
+});
+
+test('a fine-tuned run resumes, and eval, predict and export work on it with its own classes', async () => {
+  const run = join(root, 'tuned');
+  const frozen = (await tensorsOf(checkpointOf(run), 'weights.safetensors')).get('conv3.weight')!.data;
+  alexnet(['train', '--resume', run, '--epochs', '6', '--backend', 'cpu', '--no-report']);
+  assert.equal(stateOf(run).step, 30);
+  assert.deepEqual((await tensorsOf(checkpointOf(run), 'weights.safetensors')).get('conv3.weight')!.data, frozen, 'still frozen after the resume');
+  const evaluated = JSON.parse(alexnet(['eval', '--checkpoint', run, '--backend', 'cpu', '--json']).stdout);
+  assert.equal(evaluated.n, 12);
+  assert.ok(evaluated.top1 > 1 / 3, `the photos' classes are learnt: test top-1 ${evaluated.top1}`);
+  const predicted = JSON.parse(alexnet(['predict', '--checkpoint', run, '--backend', 'cpu', '--json', join(root, 'photos', 'test', 'kiwi', '0.jpg')]).stdout);
+  assert.deepEqual(predicted.top.map((t: { name: string }) => t.name).sort(), PHOTO_CLASSES);
+  alexnet(['export', '--arch', 'mini', '--weights', join(checkpointOf(run), 'weights.safetensors'), '--format', 'onnx', '--out', 'tuned.onnx']);
+});
+
+test('kept features (--freeze fc7 --augment none) give the same weights as running every layer', async () => {
+  const common = ['train', '--from', source, '--data', photos, '--freeze', 'fc7', '--augment', 'none', '--epochs', '3', '--batch', '8', '--val', '6', '--backend', 'cpu', '--no-report'];
+  alexnet([...common, '--out', 'kept']);
+  alexnet([...common, '--no-cache-features', '--out', 'unkept']);
+  const kept = await tensorsOf(checkpointOf(join(root, 'kept')), 'weights.safetensors');
+  const unkept = await tensorsOf(checkpointOf(join(root, 'unkept')), 'weights.safetensors');
+  for (const [name, t] of unkept) assert.deepEqual(kept.get(name)!.data, t.data, name);
+  const fc8 = (await tensorsOf(checkpointOf(source), 'weights.safetensors')).get('fc7.weight')!.data;
+  assert.deepEqual(kept.get('fc7.weight')!.data, fc8, 'fc7 frozen');
+});
+
+test('fine-tuning options: refused alone, with --resume, or naming a layer that is not there (exit 2, before any work)', () => {
+  const cases: [string[], RegExp][] = [
+    [['--freeze', 'conv5'], /alexnet: --freeze goes with --from \(fine-tuning a trained model\)/],
+    [['--lr-mult-new', '5'], /alexnet: --lr-mult-new goes with --from/],
+    [['--from', source, '--resume', source], /alexnet: --from starts a new run from a trained model; --resume continues a run: give one of them/],
+    [['--from', source, '--freeze', 'fc8'], /alexnet: --freeze fc8: that freezes every layer, leaving nothing to train; the last you can freeze is fc7/],
+    [['--from', source, '--freeze', 'pool5'], /alexnet: --freeze pool5: the mini net has no layer of that name; expected one of conv1, conv2, conv3, conv4, conv5, fc6, fc7/],
+    [['--from', source, '--arch', 'paper'], /alexnet: --from .*source: a run of the mini net, not paper; leave out --arch/],
+  ];
+  for (const [args, message] of cases) {
+    const r = alexnet(['train', ...args, '--data', photos, '--out', 'never'], 2);
+    assert.match(r.stderr, message);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  }
+});
