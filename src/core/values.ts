@@ -32,10 +32,9 @@ export function finiteNumber(option: string, min = -Infinity) {
 
 /** A finite number > 0 (a factor that 0 would silently erase, such as --input-scale or --lr). */
 export function positiveNumber(option: string) {
-  const finite = finiteNumber(option);
   return (value: string): number => {
-    const n = finite(value);
-    if (n <= 0) throw new UsageError(`${option}: expected a number > 0, found "${value}"`);
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new UsageError(`${option}: expected a number > 0, found "${value}"`);
     return n;
   };
 }

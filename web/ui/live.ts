@@ -97,7 +97,7 @@ export const liveHandlers = {
   prediction: (m: Of<'prediction'>) => {
     if (!m.forTest) return;
     showPrediction($('test-prediction'), m);
-    $('test-prediction').scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+    $('test-prediction').scrollIntoView({ block: 'nearest' });
   },
   similar: (m: Of<'similar'>) => {
     const figure = (p: Picture, caption: string) => element('figure', {}, draw(document.createElement('canvas'), p, caption), element('figcaption', {}, caption));
