@@ -13,6 +13,15 @@ let losses: number[] = [];
 let epochs: EpochPoint[] = [];
 let stepsPerEpoch = 1;
 let scoringFrom = 0;
+/** When the curves and the status line were last drawn: while training, at most every second and every quarter second. */
+let drawnAt = 0;
+let toldAt = 0;
+let lastStep: Of<'step'> | null = null;
+
+function tellStep(m: Of<'step'>): void {
+  bar(m.done / m.total);
+  status(`Epoch ${m.epoch}, step ${m.step} of ${m.steps}: loss ${m.loss.toFixed(4)}, ${m.imgPerS.toFixed(0)} img/s, ${minutes(m.etaS)} left.`);
+}
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
@@ -54,6 +63,7 @@ export function clearResults(): void {
 
 export const liveHandlers = {
   run: (m: Of<'run'>) => {
+    lastStep = null;
     losses = [...m.losses];
     epochs = m.epochs;
     stepsPerEpoch = m.position.stepsPerEpoch;
@@ -65,11 +75,20 @@ export const liveHandlers = {
     $('run-title').textContent = `${m.settings.name}: ${m.settings.arch} AlexNet`;
     status(`${m.train} training, ${m.val} validation and ${m.test} test images; ${(m.parameters / 1e6).toFixed(2)} M parameters. ${positionText(p)}.`);
   },
+  // Drawing competes with training for the cores (the page's renderer beside the worker's
+  // threads): the curves are redrawn once a second, and at a pause or the end of an epoch.
   step: (m: Of<'step'>) => {
     losses.push(m.loss);
-    bar(m.done / m.total);
-    status(`Epoch ${m.epoch}, step ${m.step} of ${m.steps}: loss ${m.loss.toFixed(4)}, ${m.imgPerS.toFixed(0)} img/s, ${minutes(m.etaS)} left.`);
-    if (m.step % 5 === 0 || m.step === m.steps) drawCharts();
+    lastStep = m;
+    const now = performance.now();
+    if (now - toldAt > 250) {
+      toldAt = now;
+      tellStep(m);
+    }
+    if (now - drawnAt > 1000) {
+      drawnAt = now;
+      drawCharts();
+    }
   },
   epoch: (m: Of<'epoch'>) => {
     const { type: _, ...point } = m;
@@ -121,8 +140,13 @@ function testButton(p: Picture, index: number, label: string): HTMLButtonElement
   return button;
 }
 
-/** Status lines for the states that have no message of their own. */
+/** Status lines for the states that have no message of their own; the curves as they are at a pause. */
 export function showState(state: string): void {
   if (state === 'loading') status('Loading the data…');
-  if (state === 'paused' && /^Epoch/.test($('status').textContent ?? '')) status(`${$('status').textContent} (paused: saved)`);
+  if (state !== 'paused') return;
+  drawCharts();
+  if (lastStep && /^Epoch/.test($('status').textContent ?? '')) {
+    tellStep(lastStep);
+    status(`${$('status').textContent} (paused: saved)`);
+  }
 }
