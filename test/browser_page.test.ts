@@ -86,6 +86,10 @@ test('a second run is kept beside the first; a reload mid-run keeps its last ste
   await startTraining(page, { batch: 32, epochs: 1, seed: 5, backend: 'cpu', name: 'second' });
   const before = (await messages(page, 'step')).length;
   const steps = await waitFor(page, 'step', before + 12);
+  // While it trains, the loss chart is redrawn (once a second): its curve is there, in pixels.
+  await page.waitForFunction(() => document.querySelectorAll('#loss-chart circle[data-series="train (steps)"]').length >= 2, null, { timeout: 10_000 });
+  const curve = await curvePixels(await shoot(page, '#loss-chart', 'page-loss-training'));
+  assert.ok(curve.pixels >= 60, `no curve in the loss chart while training: ${JSON.stringify(curve)}`);
   // The page is hidden (another tab, a phone's home screen): the run saves at its next step.
   await page.evaluate(() => {
     Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
