@@ -87,7 +87,9 @@ test('a second run is kept beside the first; a reload mid-run keeps its last ste
   const before = (await messages(page, 'step')).length;
   const steps = await waitFor(page, 'step', before + 12);
   // While it trains, the loss chart is redrawn (once a second): its curve is there, in pixels.
-  await page.waitForFunction(() => document.querySelectorAll('#loss-chart circle[data-series="train (steps)"]').length >= 2, null, { timeout: 10_000 });
+  const epochs = (await messages(page, 'epoch')).length;
+  await page.waitForFunction(() => document.querySelectorAll('#loss-chart circle[data-series="train (steps)"]').length >= 2, null, { timeout: 4_000 });
+  assert.equal((await messages(page, 'epoch')).length, epochs, 'drawn by a step, before the epoch ended');
   const curve = await curvePixels(await shoot(page, '#loss-chart', 'page-loss-training'));
   assert.ok(curve.pixels >= 60, `no curve in the loss chart while training: ${JSON.stringify(curve)}`);
   // The page is hidden (another tab, a phone's home screen): the run saves at its next step.
