@@ -33,6 +33,7 @@ export { classCounts, datasetFromSet, holdOutTest, MemoryDataset, sharedBytes, s
 export { computeStats, type ImageStats } from './data/stats.js';
 export { imageHeaderProblem, storedImage, toChannels } from './data/pixels.js';
 export { Loader, type Batch, type LoaderOptions } from './data/loader.js';
+export { centreView } from './data/augment.js';
 export { trainingData, requireImages, storedSide, type DataOptions, type TrainingData } from './train/data.js';
 export { newRunState, trainEpochs, type EpochRecord, type LoopHooks, type RunState, type SavedModel, type TrainConfig, type TrainEvent } from './train/loop.js';
 export { evaluate, type EvalResult } from './train/evaluate.js';

@@ -4,95 +4,23 @@
 // the flag the page has no adapter and trains on the CPU (WebAssembly) in its worker.
 // Screenshots of each view are written to test-artifacts/browser/.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import sharp from 'sharp';
+import { test } from 'node:test';
+import type { Page } from 'playwright-core';
 import { CpuBackend } from '../src/backend/cpu/index.js';
 import { BUNDLED_FASHION_MNIST } from '../src/data/source.js';
-import { encodePng } from '../src/report/png.js';
 import { architecture } from '../src/nn/architectures.js';
 import { Net } from '../src/nn/net.js';
 import { newRunState, trainEpochs } from '../src/train/loop.js';
 import { openTrainingData } from '../src/train/open_data.js';
-import { skipUnless } from './helpers.js';
+import {
+  assertMessage, curvePixels, DATA, dir, MAIN, messages, openPage, pause, pngs, runButton, servePage, shoot, skip, startTraining, trainedWeights, waitFor, waitForState,
+} from './browser_harness.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ROOT = new URL('../../', import.meta.url).pathname;
-const MAIN = join(ROOT, 'dist/src/cli/main.js');
-const ARTIFACTS = join(ROOT, 'test-artifacts/browser');
-const DATA = `fashion-mnist:${BUNDLED_FASHION_MNIST}`;
-const dir = mkdtempSync(join(tmpdir(), 'alexnet-browser-'));
-const skip = skipUnless(existsSync(CHROMIUM), 'Chromium', "Chromium is not installed (apt-get install chromium); the browser tests drive Debian's");
-
-const FLAGS = ['--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-let server: ChildProcess;
-let url = '';
-const browsers: Browser[] = [];
-
-before(async () => {
-  if (skip) return;
-  mkdirSync(ARTIFACTS, { recursive: true });
-  server = spawn(process.execPath, [MAIN, 'serve', '--port', '0']);
-  url = await new Promise<string>((resolve, reject) => {
-    server.stdout!.on('data', (d) => {
-      const m = /http:\/\/\S+/.exec(String(d));
-      if (m) resolve(m[0]);
-    });
-    server.once('exit', (code) => reject(new Error(`alexnet serve exited (${code})`)));
-  });
-});
-
-after(async () => {
-  await Promise.all(browsers.map((b) => b.close()));
-  server?.kill();
-});
-
-/** A fresh page (its own profile: empty IndexedDB), with WebGPU on SwiftShader or without WebGPU. */
-async function openPage(webgpu: boolean): Promise<Page> {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: [...FLAGS, ...(webgpu ? ['--enable-unsafe-webgpu'] : [])] });
-  browsers.push(browser);
-  const page = await (await browser.newContext({ viewport: { width: 1280, height: 1500 }, acceptDownloads: true })).newPage();
-  await page.goto(url);
-  await page.waitForFunction(() => document.getElementById('backend')!.textContent !== 'starting…', null, { timeout: 120_000 });
-  return page;
-}
-
-type Message = { type: string; [key: string]: unknown };
-const messages = (page: Page, type: string) => page.evaluate((t) => (window as unknown as { alexnetLog: { message: Message }[] }).alexnetLog.map((e) => e.message).filter((m) => m.type === t), type) as Promise<Message[]>;
-
-/** Waits for the `count`th message of `type`; an error message arriving meanwhile fails the test. */
-async function waitFor(page: Page, type: string, count = 1, timeout = 600_000): Promise<Message[]> {
-  const errorsBefore = (await messages(page, 'error')).length;
-  await page.waitForFunction(
-    ([t, n, e]) => {
-      const log = (window as unknown as { alexnetLog: { message: Message }[] }).alexnetLog;
-      return log.filter((m) => m.message.type === t).length >= n || log.filter((m) => m.message.type === 'error').length > e;
-    },
-    [type, count, errorsBefore] as const,
-    { timeout },
-  );
-  const errors = (await messages(page, 'error')).slice(errorsBefore);
-  if (errors.length > 0) assert.fail(`the page said: ${errors.map((e) => e.message).join('; ')}`);
-  return messages(page, type);
-}
-
-async function pause(page: Page): Promise<void> {
-  await page.click('#pause');
-  await page.waitForFunction(() => !(document.getElementById('resume') as HTMLButtonElement).disabled, null, { timeout: 300_000 });
-}
-
-async function startTraining(page: Page, o: { batch: number; epochs: number; seed: number; backend?: 'auto' | 'webgpu' | 'cpu' }): Promise<void> {
-  await page.selectOption('select[name=backend]', o.backend ?? 'auto');
-  await page.fill('input[name=batch]', String(o.batch));
-  await page.fill('input[name=epochs]', String(o.epochs));
-  await page.fill('input[name=seed]', String(o.seed));
-  await page.click('#start');
-}
+servePage();
 
 /** The first `steps` losses of the same run in Node, on the CPU backend. */
 async function nodeLosses(o: { batch: number; epochs: number; seed: number }, steps: number): Promise<number[]> {
@@ -131,7 +59,7 @@ let webgpuPage: Page | null = null;
 test('1. WebGPU in the page: 10 steps with seed 1, the first 5 losses equal the Node CPU backend\'s within 1e-4', { skip }, async () => {
   const page = await openPage(true);
   await assertLossesMatchNode(page, 'webgpu', /^WebGPU: /);
-  await shoot(page, 'live', 'live-webgpu');
+  await shoot(page, '#live', 'live-webgpu');
   webgpuPage = page;
 });
 
@@ -139,41 +67,10 @@ test('2. without WebGPU (the CPU in the worker, its threads in Web Workers): the
   const page = await openPage(false);
   const threads = availableParallelism();
   await assertLossesMatchNode(page, 'auto', new RegExp(`^CPU \\(WebAssembly SIMD[^,]*, ${threads} threads?\\)$`));
+  // Paused at step 10: the loss chart shows those steps' curve (the first and the last point, and the line between).
+  const curve = await curvePixels(await shoot(page, '#loss-chart', 'loss-paused'));
+  assert.ok(curve.pixels >= 60, `no training curve in the loss chart after 10 steps: ${JSON.stringify(curve)}`);
 });
-
-/** An element's screenshot, written as an artifact and checked to be no blank: its pixels vary. */
-async function shoot(page: Page, id: string, name: string): Promise<void> {
-  const png = await page.locator(`#${id}`).screenshot();
-  const path = join(ARTIFACTS, `${name}.png`);
-  writeFileSync(path, png);
-  const stats = await sharp(png).stats();
-  const spread = Math.max(...stats.channels.map((c) => c.stdev));
-  assert.ok(spread > 10, `${path} looks blank (pixel standard deviation ${spread.toFixed(1)})`);
-}
-
-let trained = '';
-/** Weights of a mini net trained briefly in Node, so that classification has something to say. */
-function trainedWeights(): string {
-  if (trained) return trained;
-  const run = join(dir, 'trained');
-  const r = spawnSync(process.execPath, [MAIN, 'train', '--arch', 'mini', '--data', DATA, '--limit', '800', '--epochs', '1', '--backend', 'cpu', '--no-report', '--json', '--out', run], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  const checkpoint = JSON.parse(readFileSync(join(run, 'checkpoints/latest.json'), 'utf8')).checkpoint;
-  trained = join(run, 'checkpoints', checkpoint, 'weights.safetensors');
-  return trained;
-}
-
-/** Two PNGs: a Fashion-MNIST test image as 28 x 28 RGB, and a larger colour one that must be resized. */
-async function pngs(): Promise<string[]> {
-  const { decodeIdx } = await import('../src/data/idx.js');
-  const images = await decodeIdx(readFileSync(join(BUNDLED_FASHION_MNIST, 't10k-images-idx3-ubyte.gz')), 't10k');
-  const grey = images.data.subarray(7 * 784, 8 * 784);
-  const first = join(dir, 'test-image.png');
-  writeFileSync(first, encodePng(28, 28, Uint8Array.from({ length: 784 * 3 }, (_, i) => grey[Math.floor(i / 3)])));
-  const second = join(dir, 'colour.png');
-  writeFileSync(second, encodePng(45, 37, Uint8Array.from({ length: 45 * 37 * 3 }, (_, i) => (i * 37 + (i % 3) * 90) % 256)));
-  return [first, second];
-}
 
 test('3. a PNG classified in the page and by alexnet predict with the same weights: same top 5, probabilities within 1e-5', { skip }, async () => {
   const weights = trainedWeights();
@@ -190,18 +87,20 @@ test('3. a PNG classified in the page and by alexnet predict with the same weigh
     assert.deepEqual(inPage.map((t) => t.name), node.map((t) => t.name), png);
     inPage.forEach((t, k) => assert.ok(Math.abs(t.probability - node[k].probability) <= 1e-5, `${png} ${t.name}: ${t.probability} vs ${node[k].probability}`));
   }
-  await shoot(page, 'classify', 'classify');
+  await shoot(page, '#classify', 'classify');
 });
 
-test('4. a model trained and downloaded in the page scores the same test accuracy under alexnet eval --weights', { skip }, async () => {
+test('4. a model trained and downloaded in the page scores the same test accuracy under alexnet eval --weights, and the page shows that figure', { skip }, async () => {
   const page = await openPage(false);
-  await startTraining(page, { batch: 32, epochs: 1, seed: 3 });
+  await startTraining(page, { batch: 32, epochs: 1, seed: 3, name: 'four' });
   const [done] = await waitFor(page, 'done');
-  await shoot(page, 'live', 'live-done');
-  await page.locator('#tests canvas').nth(3).click();
+  const curve = await curvePixels(await shoot(page, '#loss-chart', 'loss-done'));
+  assert.ok(curve.columns >= 0.8 * curve.plotColumns, `the loss chart of a whole epoch covers ${curve.columns} of ${curve.plotColumns} columns`);
+  await shoot(page, '#live', 'live-done');
+  await page.locator('#tests button').nth(3).click();
   await waitFor(page, 'similar');
-  await shoot(page, 'live', 'live-retrieval');
-  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+  await shoot(page, '#live', 'live-retrieval');
+  const [download] = await Promise.all([page.waitForEvent('download'), runButton(page, 'Download', 'four').click()]);
   const file = join(dir, download.suggestedFilename());
   await download.saveAs(file);
   const r = spawnSync(process.execPath, [MAIN, 'eval', '--weights', file, '--arch', 'mini', '--data', DATA, '--backend', 'cpu', '--json'], { encoding: 'utf8' });
@@ -209,19 +108,13 @@ test('4. a model trained and downloaded in the page scores the same test accurac
   const node = JSON.parse(r.stdout);
   assert.equal(node.n, done.n);
   assert.equal(node.top1, done.top1, `page ${done.top1}, alexnet eval ${node.top1}`);
-  await shoot(page, 'train', 'train');
-  await shoot(page, 'keep', 'keep');
+  // What the person reads is alexnet eval's figure: top-1 as top-1, top-5 as top-5.
+  const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+  assert.equal(await page.textContent('#scores'), `Test top-1 ${pct(node.top1)}, top-5 ${pct(node.top5)} on ${node.n} images.`);
+  assert.match((await page.textContent('#run-list'))!, new RegExp(`test top-1 ${pct(node.top1).replace('.', '\\.')}`));
+  await shoot(page, '#train', 'train');
+  await shoot(page, '#runs', 'runs');
 });
-
-/** The page's one message: shown, and matching `pattern` (the last one said, after a wait). */
-async function assertMessage(page: Page, pattern: RegExp): Promise<void> {
-  const shown = () => page.evaluate(() => (document.getElementById('message')!.hidden ? '' : document.getElementById('message')!.textContent));
-  await page.waitForFunction(([source, flags]) => {
-    const m = document.getElementById('message')!;
-    return !m.hidden && new RegExp(source, flags).test(m.textContent ?? '');
-  }, [pattern.source, pattern.flags] as const, { timeout: 300_000 }).catch(() => undefined);
-  assert.match((await shown()) ?? '', pattern);
-}
 
 test('5. bad input gets one clear message and the page goes on working: a non-image, a truncated IDX file, weights of another net', { skip }, async () => {
   const page = await openPage(false);
@@ -260,20 +153,35 @@ test('5. bad input gets one clear message and the page goes on working: a non-im
   await pause(page);
 });
 
-test('6. a lost GPU device: one message, the run kept, and resumed from where it was saved', { skip }, async () => {
+test('6. a lost GPU device: one message, the run kept and resumed from where it was saved; scoring after a stop shows progress and can be cancelled', { skip }, async () => {
   const page = webgpuPage ?? (await openPage(true));
   const saves = (await messages(page, 'saved')).length;
   if (webgpuPage) await page.click('#resume');
   else await startTraining(page, { batch: 8, epochs: 1, seed: 1, backend: 'webgpu' });
-  await waitFor(page, 'saved', saves + 2); // checkpoints as it trains (every step or 15 s)
+  await waitFor(page, 'step', (await messages(page, 'step')).length + 1);
+  await page.evaluate(() => window.dispatchEvent(new Event('pagehide'))); // the page closing: the next step is saved
+  await waitFor(page, 'saved', saves + 1);
   await page.evaluate(() => (window as unknown as { alexnetTest: { loseDevice(): void } }).alexnetTest.loseDevice());
-  await assertMessage(page, /^The GPU device was lost .*Your run is saved up to its last checkpoint: press "Resume saved run"/);
-  const saved = (await messages(page, 'saved')).at(-1)!.run as { step: number };
+  await assertMessage(page, /^The GPU device was lost .*Your run is kept up to its last save: press Resume beside it under Runs/);
+  const saved = (await messages(page, 'saved')).at(-1)!;
   const before = (await messages(page, 'step')).length;
-  await page.click('#restore');
+  await runButton(page, 'Resume', 'Run 1').click();
   const steps = await waitFor(page, 'step', before + 1);
-  assert.equal(steps[before].done, saved.step + 1, 'the resumed run continues after the saved step');
-  await pause(page);
+  assert.equal(steps[before].done, (saved.step as number) + 1, 'the resumed run continues after the saved step');
+
+  // Stop: the test set is scored (slowly, on SwiftShader), with progress, and Cancel scoring ends it.
+  await page.click('#stop');
+  const [first] = await waitFor(page, 'scoring', (await messages(page, 'scoring')).length + 2, 120_000).then((m) => m.slice(-1));
+  assert.equal(await page.textContent('#stop'), 'Cancel scoring');
+  assert.match((await page.textContent('#status'))!, new RegExp(`^Scoring the test set: \\d+ of ${first.total} images`));
+  await page.click('#stop');
+  const [cancelled] = await waitFor(page, 'cancelled');
+  await waitForState(page, 'paused', 60_000);
+  const position = cancelled.position as { epoch: number; stepInEpoch: number };
+  assert.equal(position.stepInEpoch, (await messages(page, 'step')).at(-1)!.step);
+  assert.match((await page.textContent('#status'))!, /^Scoring cancelled\. Stopped after 0 epochs and \d+ steps of 1 /);
+  assert.equal(await page.isEnabled('#resume'), true);
+  assert.equal((await messages(page, 'done')).length, 0, 'no scores for a cancelled scoring');
 });
 
 test('7. "WebGPU on a GPU, else CPU" passes over a software adapter (SwiftShader here), as the command line\'s auto does, and says so', { skip }, async () => {

@@ -1,5 +1,6 @@
-// The messages between the page (main.ts) and the training worker (worker.ts). Everything that
-// computes runs in the worker, so the page never freezes; the page only draws and asks.
+// The messages between the page (main.ts and its panels under ui/) and the training worker
+// (worker.ts and its parts under work/). Everything that computes runs in the worker, so the page
+// never freezes; the page only draws and asks.
 
 /** Where the training images come from. */
 export type DataChoice =
@@ -10,6 +11,8 @@ export type DataChoice =
   | { kind: 'folder'; files: { path: string; bytes: Uint8Array }[] };
 
 export interface RunSettings {
+  /** What the runs list calls it. */
+  name: string;
   arch: 'mini' | 'paper';
   batch: number;
   lr: number;
@@ -20,18 +23,24 @@ export interface RunSettings {
 }
 
 export type ToWorker =
+  /** A new run, kept beside the others. */
   | { type: 'start'; settings: RunSettings; data: DataChoice }
-  /** Continue the run saved in IndexedDB (after a reload), on the data it was trained on. */
-  | { type: 'restore'; data?: DataChoice }
+  /** Open a kept run (its curves, filters and scores as saved), and with `resume` train it on. */
+  | { type: 'open'; id: string; resume: boolean; data?: DataChoice }
   | { type: 'pause' }
   | { type: 'resume' }
+  /** Ends training and scores the test set; while scoring, cancels the scoring. */
   | { type: 'stop' }
+  /** Save the open run at its next step boundary (the page is being hidden or closed). */
+  | { type: 'flush' }
+  | { type: 'delete'; id: string }
+  /** The run's weights as safetensors: a kept run's, or (without id) the open run's as they are now. */
+  | { type: 'export'; id?: string }
   | { type: 'classify'; name: string; bytes: Uint8Array }
   | { type: 'classifyTest'; index: number }
   | { type: 'similar'; index: number }
   /** Use a weights file (safetensors from alexnet train or export, a torchvision .pth). */
   | { type: 'weights'; name: string; bytes: Uint8Array; arch: string }
-  | { type: 'export' }
   /** Test hook: destroys the GPU device, as a driver reset would. */
   | { type: 'loseDevice' };
 
@@ -47,26 +56,66 @@ export interface Picture {
   rgb: Uint8Array;
 }
 
-export interface SavedRunSummary {
+/** One line of the runs list. */
+export interface RunSummary {
+  id: string;
+  name: string;
   arch: string;
+  /** The data, in words ("Fashion-MNIST subset", "your IDX files", "your image folder"). */
   data: string;
+  dataKind: DataChoice['kind'];
   epoch: number;
   epochs: number;
   step: number;
+  stepsPerEpoch: number;
+  /** Test top-1 once scored. */
+  top1: number | null;
   savedAt: string;
 }
 
+export interface EpochPoint {
+  epoch: number;
+  trainLoss: number;
+  valLoss: number;
+  valTop1: number;
+  valTop5: number;
+}
+
+/** Where a run stands: epochs done, steps into the next, of how many. */
+export interface RunPosition {
+  epoch: number;
+  stepInEpoch: number;
+  epochs: number;
+  stepsPerEpoch: number;
+}
+
+export interface Scores {
+  top1: number;
+  top5: number;
+  n: number;
+  confusion: number[][];
+  classes: string[];
+}
+
+export type RunState = 'idle' | 'loading' | 'training' | 'paused' | 'scoring' | 'done';
+
 export type FromWorker =
   | { type: 'backend'; name: string }
-  | { type: 'saved'; run: SavedRunSummary | null }
-  | { type: 'state'; state: 'idle' | 'loading' | 'training' | 'paused' | 'finishing' | 'done' }
-  | { type: 'start'; train: number; val: number; test: number; parameters: number; stepsPerEpoch: number; epochs: number; firstStep: number }
+  | { type: 'runs'; runs: RunSummary[]; open: string | null }
+  | { type: 'state'; state: RunState }
+  /** A run opened or started: its settings and everything it has drawn so far (one loss per step). */
+  | { type: 'run'; id: string; settings: RunSettings; train: number; val: number; test: number; parameters: number; losses: Float64Array; epochs: EpochPoint[]; position: RunPosition }
   | { type: 'step'; epoch: number; step: number; steps: number; loss: number; lr: number; imgPerS: number; etaS: number; done: number; total: number }
-  | { type: 'epoch'; epoch: number; trainLoss: number; valLoss: number; valTop1: number; valTop5: number }
+  | ({ type: 'epoch' } & EpochPoint)
   | { type: 'filters'; picture: Picture; towers: number }
-  | { type: 'done'; top1: number; top5: number; n: number; confusion: number[][]; classes: string[]; tests: Picture[] }
-  | { type: 'prediction'; source: string; top: TopClass[]; picture: Picture }
+  | { type: 'scoring'; done: number; total: number }
+  /** Scoring was cancelled: the run is kept where it stopped, unscored. */
+  | { type: 'cancelled'; position: RunPosition }
+  | ({ type: 'done'; position: RunPosition; tests: Picture[]; testLabels: string[] } & Scores)
+  /** `netView`: the image as the net takes it in (its crop, its channels), before mean subtraction. */
+  | { type: 'prediction'; source: string; forTest: boolean; top: TopClass[]; netView: Picture; knows: string }
   | { type: 'similar'; query: Picture; neighbours: { picture: Picture; label: string; distance: number }[] }
   | { type: 'weights'; message: string }
+  | { type: 'saved'; id: string; step: number; savedAt: string }
   | { type: 'exported'; name: string; bytes: Uint8Array }
   | { type: 'error'; message: string };

@@ -97,7 +97,7 @@ program
   .option('--no-cache-features', "with --freeze and --augment none: run the frozen layers every step instead of keeping their outputs per image")
   .option('--epochs <n>', 'passes over the training set (with --resume: the new total)', positiveInt('--epochs'))
   .option('--batch <n>', "mini-batch size (the architecture's default: 128 for the paper's nets)", positiveInt('--batch'))
-  .option('--lr <rate>', "initial learning rate, which cosine decays from (the architecture's default: 0.01)", finiteNumber('--lr', 0))
+  .option('--lr <rate>', "initial learning rate, which cosine decays from (the architecture's default: 0.01)", positiveNumber('--lr'))
   .option('--lr-schedule <s>', "constant, step[:EPOCHS] or plateau[:PATIENCE] (/10, at most 3 times), or cosine (to zero over the run, per step); the architecture's default (the paper's: plateau)")
   .option('--momentum <m>', 'momentum', finiteNumber('--momentum', 0), PAPER_SGD.momentum)
   .option('--weight-decay <wd>', 'weight decay', finiteNumber('--weight-decay', 0), PAPER_SGD.weightDecay)

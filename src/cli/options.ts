@@ -1,8 +1,10 @@
-// Parsers for command-line option values: each failure names the option and what was expected.
+// The command line's shared options. The value parsers are core/values.ts's, which the page uses
+// too, so that a bad value gets the same message in both.
 import { Option } from 'commander';
 import { nodePoolHost } from '../backend/cpu/host_node.js';
 import type { CpuOptions } from '../backend/cpu/index.js';
 import { UsageError } from '../core/errors.js';
+import { oneOf, positiveInt } from '../core/values.js';
 import { parseTileChoice } from '../backend/webgpu/gemm.js';
 
 /** Said once on stderr (e.g. which backend auto chose): stdout stays for results. */
@@ -29,45 +31,4 @@ export const threadsOption = () =>
 /** The CPU backend's options from a command's --threads: worker_threads started by Node. */
 export const cpuOptions = (o: { threads: number }): CpuOptions => ({ host: nodePoolHost, threads: o.threads, notice });
 
-export function positiveInt(option: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) throw new UsageError(`${option}: expected a positive integer, found "${value}"`);
-    return n;
-  };
-}
-
-export function nonNegativeInt(option: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 0) throw new UsageError(`${option}: expected an integer >= 0, found "${value}"`);
-    return n;
-  };
-}
-
-export function finiteNumber(option: string, min = -Infinity) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n) || n < min) {
-      throw new UsageError(`${option}: expected a number${min > -Infinity ? ` >= ${min}` : ''}, found "${value}"`);
-    }
-    return n;
-  };
-}
-
-/** A finite number > 0 (a factor that 0 would silently erase, such as --input-scale). */
-export function positiveNumber(option: string) {
-  const finite = finiteNumber(option);
-  return (value: string): number => {
-    const n = finite(value);
-    if (n <= 0) throw new UsageError(`${option}: expected a number > 0, found "${value}"`);
-    return n;
-  };
-}
-
-export function oneOf<T extends string>(option: string, choices: readonly T[]) {
-  return (value: string): T => {
-    if (!choices.includes(value as T)) throw new UsageError(`${option}: expected one of ${choices.join(', ')}, found "${value}"`);
-    return value as T;
-  };
-}
+export { finiteNumber, nonNegativeInt, oneOf, positiveInt, positiveNumber } from '../core/values.js';

@@ -24,7 +24,7 @@ const TRAIN_FIELDS: Record<string, Kind> = {
   data: { type: 'string' },
   epochs: { type: 'positive-int' },
   batch: { type: 'positive-int' },
-  lr: { type: 'number', min: 0 },
+  lr: { type: 'number', aboveZero: true },
   'lr-schedule': { type: 'schedule' },
   momentum: { type: 'number', min: 0 },
   'weight-decay': { type: 'number', min: 0 },

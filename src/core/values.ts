@@ -1,0 +1,47 @@
+// Parsers for the values a person types: an option on the command line (src/cli/options.ts)
+// or a field of the page (web/ui/settings.ts), with the same message in both. Each failure
+// names the option and what was expected, and quotes what was found. No Node imports: the page
+// bundles this file.
+import { UsageError } from './errors.js';
+
+export function positiveInt(option: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`${option}: expected a positive integer, found "${value}"`);
+    return n;
+  };
+}
+
+export function nonNegativeInt(option: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0) throw new UsageError(`${option}: expected an integer >= 0, found "${value}"`);
+    return n;
+  };
+}
+
+export function finiteNumber(option: string, min = -Infinity) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < min) {
+      throw new UsageError(`${option}: expected a number${min > -Infinity ? ` >= ${min}` : ''}, found "${value}"`);
+    }
+    return n;
+  };
+}
+
+/** A finite number > 0 (a factor that 0 would silently erase, such as --input-scale or --lr). */
+export function positiveNumber(option: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new UsageError(`${option}: expected a number > 0, found "${value}"`);
+    return n;
+  };
+}
+
+export function oneOf<T extends string>(option: string, choices: readonly T[]) {
+  return (value: string): T => {
+    if (!choices.includes(value as T)) throw new UsageError(`${option}: expected one of ${choices.join(', ')}, found "${value}"`);
+    return value as T;
+  };
+}
