@@ -23,7 +23,7 @@ export { batchSlices, DataParallel, type Slice } from './parallel/data.js';
 export { TowerParallel } from './parallel/towers.js';
 export { planLayers, forwardMacs } from './nn/plan.js';
 export { parseSafetensors, encodeSafetensors, type NamedTensor } from './io/safetensors.js';
-export { architectureForWeights, decodeWeights, detectWeightFormat, MOMENTA_KIND, parseWeights, selectWeights } from './io/weights.js';
+export { architectureForWeights, decodeWeights, detectWeightFormat, modelMetadata, MOMENTA_KIND, parseWeights, parseWeightsInfo, selectWeights, weightsClasses, weightsPreprocessing } from './io/weights.js';
 export { parsePth } from './io/pth.js';
 export { parseCaffeModel, caffeWeights } from './io/caffe.js';
 export { encodeOnnx } from './io/onnx.js';
@@ -37,6 +37,14 @@ export { centreView } from './data/augment.js';
 export { trainingData, requireImages, storedSide, type DataOptions, type TrainingData } from './train/data.js';
 export { newRunState, trainEpochs, type EpochRecord, type LoopHooks, type RunState, type SavedModel, type TrainConfig, type TrainEvent } from './train/loop.js';
 export { evaluate, type EvalResult } from './train/evaluate.js';
+// Fine-tuning (docs/transfer.md): a run's setup from its config (config.fineTune), its source, its kept front.
+export { prepareRun, runDataOptions, type Restored, type Run, type RunInputs } from './train/run_setup.js';
+export {
+  describeFineTune, firstTrainedLayer, keepsLastLayer, sourceFromModel, sourceFromWeights, startingTensors, trainableOptions,
+  type FineTuneConfig, type FineTuneSource, type LoadedSource,
+} from './train/fine_tune.js';
+export { FrontCache } from './train/front_cache.js';
+export { CAFFE_PREPROCESSING, TORCHVISION_PREPROCESSING, dataPreprocessing, modelPreprocessing, type Preprocessing } from './data/preprocessing.js';
 export { feedBatch, batchOutputFor } from './train/feed.js';
 export { countTopK } from './eval/metrics.js';
 export { extractFeatures, nearest } from './eval/features.js';

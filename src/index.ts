@@ -21,7 +21,12 @@ export { decodeIdx, parseIdx } from './data/idx.js';
 export { FASHION_MNIST_CLASSES, fashionMnistSplit, type ImageSet } from './data/fashion_mnist.js';
 export { loadFashionMnist, readIdx, FASHION_MNIST_DIR } from './data/source.js';
 export { loadData } from './data/source.js';
-export { train } from './train/trainer.js';
+export { train, type TrainOptions } from './train/trainer.js';
+// Fine-tuning (docs/transfer.md): train({ ...config, fineTune: { source: source.info, freeze, lrMultNew } }, backend, report, undefined, { source }).
+export { readFineTuneSource } from './train/fine_tune_source.js';
+export { describeFineTune, firstTrainedLayer, sourceFromModel, sourceFromWeights, type FineTuneConfig, type FineTuneSource, type LoadedSource } from './train/fine_tune.js';
+export { FrontCache } from './train/front_cache.js';
+export { CAFFE_PREPROCESSING, TORCHVISION_PREPROCESSING, dataPreprocessing, modelPreprocessing, type Preprocessing } from './data/preprocessing.js';
 export { type TrainConfig, type TrainEvent, type SavedModel } from './train/loop.js';
 export { saveCheckpoint, loadCheckpoint, latestCheckpoint } from './train/checkpoint.js';
 export { evaluate, type EvalResult } from './train/evaluate.js';

@@ -119,6 +119,15 @@ export function weightsPreprocessing(w: WeightsInfo, archName: string, path: str
   return w.format === 'caffemodel' ? CAFFE_PREPROCESSING : null;
 }
 
+/**
+ * What a model's weight file says of it, for whoever reads it later (weightsClasses,
+ * weightsPreprocessing, architectureOfFile): its architecture, class names and, when not its
+ * data's mean image, its preprocessing.
+ */
+export function modelMetadata(model: { arch: string; classes: readonly string[]; preprocessing?: Preprocessing }): Record<string, string> {
+  return { arch: model.arch, classes: JSON.stringify(model.classes), ...(model.preprocessing ? { preprocessing: JSON.stringify(model.preprocessing) } : {}) };
+}
+
 /** The class names a weight file records (metadata "classes", as our exports write it), or null. */
 export function weightsClasses(w: WeightsInfo, path: string): string[] | null {
   if (!w.metadata.classes) return null;

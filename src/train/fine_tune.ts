@@ -5,15 +5,18 @@
 // at a layer: it and everything below compute no gradient and keep no momentum (Caffe's lr_mult
 // 0), and run as a fixed feature extractor, so with no augmentation their outputs can be kept per
 // image (front_cache.ts). Browser-safe: the page fine-tunes through the same code.
+import { sha256Hex } from '../core/digest.js';
 import { UsageError } from '../core/errors.js';
-import type { Preprocessing } from '../data/preprocessing.js';
+import { dataPreprocessing, modelPreprocessing, type Preprocessing } from '../data/preprocessing.js';
 import { expectTensor, type NamedTensor } from '../io/safetensors.js';
-import { parameterNames } from '../nn/architectures.js';
+import { architectureOfFile, inputOfWeights, parseWeightsInfo, weightsClasses, weightsPreprocessing } from '../io/weights.js';
+import { architecture, parameterNames } from '../nn/architectures.js';
 import type { TrainableOptions } from '../nn/arena.js';
 import type { InitOptions } from '../nn/init.js';
 import type { Architecture } from '../nn/layers.js';
 import { initialTensors } from '../nn/net.js';
 import { planLayers } from '../nn/plan.js';
+import type { SavedModel } from './loop.js';
 
 /** What a run was fine-tuned from (recorded in every checkpoint and said in the report). */
 export interface FineTuneSource {
@@ -29,6 +32,40 @@ export interface FineTuneSource {
   classes: string[] | null;
   /** The source's preprocessing, which the run keeps unless told otherwise. */
   preprocessing: Preprocessing;
+}
+
+/** A source's description and its tensors by name, and the file they came from (errors name it). */
+export interface LoadedSource {
+  info: FineTuneSource;
+  tensors: Map<string, NamedTensor>;
+  file: string;
+}
+
+/**
+ * A trained model of ours as a source (a run on disk, or the model a page trained): its own
+ * preprocessing where it records one (itself fine-tuned), else its training data's channel means
+ * (its mean image is not kept) and its scale.
+ */
+export function sourceFromModel(name: string, model: SavedModel, tensors: Map<string, NamedTensor>, file: string, sha256: string): LoadedSource {
+  const own = modelPreprocessing(model);
+  const preprocessing = own.mean !== 'image' ? own : { mean: model.channelMean, scale: own.scale, origin: `the channel mean of ${name}'s training data` };
+  return { info: { name, sha256, format: 'run', arch: model.arch, input: model.input, classes: model.classes, preprocessing }, tensors, file };
+}
+
+/**
+ * A weights file's bytes as a source; `arch` says which net it fits where the file does not (its
+ * metadata, torchvision's keys or Caffe's format say otherwise).
+ */
+export async function sourceFromWeights(name: string, bytes: Uint8Array, arch?: string): Promise<LoadedSource> {
+  // Only a .caffemodel is read for a particular net (its layers are checked against it): without
+  // an architecture, Caffe's own.
+  const w = parseWeightsInfo(bytes, name, arch ?? 'caffe');
+  const archName = arch ?? architectureOfFile(w);
+  if (!archName) throw new UsageError(`--from ${name}: the file does not say which net its weights fit; give --arch`);
+  const a = architecture(archName);
+  const input = inputOfWeights(a, w.tensors);
+  const preprocessing = weightsPreprocessing(w, archName, name) ?? { ...dataPreprocessing(input[0], a.inputScale), origin: `the data's mean image (${name} does not say what its model expects)` };
+  return { info: { name, sha256: await sha256Hex(bytes), format: w.format, arch: archName, input, classes: weightsClasses(w, name), preprocessing }, tensors: w.tensors, file: name };
 }
 
 export interface FineTuneConfig {

@@ -16,7 +16,7 @@ import { tuneOnFirstUse } from '../backend/webgpu/tile_cache.js';
 import { evaluate, type EvalResult } from './evaluate.js';
 import { batchOutputFor } from './feed.js';
 import { describeFineTune } from './fine_tune.js';
-import type { LoadedSource } from './fine_tune_source.js';
+import type { LoadedSource } from './fine_tune.js';
 import { trainEpochs, type Progress, type RunState, type TrainConfig, type TrainEvent } from './loop.js';
 import { prepareRun, runDataOptions } from './run_setup.js';
 
