@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
 import { readSafetensors } from '../src/io/files.js';
-import { tinyFashionMnist } from './helpers.js';
+import { PYTHON, tinyFashionMnist, torchSkip } from './helpers.js';
 
 const MAIN = new URL('../src/cli/main.js', import.meta.url).pathname;
 const root = mkdtempSync(join(tmpdir(), 'alexnet-finetune-'));
@@ -131,4 +131,25 @@ test('fine-tuning options: refused alone, with --resume, or naming a layer that 
     assert.match(r.stderr, message);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   }
+});
+
+test('train --from a torchvision .pth (written by torchvision, random weights) on a folder of photos: trains, evaluates, predicts and exports with the new classes', { skip: torchSkip() }, async () => {
+  const pth = join(root, 'alexnet.pth');
+  const made = spawnSync(PYTHON, ['-c', `import torch, torchvision\ntorch.manual_seed(0)\ntorch.save(torchvision.models.alexnet().state_dict(), ${JSON.stringify(pth)})`], { encoding: 'utf8' });
+  assert.equal(made.status, 0, made.stderr);
+  const r = alexnet(['train', '--from', pth, '--data', photos, '--freeze', 'fc7', '--augment', 'none', '--epochs', '2', '--batch', '8', '--val', '6', '--backend', 'cpu', '--no-report', '--out', 'tv']);
+  assert.match(r.stdout, /training torchvision \(57\.02 M parameters\) on folder:/, 'the architecture comes from the file');
+  const run = join(root, 'tv');
+  const state = stateOf(run);
+  assert.equal(state.config.fineTune.source.format, 'pth');
+  assert.equal(state.config.fineTune.source.sha256, createHash('sha256').update(readFileSync(pth)).digest('hex'));
+  assert.deepEqual(state.model.input, [3, 224, 224]);
+  assert.deepEqual(state.model.classes, PHOTO_CLASSES);
+  assert.equal(state.model.preprocessing.origin, "torchvision's ImageNet mean and std");
+  const evaluated = JSON.parse(alexnet(['eval', '--checkpoint', run, '--backend', 'cpu', '--json']).stdout);
+  assert.equal(evaluated.n, 12);
+  const predicted = JSON.parse(alexnet(['predict', '--checkpoint', run, '--backend', 'cpu', '--json', join(root, 'photos', 'test', 'plum', '1.jpg')]).stdout);
+  assert.deepEqual(predicted.top.map((t: { name: string }) => t.name).sort(), PHOTO_CLASSES);
+  alexnet(['export', '--arch', 'torchvision', '--weights', join(checkpointOf(run), 'weights.safetensors'), '--format', 'safetensors', '--out', 'tv.safetensors']);
+  assert.deepEqual((await readSafetensors(join(root, 'tv.safetensors'))).tensors.get('classifier.6.weight')!.shape, [3, 4096]);
 });
