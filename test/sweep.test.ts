@@ -53,7 +53,8 @@ test('bad specs are refused naming the file, the field and what was expected', (
   refused({ train: { ...data, epochs: '2' } }, 'train.epochs', /expected a positive integer, found "2"/);
   refused({ train: { ...data, arch: 'vgg' } }, 'train.arch', /expected one of paper, caffe, torchvision, d2l, mini, found "vgg"/);
   refused({ train: { ...data, 'lr-schedule': 'cosine:3' } }, 'train.lr-schedule', /"cosine" takes no argument/);
-  refused({ train: { ...data, lr: -1 } }, 'train.lr', /expected a number >= 0, found -1/);
+  refused({ train: { ...data, lr: -1 } }, 'train.lr', /expected a number > 0, found -1/);
+  refused({ train: { ...data, lr: 0 } }, 'train.lr', /expected a number > 0, found 0/);
   refused({ train: { ...data, out: 'x' } }, 'train.out', /set by the sweep/);
   refused({ train: { ...data, dropout: 0.5 } }, 'train.dropout', /unknown option of alexnet train/);
   refused({ train: { ...data, seed: 1 }, seeds: [2] }, 'seeds', /not both/);
