@@ -23,9 +23,18 @@ export const precisionOption = () =>
   new Option('--precision <p>', 'fp32, or mixed: float16 GEMM operands with float32 sums (WebGPU with shader-f16; fp32 elsewhere)')
     .argParser(oneOf('--precision', ['fp32', 'mixed'] as const))
     .default('fp32');
-/** The CPU backend's threads: all cores unless told (the data loader's thread mostly waits). */
+/**
+ * The CPU backend's threads: all cores unless told (the data loader's thread mostly waits), and
+ * never more (each thread holds memory and would only wait for a core: 1000 took 6 GB).
+ */
 export const threadsOption = () =>
-  new Option('--threads <n>', 'threads of the CPU backend').argParser(positiveInt('--threads')).default(nodePoolHost.cores, `all ${nodePoolHost.cores} cores`);
+  new Option('--threads <n>', `threads of the CPU backend (1 to ${nodePoolHost.cores})`)
+    .argParser((value: string) => {
+      const n = positiveInt('--threads')(value);
+      if (n > nodePoolHost.cores) throw new UsageError(`--threads ${n}: more than the ${nodePoolHost.cores} cores of this machine; at most ${nodePoolHost.cores}`);
+      return n;
+    })
+    .default(nodePoolHost.cores, `all ${nodePoolHost.cores} cores`);
 /** The CPU backend's options from a command's --threads: worker_threads started by Node. */
 export const cpuOptions = (o: { threads: number }): CpuOptions => ({ host: nodePoolHost, threads: o.threads, notice });
 
@@ -37,10 +46,10 @@ export function positiveInt(option: string) {
   };
 }
 
-export function nonNegativeInt(option: string) {
+export function nonNegativeInt(option: string, max = Infinity) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 0) throw new UsageError(`${option}: expected an integer >= 0, found "${value}"`);
+    if (!Number.isInteger(n) || n < 0 || n > max) throw new UsageError(`${option}: expected an integer ${max < Infinity ? `from 0 to ${max}` : '>= 0'}, found "${value}"`);
     return n;
   };
 }
@@ -51,6 +60,15 @@ export function finiteNumber(option: string, min = -Infinity) {
     if (value.trim() === '' || !Number.isFinite(n) || n < min) {
       throw new UsageError(`${option}: expected a number${min > -Infinity ? ` >= ${min}` : ''}, found "${value}"`);
     }
+    return n;
+  };
+}
+
+/** A number in [0, 1), such as a momentum (1 or more never forgets a gradient; the steps grow without bound). */
+export function fraction(option: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !(n >= 0 && n < 1)) throw new UsageError(`${option}: expected a number from 0 up to (not including) 1, found "${value}"`);
     return n;
   };
 }

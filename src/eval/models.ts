@@ -6,13 +6,14 @@ import { join } from 'node:path';
 import type { Backend } from '../backend/backend.js';
 import { UsageError } from '../core/errors.js';
 import { readWeights } from '../io/files.js';
+import { architectureForWeights } from '../io/weights.js';
 import { architecture } from '../nn/architectures.js';
 import { latestCheckpoint, loadCheckpoint } from '../train/checkpoint.js';
 import { requireImages, type TrainingData } from '../train/data.js';
 import { openTrainingData } from '../train/open_data.js';
 import { batchOutputFor } from '../train/feed.js';
 import type { SavedModel } from '../train/loop.js';
-import { addSoftmax, type LoadedModel, type Predictions } from './run.js';
+import { addSoftmax, classColumns, type LoadedModel, type Predictions } from './run.js';
 
 export type { LoadedModel, Predictions } from './run.js';
 import { countTopK } from './metrics.js';
@@ -37,7 +38,15 @@ export async function loadWeightsFile(path: string, arch: string, spec: string):
   const data = await testData(spec, { channels: a.input[0], crop: a.input[1], scale: a.inputScale, batch: 1 });
   await data.close();
   const model: SavedModel = { arch, input: data.input, classes: data.classes, data: spec, scale: a.inputScale, channelMean: data.stats.channelMean };
-  return { source: path, model, weights: await readWeights(path, arch), weightsPath: path };
+  const weights = await readWeights(path, arch);
+  const classes = architectureForWeights(arch, weights).classes;
+  if (classes !== data.classes.length) {
+    throw new UsageError(
+      `--weights ${path}: its ${arch} net has ${classes} classes, but the class names come from --data, and ${spec} has ${data.classes.length}; ` +
+        'give --data with the data set these weights were trained on',
+    );
+  }
+  return { source: path, model, weights, weightsPath: path };
 }
 
 export interface TestDataOptions {
@@ -81,12 +90,10 @@ export async function predictTestSet(models: LoadedModel[], spec: string, backen
       if (m === models[0]) data.notes.forEach((line) => o.notice?.(line));
       requireImages(data, spec);
       const classes = data.classes.length;
-      if (m.model.classes.length !== classes) {
-        throw new UsageError(`${m.source}: trained for ${m.model.classes.length} classes, ${spec} has ${classes}`);
-      }
+      const columns = classColumns(m.source, m.model.classes, spec, data.classes);
       const n = data.counts.test;
       const result: Predictions = out ?? { probs: new Float32Array(n * classes), labels: new Float32Array(n), n, classes: data.classes };
-      await addSoftmax(m, data.test, backend, batch, 1 / (models.length * data.test.views), result);
+      await addSoftmax(m, data.test, backend, batch, 1 / (models.length * data.test.views), result, columns);
       out = result;
     } finally {
       await data.close();
