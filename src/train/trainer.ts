@@ -44,11 +44,15 @@ export async function train(
   const fresh = !resume || resolve(resume.dir) !== resolve(requested.out);
   // The data spec is recorded absolute: the run (and eval, report) read the same data from any working directory.
   const config = { ...requested, data: absoluteDataSpec(requested.data) };
-  const data = resume ? (await readCheckpointState<TrainConfig>(await latestCheckpoint(checkpointDir(resume.dir)))).config.data : config.data;
+  const backends = Array.isArray(backend) ? backend : [backend];
+  // Before any work (the run directory included): the devices fit the machine, the run's folder is no data set's.
+  const settings = resume ? (await readCheckpointState<TrainConfig>(await latestCheckpoint(checkpointDir(resume.dir)))).config : config;
+  checkDevicesFit(architecture(settings.arch), settings.batch, backends, parallel === 'towers', { cores: availableParallelism(), memory: totalmem() });
+  const data = settings.data;
   await checkOutputFolder('--out', requested.out, 'training run', { folders: [{ path: await dataDirectory(data), what: `the data set ${data}` }] }, ['sweep']);
   const run = await claimRunDirectory(requested.out, { fresh, force, notice: (message) => report({ event: 'notice', message }) });
   try {
-    return await trainIn(config, Array.isArray(backend) ? backend : [backend], parallel, report, resume);
+    return await trainIn(config, backends, parallel, report, resume);
   } finally {
     await run.release();
   }
@@ -62,7 +66,6 @@ async function trainIn(requested: TrainConfig, backends: Backend[], parallel: 'd
   const config: TrainConfig = restored
     ? { ...restored.state.config, out: requested.out, epochs: resume?.epochs ?? restored.state.config.epochs }
     : requested;
-  checkDevicesFit(architecture(config.arch), config.batch, backends, parallel === 'towers', { cores: availableParallelism(), memory: totalmem() });
   const backend = backends[0];
   // The run's precision (a resumed run keeps its own). Loss scaling follows the run's setting,
   // not the device, so that a run continues the same on any machine (it is exact in float32).
