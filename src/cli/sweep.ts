@@ -79,7 +79,7 @@ async function writeSweep(specFile: string, o: SweepFlags): Promise<void> {
   if (existsSync(join(dir, SWEEP_FILE))) {
     throw new UsageError(`--out ${dir} already holds a sweep (${SWEEP_FILE}): see it with alexnet sweep status ${dir}, or choose another --out`);
   }
-  const specs = new Set([spec.train.data, ...spec.grid.filter(([key]) => key === 'data').flatMap(([, values]) => values)].map(String));
+  const specs = new Set([spec.train.data ?? [], ...spec.grid.filter(([key]) => key === 'data').map(([, values]) => values)].flat().map(String));
   const folders = await Promise.all([...specs].map(async (d) => ({ path: await dataDirectory(d), what: `the data set ${d}` })));
   await checkOutputFolder('--out', dir, 'sweep', { folders });
   const plan: SweepPlan = {

@@ -247,7 +247,6 @@ export function parseSweepSpec(text: string, file: string): SweepSpec {
     r.trainKey(`train.${key}`, key);
     train[key] = r.trainValue(`train.${key}`, key, value);
   }
-  if (train.data === undefined) r.fail('train.data', 'missing: name the data set, e.g. "fashion-mnist" or "cache:/shared/imagenet"');
 
   let seeds = [typeof train.seed === 'number' ? train.seed : 1];
   if (top.seeds !== undefined) {
@@ -270,6 +269,7 @@ export function parseSweepSpec(text: string, file: string): SweepSpec {
       grid.push([key, list]);
     }
   }
+  if (train.data === undefined && !grid.some(([key]) => key === 'data')) r.fail('train.data', 'missing: name the data set, e.g. "fashion-mnist" or "cache:/shared/imagenet"');
   // Counted before anything is expanded: 10^10 runs took 5 GB, then crashed the heap.
   const runs = grid.reduce((n, [, values]) => n * values.length, seeds.length);
   if (runs > MAX_SWEEP_RUNS) {

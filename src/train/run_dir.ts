@@ -143,7 +143,7 @@ async function lock(dir: string, notice: (line: string) => void): Promise<string
       throw err;
     }
     await rm(stale, { force: true });
-    notice(`${dir}: took over the lock of process ${owner?.pid ?? '(unreadable lock file)'}, which no longer runs${owner && processAlive(owner.pid) ? ` (process ${owner.pid} now is another one, started after the lock)` : ''}`);
+    notice(`${dir}: took over the lock of process ${owner?.pid ?? '(unreadable lock file)'}, which no longer runs${owner && processAlive(owner.pid) ? ` (process ${owner.pid} now is another program, started after the lock was taken)` : ''}`);
   }
   throw new AlexNetError(`${dir}: could not take its lock file ${path}; another process keeps taking it`);
 }
