@@ -50,11 +50,12 @@ const urlHost = (host: string) => (host.includes(':') ? `[${host}]` : host);
 /**
  * The URL to open for a server listening on `host:port`, and, where other machines can reach
  * it, a warning saying so. Listening on every interface (0.0.0.0, ::), the URL names this
- * machine's first external address, one that other machines can use.
+ * machine's first external address (IPv4 first), one that other machines can use.
  */
 export function servedAt(host: string, port: number, interfaces: NodeJS.Dict<NetworkInterfaceInfo[]> = networkInterfaces()): { url: string; warning?: string } {
   const any = host === '0.0.0.0' || host === '::';
-  const external = Object.values(interfaces).flat().filter((i): i is NetworkInterfaceInfo => i !== undefined && !i.internal);
+  // Link-local IPv6 addresses (fe80::) need the interface named in the URL: not offered.
+  const external = Object.values(interfaces).flat().filter((i): i is NetworkInterfaceInfo => i !== undefined && !i.internal && !i.address.startsWith('fe80:'));
   const reachable = (external.find((i) => i.family === 'IPv4') ?? external[0])?.address;
   const url = `http://${urlHost(any ? (reachable ?? 'localhost') : host)}:${port}/`;
   if (LOOPBACK.test(host)) return { url };
