@@ -147,3 +147,19 @@ test('--out under /proc (where mkdir makes no progress) fails at once in train, 
   writeFileSync(spec, JSON.stringify({ train: { arch: 'mini', data: FM, epochs: 1 }, seeds: [1] }));
   assertLine(alexnet('sweep', spec, '--out', out), 1, `alexnet: --out ${out}: cannot create the folder /proc/alexnet-outputs-test (ENOENT)`);
 });
+
+test("a user's folder with its own state.json, latest.json, sweep.json or index.json is no run; a sweep is one", () => {
+  const mine = join(dir, 'mine');
+  mkdirSync(mine);
+  for (const [file, text] of [['state.json', '{"config": {}}'], ['latest.json', '{"checkpoint": 3}'], ['sweep.json', '{}'], ['index.json', '{"format": "mine"}']]) {
+    writeFileSync(join(mine, file), text);
+  }
+  const r = alexnet('export', '--arch', 'mini', '--weights', weights, '--format', 'onnx', '--out', join(mine, 'model.onnx'));
+  assert.equal(r.code, 0, r.stderr);
+  const spec = join(dir, 'sweep-spec.json');
+  writeFileSync(spec, JSON.stringify({ train: { arch: 'mini', data: FM, epochs: 1 }, seeds: [1] }));
+  const sweep = join(dir, 'sweep');
+  assert.equal(alexnet('sweep', spec, '--out', sweep).code, 0);
+  const inside = join(sweep, 'model.onnx');
+  assertLine(alexnet('export', '--arch', 'mini', '--weights', weights, '--format', 'onnx', '--out', inside), 1, `alexnet: --out ${inside}: lies inside the sweep ${sweep}; write the output elsewhere`);
+});

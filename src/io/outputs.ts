@@ -8,7 +8,7 @@ import { open, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path';
 import { AlexNetError } from '../core/errors.js';
 import { CACHE_FORMAT, INDEX_FILE } from '../data/cache.js';
-import { SWEEP_FILE } from '../sweep/plan.js';
+import { K8S_MANIFEST, SLURM_SCRIPT, SWEEP_FILE } from '../sweep/plan.js';
 import { CHECKPOINT_POINTER, checkpointDir } from '../train/checkpoint.js';
 import { LOCK_FILE } from '../train/run_dir.js';
 
@@ -30,26 +30,30 @@ export interface OutputGuard {
 
 const exists = (path: string) => stat(path).then(() => true, () => false);
 
-/** A cache index begins with its format (cache.ts writes the header's fields first). */
-async function isCacheIndex(path: string): Promise<boolean> {
+/** True when the file `path` begins with `text` within its first 256 bytes (how alexnet writes it). */
+async function beginsWith(path: string, text: RegExp): Promise<boolean> {
   const handle = await open(path, 'r').catch(() => null);
   if (!handle) return false;
   try {
     const head = new Uint8Array(256);
     const { bytesRead } = await handle.read(head, 0, head.length, 0);
-    return new TextDecoder().decode(head.subarray(0, bytesRead)).includes(CACHE_FORMAT);
+    return text.test(new TextDecoder().decode(head.subarray(0, bytesRead)));
   } finally {
     await handle.close();
   }
 }
 
-/** What the folder `dir` holds that a command must not write into, or null. */
+/**
+ * What the folder `dir` holds that a command must not write into, or null. Told by the files
+ * alexnet writes there, in pairs or by their first bytes, so that a user's own state.json or
+ * latest.json does not make a folder one of these.
+ */
 export async function folderKind(dir: string): Promise<Kind | null> {
   if ((await exists(join(dir, LOCK_FILE))) || (await exists(join(checkpointDir(dir), CHECKPOINT_POINTER)))) return 'training run';
-  if (await exists(join(dir, 'state.json'))) return 'checkpoint';
-  if (await exists(join(dir, CHECKPOINT_POINTER))) return "run's checkpoints";
-  if (await exists(join(dir, SWEEP_FILE))) return 'sweep';
-  if (await isCacheIndex(join(dir, INDEX_FILE))) return 'prepared data cache';
+  if ((await exists(join(dir, 'state.json'))) && (await exists(join(dir, 'weights.safetensors')))) return 'checkpoint';
+  if (await beginsWith(join(dir, CHECKPOINT_POINTER), /^\{"checkpoint":"ckpt-\d+"\}/)) return "run's checkpoints";
+  if ((await exists(join(dir, SWEEP_FILE))) && ((await exists(join(dir, SLURM_SCRIPT))) || (await exists(join(dir, K8S_MANIFEST))))) return 'sweep';
+  if (await beginsWith(join(dir, INDEX_FILE), new RegExp(`^\\{"format":"${CACHE_FORMAT}"`))) return 'prepared data cache';
   return null;
 }
 

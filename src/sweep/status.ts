@@ -43,9 +43,16 @@ const RUNNING = ['RUNNING', 'COMPLETING', 'STAGE_OUT', 'SIGNALING', 'RESIZING'];
 
 /** Epochs of the newest checkpoint and the run's total, from its state.json (tensors unread). */
 async function checkpointEpochs(runDir: string): Promise<{ done: number; total: number | null }> {
-  if (!existsSync(join(checkpointDir(runDir), CHECKPOINT_POINTER))) return { done: 0, total: null };
-  const state = await readCheckpointState<{ epochs?: number }, { epochs?: unknown[] }>(await latestCheckpoint(checkpointDir(runDir)));
-  return { done: state.history?.epochs?.length ?? 0, total: state.config?.epochs ?? null };
+  // A running task replaces its checkpoint while this reads: a checkpoint gone before its state
+  // was read is looked for again; a damaged state.json is an error naming it.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    if (!existsSync(join(checkpointDir(runDir), CHECKPOINT_POINTER))) break;
+    const checkpoint = await latestCheckpoint(checkpointDir(runDir));
+    if (!existsSync(join(checkpoint, 'state.json'))) continue;
+    const state = await readCheckpointState<{ epochs?: number }, { epochs?: unknown[] }>(checkpoint);
+    return { done: state.history?.epochs?.length ?? 0, total: state.config?.epochs ?? null };
+  }
+  return { done: 0, total: null };
 }
 
 /** The state of one run from its task record and Slurm's word for its array task. */
