@@ -163,3 +163,14 @@ test("a user's folder with its own state.json, latest.json, sweep.json or index.
   const inside = join(sweep, 'model.onnx');
   assertLine(alexnet('export', '--arch', 'mini', '--weights', weights, '--format', 'onnx', '--out', inside), 1, `alexnet: --out ${inside}: lies inside the sweep ${sweep}; write the output elsewhere`);
 });
+
+test('an output in a folder named "..sub" inside a data set is inside it (not taken for a parent folder)', () => {
+  const data = tinyFashionMnist(join(dir, 'fm2'), 60, 10);
+  mkdirSync(join(dir, 'fm2', '..sub'));
+  const inside = join(dir, 'fm2', '..sub', 'f.safetensors');
+  assertLine(alexnet('features', '--arch', 'mini', '--weights', weights, '--data', data, '--out', inside, '--backend', 'cpu'), 1,
+    `alexnet: --out ${inside}: lies inside the data set ${data}, ${join(dir, 'fm2')}; write the output elsewhere`);
+  const beside = join(dir, 'f.safetensors');
+  const r = alexnet('features', '--arch', 'mini', '--weights', weights, '--data', data, '--out', beside, '--limit', '2', '--backend', 'cpu');
+  assert.equal(r.code, 0, r.stderr);
+});

@@ -60,7 +60,8 @@ test('bad specs are refused naming the file, the field and what was expected', (
   refused({ train: { ...data, seed: 1 }, seeds: [2] }, 'seeds', /not both/);
   refused({ train: data, seeds: [] }, 'seeds', /expected a non-empty array/);
   refused({ train: data, seeds: [1, 2, 1] }, 'seeds', /seed 1 appears twice/);
-  refused({ train: data, seeds: [1.5] }, 'seeds[0]', /expected an integer >= 0, found 1.5/);
+  refused({ train: data, seeds: [1.5] }, 'seeds[0]', /expected an integer from 0 to 4294967295, found 1.5/);
+  refused({ train: { ...data, momentum: 1 } }, 'train.momentum', /expected a number from 0 up to \(not including\) 1, found 1/);
   refused({ train: { ...data, lr: 0.01 }, grid: { lr: [0.1] } }, 'grid.lr', /also set in train.lr/);
   refused({ train: data, grid: { batch: [32, 'big'] } }, 'grid.batch[1]', /expected a positive integer, found "big"/);
   refused({ train: data, grid: {} }, 'grid', /at least one field/);

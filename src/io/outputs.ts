@@ -5,7 +5,7 @@
 // paths. Before, `features --out DIR/t10k-images-idx3-ubyte.gz` replaced the test images it
 // had just read, and `export --out` could replace a file inside a run's checkpoint.
 import { open, realpath, stat } from 'node:fs/promises';
-import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { AlexNetError } from '../core/errors.js';
 import { CACHE_FORMAT, INDEX_FILE } from '../data/cache.js';
 import { K8S_MANIFEST, SLURM_SCRIPT, SWEEP_FILE } from '../sweep/plan.js';
@@ -66,10 +66,16 @@ async function realPath(path: string): Promise<string> {
   return parent === absolute ? absolute : join(await realPath(parent), basename(absolute));
 }
 
-/** True when `inner` is `outer` or lies below it (both real paths). */
+/** True when `inner` is `outer` or lies below it (both real paths; "..data" inside `outer` is below it). */
 function within(inner: string, outer: string): boolean {
   const r = relative(outer, inner);
-  return r === '' || (!r.startsWith('..') && !isAbsolute(r));
+  return r === '' || (r !== '..' && !r.startsWith(`..${sep}`) && !isAbsolute(r));
+}
+
+/** True when `a` and `b` are one file (the same device and inode: links and hard links included). */
+async function sameFile(a: string, b: string): Promise<boolean> {
+  const [x, y] = await Promise.all([stat(a).catch(() => null), stat(b).catch(() => null)]);
+  return x !== null && y !== null && x.dev === y.dev && x.ino === y.ino;
 }
 
 /**
@@ -81,7 +87,7 @@ function within(inner: string, outer: string): boolean {
 async function checkPlace(option: string, out: string, guard: OutputGuard, folder: boolean, allowAbove: readonly Kind[] = []): Promise<string> {
   const target = await realPath(out);
   for (const input of guard.inputs ?? []) {
-    if (target === (await realPath(input))) throw new AlexNetError(`${option} ${out}: is the input file ${input}; write the output elsewhere`);
+    if (await sameFile(target, input)) throw new AlexNetError(`${option} ${out}: is the input file ${input}; write the output elsewhere`);
   }
   for (const used of guard.folders ?? []) {
     const real = await realPath(used.path);
