@@ -82,3 +82,56 @@ test('a flipped byte in a cache shard or its mean image is refused, naming the f
   flipByte(mean, 8);
   await assert.rejects(openDataset(`cache:${cache}`, { holdOut: false }), (e: Error) => e.message.startsWith(`${mean}: corrupt: its SHA-256 does not match`));
 });
+
+/** Rewrites the JSON file `path` after `change` (a label edited by hand, or by a flipped bit that still parses). */
+function editJson(path: string, change: (value: { [key: string]: any }) => void): void {
+  const value = JSON.parse(readFileSync(path, 'utf8'));
+  change(value);
+  writeFileSync(path, JSON.stringify(value) + '\n');
+}
+
+test("a label changed in a cache's index or in a part's shard record is refused, naming the file (before: accepted and \"checked\")", async () => {
+  const images = join(root, 'images'); // written by the test above: red/ and blue/, 3 images each
+  const spec = `folder:${images}`;
+  const cache = join(root, 'labels-cache');
+  assert.equal(alexnet('data', 'prepare', spec, '--out', cache, '--side', '16', '--shard-images', '2').code, 0);
+  const index = join(cache, 'index.json');
+  editJson(index, (i) => (i.splits.train.labels[0] = 1 - i.splits.train.labels[0]));
+  const inspected = alexnet('data', 'inspect', `cache:${cache}`, '--decode');
+  assert.equal(inspected.stdout, '');
+  assert.equal(
+    inspected.stderr,
+    `alexnet: ${index}: corrupt: its contents (labels, file names, checksums) do not match the SHA-256 recorded in it when it was written; ` +
+      `prepare the source again (alexnet data prepare ${spec} --out ${cache})\n`,
+  );
+  assert.equal(inspected.code, 1);
+  const trained = alexnet('train', '--arch', 'mini', '--data', `cache:${cache}`, '--batch', '2', '--val', '1', '--epochs', '1', '--backend', 'cpu', '--out', join(root, 'labels-run'));
+  assert.equal(trained.code, 1);
+  assert.ok(trained.stderr.endsWith(`alexnet: ${index}: corrupt: its contents (labels, file names, checksums) do not match the SHA-256 recorded in it when it was written; prepare the source again (alexnet data prepare ${spec} --out ${cache})\n`), trained.stderr);
+
+  const parts = join(root, 'labels-parts');
+  for (const part of ['0/2', '1/2']) assert.equal(alexnet('data', 'prepare', spec, '--out', parts, '--side', '16', '--part', part).code, 0);
+  const record = join(parts, 'parts', 'part-0-of-2', 'train', 'shard-00000.json');
+  editJson(record, (r) => (r.labels[0] = 1 - r.labels[0]));
+  const merged = alexnet('data', 'prepare', spec, '--out', parts, '--side', '16', '--merge', '2');
+  assert.equal(merged.stdout, '');
+  assert.equal(
+    merged.stderr,
+    `alexnet: ${record}: corrupt: its contents (labels, file names, checksums) do not match the SHA-256 recorded in it when it was written; ` +
+      'delete it and its .u8 shard, and prepare again (the shards before it are kept)\n',
+  );
+  assert.equal(merged.code, 1);
+});
+
+test('a cache of format version 2 (labels not covered) is refused with what to do', async () => {
+  const cache = join(root, 'labels-cache');
+  const index = join(cache, 'index.json');
+  editJson(index, (i) => {
+    i.version = 2;
+    delete i.sha256;
+  });
+  await assert.rejects(
+    openDataset(`cache:${cache}`),
+    (e: Error) => e.message === `${index}: version 2 of the cache (its labels are not covered by checksums); prepare the source again into a new folder (alexnet data prepare folder:${join(root, 'images')} --out NEW_DIR)`,
+  );
+});

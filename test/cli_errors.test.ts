@@ -51,12 +51,12 @@ test('--batch larger than the training set, and a batch whose arena cannot be al
   );
 });
 
-test('a safetensors header nested 200,000 arrays deep is a FormatError naming the file, not a stack overflow', () => {
+test('a safetensors header nested 200,000 arrays deep is a FormatError naming the file, before it is parsed', () => {
   const json = new TextEncoder().encode(`{"w":{"dtype":"F32","shape":${'['.repeat(200_000)}${']'.repeat(200_000)},"data_offsets":[0,0]}}`);
   const bytes = new Uint8Array(8 + json.length);
   new DataView(bytes.buffer).setBigUint64(0, BigInt(json.length), true);
   bytes.set(json, 8);
-  assert.throws(() => parseSafetensors(bytes, 'deep.safetensors'), (e: Error) => e instanceof FormatError && /^deep\.safetensors: tensor "w": shape\[0\] must be a non-negative integer, found \[\[\[\[\.\.\.\]\]\]\]$/.test(e.message));
+  assert.throws(() => parseSafetensors(bytes, 'deep.safetensors'), (e: Error) => e instanceof FormatError && e.message === 'deep.safetensors: JSON nested more than 8 levels deep (at character 37), deeper than any file alexnet reads');
 });
 
 test('no validation or test images: one line saying so, before training (before: NaN% and exit 0)', async () => {

@@ -13,7 +13,8 @@ import { FormatError } from '../src/core/errors.js';
 import { BUNDLED_FASHION_MNIST } from '../src/data/source.js';
 import { indexedJob, jobName } from '../src/sweep/k8s.js';
 import { parseTaskStates, slurmScript } from '../src/sweep/slurm.js';
-import { absoluteData, expandRuns, parseSweepSpec } from '../src/sweep/spec.js';
+import { absoluteDataSpec } from '../src/data/open.js';
+import { expandRuns, parseSweepSpec } from '../src/sweep/spec.js';
 import { decideState } from '../src/sweep/status.js';
 import { trainArgs, type TaskRecord } from '../src/sweep/task.js';
 
@@ -31,9 +32,9 @@ test('a seeds-by-grid spec expands to one run per grid point and seed, in a fixe
   assert.deepEqual(runs[3].point, { lr: 0.01, batch: 64 });
   // Without seeds: one run, with train.seed (or 1).
   assert.deepEqual(expandRuns(spec({ train: { data: 'fashion-mnist', seed: 7 } })).map((r) => [r.name, r.seed]), [['000-seed7', 7]]);
-  assert.equal(absoluteData('fashion-mnist:sub/set', '/base'), 'fashion-mnist:/base/sub/set');
-  assert.equal(absoluteData('cache:/abs', '/base'), 'cache:/abs');
-  assert.equal(absoluteData('fashion-mnist', '/base'), 'fashion-mnist');
+  assert.equal(absoluteDataSpec('fashion-mnist:sub/set', '/base'), 'fashion-mnist:/base/sub/set');
+  assert.equal(absoluteDataSpec('cache:/abs', '/base'), 'cache:/abs');
+  assert.equal(absoluteDataSpec('fashion-mnist', '/base'), 'fashion-mnist');
 });
 
 test('bad specs are refused naming the file, the field and what was expected', () => {
@@ -60,7 +61,8 @@ test('bad specs are refused naming the file, the field and what was expected', (
   refused({ train: { ...data, seed: 1 }, seeds: [2] }, 'seeds', /not both/);
   refused({ train: data, seeds: [] }, 'seeds', /expected a non-empty array/);
   refused({ train: data, seeds: [1, 2, 1] }, 'seeds', /seed 1 appears twice/);
-  refused({ train: data, seeds: [1.5] }, 'seeds[0]', /expected an integer >= 0, found 1.5/);
+  refused({ train: data, seeds: [1.5] }, 'seeds[0]', /expected an integer from 0 to 4294967295, found 1.5/);
+  refused({ train: { ...data, momentum: 1 } }, 'train.momentum', /expected a number from 0 up to \(not including\) 1, found 1/);
   refused({ train: { ...data, lr: 0.01 }, grid: { lr: [0.1] } }, 'grid.lr', /also set in train.lr/);
   refused({ train: data, grid: { batch: [32, 'big'] } }, 'grid.batch[1]', /expected a positive integer, found "big"/);
   refused({ train: data, grid: {} }, 'grid', /at least one field/);
@@ -75,13 +77,21 @@ test('the Slurm script: one array task per run, per-run logs, requeue, the optio
     sweepDir: '/shared/sw', node: '/usr/bin/node', cli: "/opt/it's/main.js", runs: 12,
     options: { partition: 'gpu', gres: 'gpu:1', time: '2:00:00', 'cpus-per-task': 8, 'max-parallel': 4, extra: ['--constraint=h100'] },
   });
+  // Each directive is one double-quoted argument, \ and " escaped (as sbatch reads them).
   const directives = text.split('\n').filter((l) => l.startsWith('#SBATCH ')).map((l) => l.slice(8));
+  for (const d of directives) assert.match(d, /^"([^"\\]|\\.)*"$/, d);
   assert.ok(text.startsWith('#!/bin/bash\n'));
   for (const d of ['--array=0-11%4', '--output=/shared/sw/logs/%3a.out', '--open-mode=append', '--requeue', '--chdir=/shared/sw', '--partition=gpu', '--gres=gpu:1', '--time=2:00:00', '--cpus-per-task=8', '--constraint=h100']) {
-    assert.ok(directives.includes(d), `missing #SBATCH ${d} in:\n${text}`);
+    assert.ok(directives.includes(`"${d}"`), `missing #SBATCH "${d}" in:\n${text}`);
   }
   assert.match(text, /\nexec '\/usr\/bin\/node' '\/opt\/it'\\''s\/main.js' 'sweep' 'task' '\/shared\/sw' "\$SLURM_ARRAY_TASK_ID"\n$/);
-  assert.throws(() => slurmScript({ sweepDir: '/a b', node: 'n', cli: 'c', runs: 1, options: {} }), /whitespace/);
+  // Spaces, quotes, # and % in the sweep's path are quoted (and % doubled in the log's name pattern); a line break cannot be.
+  const odd = slurmScript({ sweepDir: `/a b/it's "x" #1 %j`, node: 'n', cli: 'c', runs: 1, options: { 'job-name': 'a"b' } });
+  assert.ok(odd.includes(`#SBATCH "--output=/a b/it's \\"x\\" #1 %%j/logs/%3a.out"\n`), odd);
+  assert.ok(odd.includes(`#SBATCH "--chdir=/a b/it's \\"x\\" #1 %j"\n`), odd);
+  assert.ok(odd.includes(`#SBATCH "--job-name=a\\"b"\n`), odd);
+  assert.throws(() => slurmScript({ sweepDir: '/a\nb', node: 'n', cli: 'c', runs: 1, options: {} }), /^AlexNetError: --out "\/a\\nb": a backslash, line break or control character in the sweep directory's path cannot be written/);
+  assert.throws(() => slurmScript({ sweepDir: '/a', node: 'n', cli: 'c', runs: 1, options: { 'job-name': 'a\u0007b' } }), /sbatch option "--job-name=a\\u0007b": contains a line break or control character, which an #SBATCH line cannot hold/);
 });
 
 test('the Kubernetes Indexed Job: N completions, the index picks the run, the claim is mounted', () => {
@@ -251,7 +261,7 @@ test('sweep --emit k8s writes the Indexed Job for the spec; bad invocations say 
 
   const specFile = join(dir, 'k8s.json');
   assert.match(alexnet('sweep', specFile).stderr, /sweep: give --out DIR/);
-  assert.match(alexnet('sweep', join(dir, 'absent.json'), '--out', join(dir, 'x')).stderr, /absent.json: cannot read the sweep spec \(ENOENT\)/);
+  assert.match(alexnet('sweep', join(dir, 'absent.json'), '--out', join(dir, 'x')).stderr, /absent.json: file not found$/m);
   assert.match(alexnet('sweep', specFile, '--out', join(dir, 'y'), '--emit', 'k8s').stderr, /--emit k8s needs k8s.image in the spec or --image and k8s.claim/);
   assert.ok(!existsSync(join(dir, 'y')), 'a refused sweep writes nothing');
   assert.match(alexnet('sweep', specFile, '--out', join(dir, 'z'), '--emit', 'k8s', '--submit').stderr, /--submit hands the script to sbatch/);

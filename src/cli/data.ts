@@ -4,6 +4,8 @@ import type { Command } from 'commander';
 import { UsageError } from '../core/errors.js';
 import { SPLIT_NAMES } from '../data/dataset.js';
 import { inspectSpec, type InspectReport } from '../data/inspect.js';
+import { dataDirectory } from '../data/open.js';
+import { checkOutputFolder } from '../io/outputs.js';
 import { positiveInt } from './options.js';
 import { loadWithSharp } from '../data/load_sharp.js';
 
@@ -70,6 +72,7 @@ export function registerDataCommands(program: Command): void {
       if (o.part !== undefined && o.merge !== undefined) throw new UsageError('data prepare: --part and --merge are separate steps (each part, then one merge)');
       const part = o.part === undefined ? null : /^(\d+)\/(\d+)$/.exec(o.part);
       if (part === null && o.part !== undefined) throw new UsageError(`--part: expected i/N (e.g. 3/8), found "${o.part}"`);
+      await checkOutputFolder('--out', o.out, 'prepared data cache', { folders: [{ path: await dataDirectory(spec), what: `the data set ${spec}` }] });
       const { prepareCache } = await loadWithSharp(() => import('../data/prepare.js'));
       const { mergeParts, preparePart } = await import('../data/prepare_parts.js');
       const options = { side: o.side, imagesPerShard: o.shardImages };

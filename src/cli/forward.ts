@@ -2,7 +2,8 @@
 import type { Backend } from '../backend/backend.js';
 import { FormatError } from '../core/errors.js';
 import { product, shapeString } from '../core/geometry.js';
-import { checkOutputFile, readSafetensors, readWeights, writeSafetensors } from '../io/files.js';
+import { readSafetensors, readWeights, writeSafetensors } from '../io/files.js';
+import { checkOutputFile } from '../io/outputs.js';
 import { architectureForWeights } from '../io/weights.js';
 import { architecture, parameterNames } from '../nn/architectures.js';
 import { Net } from '../nn/net.js';
@@ -16,7 +17,7 @@ export interface ForwardOptions {
 }
 
 export async function runForward(o: ForwardOptions, backend: Backend): Promise<{ n: number; classes: number }> {
-  await checkOutputFile('--output', o.output, [o.input, o.weights]);
+  await checkOutputFile('--output', o.output, { inputs: [o.input, o.weights] });
   const { tensors: inputs } = await readSafetensors(o.input);
   const x = inputs.get('input');
   if (!x) throw new FormatError(o.input, `missing tensor "input" (expected f32 [N, C, H, W]); found ${[...inputs.keys()].join(', ') || 'no tensors'}`);

@@ -1,13 +1,13 @@
 // `alexnet import` and `alexnet export`: weights in and out of other frameworks' formats.
 // Wiring only; the formats live in src/io/. Both check the weights against the architecture
 // (names, shapes and, for Caffe, its layer settings) before writing anything.
-import { writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { Command, Option } from 'commander';
-import { AlexNetError, FormatError } from '../core/errors.js';
+import { FormatError } from '../core/errors.js';
 import { encodeOnnx } from '../io/onnx.js';
 import { type NamedTensor } from '../io/safetensors.js';
-import { checkOutputFile, readWeightBytes, readWeights, writeSafetensors } from '../io/files.js';
+import { readWeightBytes, readWeights, writeFileAtomic, writeSafetensors } from '../io/files.js';
+import { checkOutputFile } from '../io/outputs.js';
 import { architectureForWeights, decodeWeights, detectWeightFormat, selectWeights } from '../io/weights.js';
 import { ARCHITECTURE_NAMES } from '../nn/architectures.js';
 import { oneOf } from './options.js';
@@ -22,13 +22,8 @@ const SOURCES = {
 async function write(archName: string, tensors: Map<string, NamedTensor>, file: string, out: string, format: 'onnx' | 'safetensors'): Promise<string> {
   const arch = architectureForWeights(archName, tensors);
   const weights = selectWeights(arch, tensors, file);
-  try {
-    if (format === 'onnx') await writeFile(out, encodeOnnx(arch, weights));
-    else await writeSafetensors(out, weights, { arch: arch.name, source: basename(file) });
-  } catch (err) {
-    if (err instanceof AlexNetError) throw err;
-    throw new AlexNetError(`${out}: cannot write (${(err as Error).message})`);
-  }
+  if (format === 'onnx') await writeFileAtomic(out, encodeOnnx(arch, weights));
+  else await writeSafetensors(out, weights, { arch: arch.name, source: basename(file) });
   const parameters = weights.reduce((s, t) => s + t.data.length, 0);
   return `wrote ${arch.name} (${weights.length} tensors, ${parameters.toLocaleString('en-US')} parameters) to ${out}`;
 }
@@ -43,7 +38,7 @@ export function registerInteropCommands(program: Command): void {
     .requiredOption('--out <file>', '.safetensors to write')
     .action(async (file: string, o: { from: keyof typeof SOURCES; arch?: string; out: string }) => {
       const source = SOURCES[o.from];
-      await checkOutputFile('--out', o.out, [file]);
+      await checkOutputFile('--out', o.out, { inputs: [file] });
       const archName = o.arch ?? source.arch;
       const bytes = await readWeightBytes(file);
       const format = detectWeightFormat(bytes, file);
@@ -59,7 +54,7 @@ export function registerInteropCommands(program: Command): void {
     .addOption(new Option('--format <format>', 'onnx or safetensors').argParser(oneOf('--format', ['onnx', 'safetensors'] as const)).makeOptionMandatory())
     .requiredOption('--out <file>', 'file to write')
     .action(async (o: { arch: string; weights: string; format: 'onnx' | 'safetensors'; out: string }) => {
-      await checkOutputFile('--out', o.out, [o.weights]);
+      await checkOutputFile('--out', o.out, { inputs: [o.weights] });
       console.log(await write(o.arch, await readWeights(o.weights, o.arch), o.weights, o.out, o.format));
     });
 }

@@ -6,8 +6,10 @@ import { AlexNetError, UsageError } from '../core/errors.js';
 import { selectBackend, selectBackends } from '../backend/select.js';
 import { PAPER_SGD } from '../backend/cpu/sgd.js';
 import { architecture, ARCHITECTURE_NAMES } from '../nn/architectures.js';
+import { checkDevicesFit } from '../nn/memory.js';
 import { towersProblem } from '../parallel/tower_plan.js';
 import { INITIAL_SCALE, isLossScale } from '../optim/loss_scale.js';
+import { MAX_SEED } from '../rng/hash.js';
 import { train } from '../train/trainer.js';
 import { readFineTuneSource } from '../train/fine_tune_source.js';
 import { firstTrainedLayer } from '../train/fine_tune.js';
@@ -21,11 +23,12 @@ import { collectInfoWithWebGpu, formatInfo } from './info.js';
 import { registerDataCommands } from './data.js';
 import { registerInteropCommands } from './interop.js';
 import { registerSweepCommands } from './sweep.js';
-import { backendOption, cpuOptions, precisionOption, threadsOption, tilesOption, finiteNumber, nonNegativeInt, notice, oneOf, positiveInt, positiveNumber } from './options.js';
+import { backendOption, cpuOptions, precisionOption, threadsOption, tilesOption, finiteNumber, fraction, nonNegativeInt, notice, oneOf, positiveInt, positiveNumber } from './options.js';
 import { evaluationData, loadModels, modelOptions, registerModelCommands } from './models.js';
 import { trainReporter } from './progress.js';
-import { serve, WEB_ROOT } from './serve.js';
+import { serve, servedAt, WEB_ROOT } from './serve.js';
 import { existsSync } from 'node:fs';
+import { availableParallelism, totalmem } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 
@@ -99,7 +102,7 @@ program
   .option('--batch <n>', "mini-batch size (the architecture's default: 128 for the paper's nets)", positiveInt('--batch'))
   .option('--lr <rate>', "initial learning rate, which cosine decays from (the architecture's default: 0.01)", positiveNumber('--lr'))
   .option('--lr-schedule <s>', "constant, step[:EPOCHS] or plateau[:PATIENCE] (/10, at most 3 times), or cosine (to zero over the run, per step); the architecture's default (the paper's: plateau)")
-  .option('--momentum <m>', 'momentum', finiteNumber('--momentum', 0), PAPER_SGD.momentum)
+  .option('--momentum <m>', 'momentum, in [0, 1)', fraction('--momentum'), PAPER_SGD.momentum)
   .option('--weight-decay <wd>', 'weight decay', finiteNumber('--weight-decay', 0), PAPER_SGD.weightDecay)
   .option('--sgd-form <form>', 'paper (v <- m v - wd lr w - lr g) or pytorch', oneOf('--sgd-form', ['paper', 'pytorch'] as const), PAPER_SGD.form)
   .option('--init <scheme>', "paper (N(0, 0.01^2)) or he; the architecture's default otherwise", oneOf('--init', ['paper', 'he'] as const))
@@ -107,7 +110,7 @@ program
   .option('--input-scale <s>', "factor on mean-subtracted pixels; the architecture's default otherwise", positiveNumber('--input-scale'))
   .option('--val <n>', 'training images held out for validation (default: 5000, or a tenth of a smaller set)', positiveInt('--val'))
   .option('--limit <n>', 'train on the first n training images only', positiveInt('--limit'))
-  .option('--seed <s>', 'seed for initialisation, order and dropout', nonNegativeInt('--seed'), 1)
+  .option('--seed <s>', `seed for initialisation, order and dropout (0 to ${MAX_SEED})`, nonNegativeInt('--seed', MAX_SEED), 1)
   .option('--checkpoint-every <steps>', 'also checkpoint every this many steps', nonNegativeInt('--checkpoint-every'), 0)
   .option('--out <dir>', 'run directory: checkpoints/ (weights, momenta, state) and report/ are written there')
   .option('--no-report', 'skip the HTML report at the end')
@@ -199,6 +202,7 @@ program
   .action(async (o) => {
     if (o.devices > o.batch) throw new UsageError(`--devices ${o.devices}: more devices than images in a batch (--batch ${o.batch})`);
     const [backend, ...more] = await selectBackends(o.backend, o.devices, notice, { cpu: cpuOptions(o), precision: o.precision, tiles: o.tiles });
+    checkDevicesFit(architecture(o.arch), o.batch, [backend, ...more], false, { cores: availableParallelism(), memory: totalmem() });
     const r = await benchmark({ arch: o.arch, batch: o.batch, mode: o.mode, backend, more, steps: o.steps, warmup: o.warmup, profile: o.profile, notice });
     if (o.json) {
       console.log(JSON.stringify(r));
@@ -230,12 +234,13 @@ program
 program
   .command('serve')
   .description('the page that trains, classifies and shows what the net learned, in your browser (WebGPU or the CPU)')
-  .option('--port <n>', 'port to listen on (0: any free one)', nonNegativeInt('--port'), 8080)
+  .option('--port <n>', 'port to listen on (0: any free one)', nonNegativeInt('--port', 65535), 8080)
   .option('--host <address>', 'address to listen on (0.0.0.0 for other machines)', '127.0.0.1')
   .action(async (o: { port: number; host: string }) => {
     const server = await serve(WEB_ROOT, o.port, o.host);
-    const address = server.address() as AddressInfo;
-    console.log(`serving the page at http://${o.host === '0.0.0.0' ? 'localhost' : o.host}:${address.port}/ (Ctrl-C stops)`);
+    const { url, warning } = servedAt(o.host, (server.address() as AddressInfo).port);
+    if (warning) notice(warning);
+    console.log(`serving the page at ${url} (Ctrl-C stops)`);
     await new Promise(() => {}); // until the process is stopped
   });
 

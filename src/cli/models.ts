@@ -2,14 +2,15 @@
 // `alexnet features` (a layer's activations over a data split, to safetensors) and
 // `alexnet similar` (the training images nearest a query by fc7 features: the paper's
 // Figure 4); and the model options they share with `alexnet eval`. Wiring only.
-import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { selectBackend } from '../backend/select.js';
 import { UsageError } from '../core/errors.js';
 import { extractFeatures } from '../eval/features.js';
 import { loadTrainedModel, loadWeightsFile, type LoadedModel } from '../eval/models.js';
 import { predictFiles, similarImages, similarRows, trainingDataOf } from '../eval/predict.js';
-import { checkOutputFile, writeSafetensors } from '../io/files.js';
+import { dataDirectory } from '../data/open.js';
+import { writeFileAtomic, writeSafetensors } from '../io/files.js';
+import { checkOutputFile } from '../io/outputs.js';
 import { imageRows } from '../report/mosaic.js';
 import { encodePng } from '../report/png.js';
 import { ARCHITECTURE_NAMES } from '../nn/architectures.js';
@@ -44,14 +45,21 @@ export function evaluationData(models: LoadedModel[], data?: string): string {
   return specs[0];
 }
 
+/** The one model the options name, on the data of --data when it is given (a checkpoint's own data otherwise). */
 async function oneModel(what: string, o: Parameters<typeof loadModels>[1]): Promise<LoadedModel> {
   const models = await loadModels(what, o);
   if (models.length !== 1) throw new UsageError(`${what}: give one model (--checkpoint or --weights), found ${models.length}`);
-  return models[0];
+  const [m] = models;
+  return o.data ? { ...m, model: { ...m.model, data: o.data } } : m;
+}
+
+/** The folders a command reads that its outputs must stay out of: the data set of `m`. */
+async function usedFolders(m: LoadedModel) {
+  return [{ path: await dataDirectory(m.model.data), what: `the data set ${m.model.data}` }];
 }
 
 const percent = (p: number) => `${(p * 100).toFixed(1)}%`;
-const dataOption = ['--data <spec>', 'with --weights: the training set whose statistics and class names apply (default fashion-mnist)'] as const;
+const dataOption = ['--data <spec>', "the data set: with --weights, the training set whose statistics and class names apply (default fashion-mnist); with --checkpoint, instead of the run's own"] as const;
 
 export function registerModelCommands(program: Command): void {
   modelOptions(program.command('predict'), 'one')
@@ -83,7 +91,7 @@ export function registerModelCommands(program: Command): void {
     .addOption(threadsOption())
     .action(async (o) => {
       const model = await oneModel('features', o);
-      await checkOutputFile('--out', o.out, [model.weightsPath]);
+      await checkOutputFile('--out', o.out, { inputs: [model.weightsPath], folders: await usedFolders(model) });
       const backend = await selectBackend(o.backend, notice, { cpu: cpuOptions(o) });
       const data = await trainingDataOf(model, backend);
       try {
@@ -94,7 +102,7 @@ export function registerModelCommands(program: Command): void {
         await writeSafetensors(o.out, [
           { name: 'features', shape: [indices.length, f.dims], data: f.data },
           { name: 'labels', shape: [indices.length], data: labels },
-        ], { layer: o.layer, split: o.split, data: model.model.data, classes: JSON.stringify(model.model.classes) });
+        ], { layer: o.layer, split: o.split, data: model.model.data, classes: JSON.stringify(data.classes) });
         console.log(`wrote ${o.layer} features [${indices.length}, ${f.dims}] of ${set.name} to ${o.out}`);
       } finally {
         await data.close();
@@ -114,18 +122,18 @@ export function registerModelCommands(program: Command): void {
     .option('--json', 'one JSON object per query')
     .action(async (images: string[], o) => {
       const model = await oneModel('similar', o);
-      if (o.png) await checkOutputFile('--png', o.png, [model.weightsPath, ...images]);
+      if (o.png) await checkOutputFile('--png', o.png, { inputs: [model.weightsPath, ...images], folders: await usedFolders(model) });
       const backend = await selectBackend(o.backend, notice, { cpu: cpuOptions(o) });
       const s = await similarImages(model, backend, { files: images, k: o.k, bankSize: o.bank || Infinity, layer: o.layer });
       s.queryIndices.forEach((qi, r) => {
-        const query = images[r] ?? `test image ${qi} (${model.model.classes[s.queries.label(qi)]})`;
+        const query = images[r] ?? `test image ${qi} (${s.classes[s.queries.label(qi)]})`;
         if (o.json) console.log(JSON.stringify({ query, neighbours: s.neighbours[r] }));
         else console.log(`${query}\n${s.neighbours[r].map((n) => `  ${n.distance.toFixed(2).padStart(8)}  training image ${n.index} (${n.name})`).join('\n')}`);
       });
       if (o.png) {
         const shape = [...s.bank.shape] as [number, number, number];
         const mosaic = imageRows(similarRows(s), shape, shape[1] <= 32 ? 3 : 1);
-        await writeFile(o.png, encodePng(mosaic.width, mosaic.height, mosaic.rgb));
+        await writeFileAtomic(o.png, encodePng(mosaic.width, mosaic.height, mosaic.rgb));
         notice(`drew ${s.queryIndices.length} rows to ${o.png}`);
       }
     });

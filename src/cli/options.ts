@@ -25,10 +25,19 @@ export const precisionOption = () =>
   new Option('--precision <p>', 'fp32, or mixed: float16 GEMM operands with float32 sums (WebGPU with shader-f16; fp32 elsewhere)')
     .argParser(oneOf('--precision', ['fp32', 'mixed'] as const))
     .default('fp32');
-/** The CPU backend's threads: all cores unless told (the data loader's thread mostly waits). */
+/**
+ * The CPU backend's threads: all cores unless told (the data loader's thread mostly waits), and
+ * never more (each thread holds memory and would only wait for a core: 1000 took 6 GB).
+ */
 export const threadsOption = () =>
-  new Option('--threads <n>', 'threads of the CPU backend').argParser(positiveInt('--threads')).default(nodePoolHost.cores, `all ${nodePoolHost.cores} cores`);
+  new Option('--threads <n>', `threads of the CPU backend (1 to ${nodePoolHost.cores})`)
+    .argParser((value: string) => {
+      const n = positiveInt('--threads')(value);
+      if (n > nodePoolHost.cores) throw new UsageError(`--threads ${n}: more than the ${nodePoolHost.cores} cores of this machine; at most ${nodePoolHost.cores}`);
+      return n;
+    })
+    .default(nodePoolHost.cores, `all ${nodePoolHost.cores} cores`);
 /** The CPU backend's options from a command's --threads: worker_threads started by Node. */
 export const cpuOptions = (o: { threads: number }): CpuOptions => ({ host: nodePoolHost, threads: o.threads, notice });
 
-export { finiteNumber, nonNegativeInt, oneOf, positiveInt, positiveNumber } from '../core/values.js';
+export { finiteNumber, fraction, nonNegativeInt, oneOf, positiveInt, positiveNumber } from '../core/values.js';

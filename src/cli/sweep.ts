@@ -2,11 +2,13 @@
 // Kubernetes Indexed Job; --submit hands the script to sbatch), `alexnet sweep submit DIR`,
 // `alexnet sweep status DIR` and `alexnet sweep task DIR I` (what each array task runs). Wiring only: the work is in src/sweep/.
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
 import { TrainingError, UsageError } from '../core/errors.js';
+import { dataDirectory } from '../data/open.js';
+import { makeDirectories, readInputFile, writeFileAtomic } from '../io/files.js';
+import { checkOutputFolder } from '../io/outputs.js';
 import { indexedJob, jobName } from '../sweep/k8s.js';
 import { K8S_MANIFEST, readPlan, SLURM_SCRIPT, SWEEP_FILE, writePlan, type SweepPlan } from '../sweep/plan.js';
 import { shellQuote, slurmScript, submit } from '../sweep/slurm.js';
@@ -14,6 +16,9 @@ import { expandRuns, parseSweepSpec, withAbsoluteData, type K8sOptions, type Slu
 import { formatStatus, sweepStatus } from '../sweep/status.js';
 import { runTask } from '../sweep/task.js';
 import { nonNegativeInt, notice, positiveInt } from './options.js';
+
+/** A sweep spec is a few lines of JSON; a larger file is not one. */
+const MAX_SPEC_BYTES = 2 ** 20;
 
 /** The CLI entry that array tasks run, and the node that runs it: absolute, for shared storage. */
 const CLI_ENTRY = fileURLToPath(new URL('./main.js', import.meta.url));
@@ -67,18 +72,16 @@ async function submitSweep(dir: string, plan: SweepPlan): Promise<string> {
 async function writeSweep(specFile: string, o: SweepFlags): Promise<void> {
   if (!o.out) throw new UsageError('sweep: give --out DIR, the sweep directory (on storage every node of the cluster sees)');
   if (o.submit && o.emit !== 'slurm') throw new UsageError('sweep: --submit hands the script to sbatch; for Kubernetes, apply the manifest with kubectl apply -f');
-  let text: string;
-  try {
-    text = await readFile(specFile, 'utf8');
-  } catch (err) {
-    throw new UsageError(`${specFile}: cannot read the sweep spec (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
+  const text = new TextDecoder().decode(await readInputFile(specFile, 'a sweep spec (JSON)', MAX_SPEC_BYTES));
   const spec = withAbsoluteData(parseSweepSpec(text, specFile), dirname(resolve(specFile)));
   const runs = expandRuns(spec);
   const dir = resolve(o.out);
   if (existsSync(join(dir, SWEEP_FILE))) {
     throw new UsageError(`--out ${dir} already holds a sweep (${SWEEP_FILE}): see it with alexnet sweep status ${dir}, or choose another --out`);
   }
+  const specs = new Set([spec.train.data ?? [], ...spec.grid.filter(([key]) => key === 'data').map(([, values]) => values)].flat().map(String));
+  const folders = await Promise.all([...specs].map(async (d) => ({ path: await dataDirectory(d), what: `the data set ${d}` })));
+  await checkOutputFolder('--out', dir, 'sweep', { folders });
   const plan: SweepPlan = {
     version: 1, spec: resolve(specFile), created: new Date().toISOString(), emit: o.emit,
     runs: runs.map((r) => ({ ...r, out: `runs/${r.name}` })),
@@ -97,9 +100,9 @@ async function writeSweep(specFile: string, o: SweepFlags): Promise<void> {
     contents = JSON.stringify(indexedJob({ name: jobName(basename(dir)), runs: runs.length, options }), null, 2) + '\n';
     plan.k8s = { manifest: K8S_MANIFEST, options };
   }
-  await mkdir(join(dir, 'runs'), { recursive: true });
-  await mkdir(join(dir, 'logs'), { recursive: true });
-  await writeFile(file, contents, { mode: o.emit === 'slurm' ? 0o755 : 0o644 });
+  await makeDirectories(join(dir, 'runs'), `--out ${dir}`);
+  await makeDirectories(join(dir, 'logs'), `--out ${dir}`);
+  await writeFileAtomic(file, contents, { mode: o.emit === 'slurm' ? 0o755 : 0o644 });
   await writePlan(dir, plan);
   const written = [join(dir, SWEEP_FILE), file];
 

@@ -12,10 +12,10 @@ export function positiveInt(option: string) {
   };
 }
 
-export function nonNegativeInt(option: string) {
+export function nonNegativeInt(option: string, max = Infinity) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 0) throw new UsageError(`${option}: expected an integer >= 0, found "${value}"`);
+    if (!Number.isInteger(n) || n < 0 || n > max) throw new UsageError(`${option}: expected an integer ${max < Infinity ? `from 0 to ${max}` : '>= 0'}, found "${value}"`);
     return n;
   };
 }
@@ -26,6 +26,15 @@ export function finiteNumber(option: string, min = -Infinity) {
     if (value.trim() === '' || !Number.isFinite(n) || n < min) {
       throw new UsageError(`${option}: expected a number${min > -Infinity ? ` >= ${min}` : ''}, found "${value}"`);
     }
+    return n;
+  };
+}
+
+/** A number in [0, 1), such as a momentum (1 or more never forgets a gradient; the steps grow without bound). */
+export function fraction(option: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !(n >= 0 && n < 1)) throw new UsageError(`${option}: expected a number from 0 up to (not including) 1, found "${value}"`);
     return n;
   };
 }

@@ -10,25 +10,31 @@
 // whole files behind. Each image record has a CRC-32 (in its shard's sidecar and the index),
 // checked at every read, and the mean image a SHA-256: a flipped byte is refused, naming the
 // file, never trained on. (CRC-32 per record rather than a hash per shard: it is checked where
-// the bytes are used, at ~20 us per 256 x 256 image, without reading whole shards.)
+// the bytes are used, at ~20 us per 256 x 256 image, without reading whole shards.) The index
+// and each sidecar end with the SHA-256 of the rest of their JSON, checked when they are read:
+// the labels, file lists, record checksums and statistics they hold are covered too (format
+// version 3; version 2 checked the pixels only, so a changed label was trained on).
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { DataError } from '../core/errors.js';
-import { writeFileAtomic } from '../io/files.js';
+import { readJsonFile, writeFileAtomic } from '../io/files.js';
 import { SPLIT_NAMES, type Dataset, type ImageReader, type OpenedData, type ReaderHandle, type SkippedFile, type SplitName } from './dataset.js';
 import type { ImageStats } from './stats.js';
 
 export const CACHE_FORMAT = 'alexnet.ts image cache';
 export const INDEX_FILE = 'index.json';
 export const MEAN_FILE = 'mean.f32';
+export const CACHE_VERSION = 3;
+/** The largest index or sidecar read (ImageNet's index is ~100 MB); beyond it, not ours. */
+const MAX_JSON_BYTES = 2 ** 29;
 
 /** What identifies a cache's contents; a resumed run must match it exactly. */
 export interface CacheHeader {
   format: typeof CACHE_FORMAT;
-  version: 2;
+  version: typeof CACHE_VERSION;
   /** `folder:/abs/dir` or `imagenet:/abs/dir`. */
   source: string;
   layout: 'CHW uint8';
@@ -76,33 +82,54 @@ export interface ShardRecord {
 
 export const shardName = (k: number) => `shard-${String(k).padStart(5, '0')}`;
 
-export const writeJsonAtomic = (path: string, value: unknown) => writeFileAtomic(path, JSON.stringify(value) + '\n');
+/** Writes `value` as JSON with the SHA-256 of that JSON appended as its last field, `sha256`. */
+export const writeJsonAtomic = (path: string, value: object) => {
+  const text = JSON.stringify(value);
+  return writeFileAtomic(path, `${text.slice(0, -1)}${text.length > 2 ? ',' : ''}"sha256":"${sha256(text)}"}\n`);
+};
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/**
+ * The JSON object in `path` (as writeJsonAtomic wrote it), without its SHA-256, after `check`
+ * (which may refuse it first, e.g. an older format) and the SHA-256; `again` says how to make it anew.
+ */
+async function readSealedJson(path: string, again: () => string, check: (value: Record<string, unknown>) => void = () => {}): Promise<Record<string, unknown>> {
+  const value = await readJsonFile(path, 'a cache index or shard record', MAX_JSON_BYTES);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new DataError(`${path}: expected a JSON object written by alexnet data prepare`);
+  const { sha256: recorded, ...rest } = value as Record<string, unknown>;
+  check(rest);
+  if (recorded !== sha256(JSON.stringify(rest))) {
+    const fault = recorded === undefined ? 'it has no SHA-256 of its contents' : 'its contents (labels, file names, checksums) do not match the SHA-256 recorded in it when it was written';
+    throw new DataError(`${path}: corrupt: ${fault}; ${again()}`);
+  }
+  return rest;
+}
 
 /** The cache's index, or null when `dir` has none. */
 export async function readIndex(dir: string): Promise<CacheIndex | null> {
   const path = join(dir, INDEX_FILE);
-  const text = await readFile(path, 'utf8').catch(() => null);
-  if (text === null) return null;
-  let index: CacheIndex;
-  try {
-    index = JSON.parse(text);
-  } catch (err) {
-    throw new DataError(`${path}: not valid JSON (${(err as Error).message})`);
-  }
-  if (index.format !== CACHE_FORMAT) throw new DataError(`${path}: not an ${CACHE_FORMAT} index`);
-  if (index.version !== 2) {
-    throw new DataError(`${path}: version ${index.version} of the cache (without checksums); prepare the source again into a new folder (alexnet data prepare ${index.source} --out NEW_DIR)`);
-  }
-  return index;
+  if (!(await stat(path).catch(() => null))) return null;
+  let source = 'SPEC';
+  const index = await readSealedJson(path, () => `prepare the source again (alexnet data prepare ${source} --out ${dir})`, (i) => {
+    if (i.format !== CACHE_FORMAT) throw new DataError(`${path}: not an ${CACHE_FORMAT} index`);
+    source = String(i.source);
+    if (i.version !== CACHE_VERSION) {
+      throw new DataError(
+        `${path}: version ${i.version} of the cache (its labels are not covered by checksums); prepare the source again into a new folder (alexnet data prepare ${source} --out NEW_DIR)`,
+      );
+    }
+  });
+  return index as unknown as CacheIndex;
 }
 
-/** The sidecars of a split's finished shards, in order (stopping at the first missing one). */
+/** The sidecars of a split's finished shards, in order (stopping at the first missing one), each checked. */
 export async function readShardRecords(splitDir: string): Promise<ShardRecord[]> {
   const records: ShardRecord[] = [];
   for (;;) {
-    const text = await readFile(join(splitDir, `${shardName(records.length)}.json`), 'utf8').catch(() => null);
-    if (text === null) return records;
-    records.push(JSON.parse(text));
+    const path = join(splitDir, `${shardName(records.length)}.json`);
+    if (!(await stat(path).catch(() => null))) return records;
+    records.push((await readSealedJson(path, () => 'delete it and its .u8 shard, and prepare again (the shards before it are kept)')) as unknown as ShardRecord);
   }
 }
 

@@ -1,14 +1,42 @@
 // Opening a data spec from disk (Node): Fashion-MNIST's IDX files, CIFAR-10's batches, image
 // folders and the ImageNet layout (decoded into memory or into a shard cache), a prepared cache.
+import { isAbsolute, resolve } from 'node:path';
 import { UsageError } from '../core/errors.js';
 import { openCache } from './cache.js';
 import { loadCifar10 } from './cifar10.js';
 import { datasetFromSet, holdOutTest, type OpenedData, type OpenOptions } from './dataset.js';
-import { loadData } from './source.js';
+import { fashionMnistDirectory, loadData } from './source.js';
 import { computeStats } from './stats.js';
 import { loadWithSharp } from './load_sharp.js';
 
 const SPEC_KINDS = ['fashion-mnist', 'cifar10', 'folder', 'imagenet', 'cache'];
+
+/** The kind and directory of a data spec (directory '' for plain fashion-mnist); refuses an unknown kind or a missing directory. */
+export function parseDataSpec(spec: string): { kind: string; dir: string } {
+  const colon = spec.indexOf(':');
+  const kind = colon < 0 ? spec : spec.slice(0, colon);
+  const dir = colon < 0 ? '' : spec.slice(colon + 1);
+  if (!SPEC_KINDS.includes(kind)) {
+    throw new UsageError(`unknown data spec "${spec}": expected fashion-mnist[:DIR], cifar10:DIR, folder:DIR, imagenet:DIR or cache:DIR`);
+  }
+  if (kind !== 'fashion-mnist' && dir === '') throw new UsageError(`data spec "${spec}" names no directory: expected ${kind}:DIR`);
+  return { kind, dir };
+}
+
+/** The folder a data spec reads (plain fashion-mnist: the one it finds), absolute. */
+export async function dataDirectory(spec: string): Promise<string> {
+  const { kind, dir } = parseDataSpec(spec);
+  return resolve(kind === 'fashion-mnist' ? await fashionMnistDirectory(dir) : dir);
+}
+
+/**
+ * The spec with its directory made absolute against `base`: a spec recorded in a checkpoint or
+ * a sweep means the same data from any working directory (tasks run elsewhere; eval later).
+ */
+export function absoluteDataSpec(spec: string, base = process.cwd()): string {
+  const { kind, dir } = parseDataSpec(spec);
+  return dir === '' || isAbsolute(dir) ? spec : `${kind}:${resolve(base, dir)}`;
+}
 
 /**
  * Opens a data spec:
@@ -20,13 +48,7 @@ const SPEC_KINDS = ['fashion-mnist', 'cifar10', 'folder', 'imagenet', 'cache'];
  * folder: and imagenet: are decoded into memory unless `options.cache` names a cache directory.
  */
 export async function openDataset(spec: string, options: OpenOptions = {}): Promise<OpenedData> {
-  const colon = spec.indexOf(':');
-  const kind = colon < 0 ? spec : spec.slice(0, colon);
-  const dir = colon < 0 ? '' : spec.slice(colon + 1);
-  if (!SPEC_KINDS.includes(kind)) {
-    throw new UsageError(`unknown data spec "${spec}": expected fashion-mnist[:DIR], cifar10:DIR, folder:DIR, imagenet:DIR or cache:DIR`);
-  }
-  if (kind !== 'fashion-mnist' && dir === '') throw new UsageError(`data spec "${spec}" names no directory: expected ${kind}:DIR`);
+  const { kind, dir } = parseDataSpec(spec);
   switch (kind) {
     case 'fashion-mnist': {
       const data = await loadData(spec);

@@ -3,13 +3,13 @@
 // decoded training images. Cache preparation resumes after an interruption: finished shards
 // are kept and decoding restarts where the last one ended.
 import { createHash } from 'node:crypto';
-import { mkdir, open, rename, type FileHandle } from 'node:fs/promises';
+import { open, rename, type FileHandle } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { DataError } from '../core/errors.js';
-import { writeFileAtomic } from '../io/files.js';
+import { makeDirectories, writeFileAtomic } from '../io/files.js';
 import {
-  CACHE_FORMAT, CacheReader, INDEX_FILE, MEAN_FILE, readIndex, readShardRecords, shardName, writeJsonAtomic,
+  CACHE_FORMAT, CACHE_VERSION, CacheReader, INDEX_FILE, MEAN_FILE, readIndex, readShardRecords, shardName, writeJsonAtomic,
   type CacheHeader, type CacheIndex, type CachedSplit, type ShardRecord,
 } from './cache.js';
 import { classCounts, MemoryDataset, SPLIT_NAMES, sharedBytes, type OpenedData, type OpenOptions, type SplitName } from './dataset.js';
@@ -103,7 +103,7 @@ function requireTrainingImages(perClass: readonly number[], listing: Listing, sp
 export function cacheHeader(listing: Listing, options: PrepareOptions): CacheHeader {
   const side = options.side ?? DEFAULT_SIDE;
   return {
-    format: CACHE_FORMAT, version: 2, source: listing.source, layout: 'CHW uint8', shape: [3, side, side],
+    format: CACHE_FORMAT, version: CACHE_VERSION, source: listing.source, layout: 'CHW uint8', shape: [3, side, side],
     recordBytes: 3 * side * side, imagesPerShard: options.imagesPerShard ?? DEFAULT_IMAGES_PER_SHARD, fingerprint: fingerprint(listing),
   };
 }
@@ -113,7 +113,7 @@ export function cacheHeader(listing: Listing, options: PrepareOptions): CacheHea
  * its index when it is complete, null when there is work to do.
  */
 export async function startCache(out: string, header: CacheHeader): Promise<Extract<CacheIndex, { complete: true }> | null> {
-  await mkdir(out, { recursive: true });
+  await makeDirectories(out, `--out ${out}`);
   const existing = await readIndex(out);
   if (existing) {
     const differs = (Object.keys(header) as (keyof CacheHeader)[]).filter((k) => JSON.stringify(existing[k]) !== JSON.stringify(header[k]));
@@ -181,7 +181,7 @@ export async function finishCache(
 export async function writeSplit(
   dir: string, name: SplitName, split: SplitListing, listing: Listing, header: CacheHeader, options: PrepareOptions, progress: Omit<Progress, 'split'>,
 ): Promise<ShardRecord[]> {
-  await mkdir(dir, { recursive: true });
+  await makeDirectories(dir, 'the cache folder');
   const writer = new ShardWriter(dir, header, await readShardRecords(dir), split.files.length - 1);
   const start = writer.nextFile;
   progress.done += start;
@@ -240,6 +240,7 @@ export class ShardWriter {
     if (c.files.length === this.header.imagesPerShard || i === this.lastFile) {
       // Shard first, then its sidecar: a sidecar on disk means its shard is whole.
       c.nextFile = i + 1;
+      await this.file.sync();
       await this.file.close();
       this.file = null;
       await rename(`${path}.u8.tmp`, `${path}.u8`);

@@ -4,10 +4,11 @@
 // done, replays their records and skips in file order into the cache's own shards and computes
 // the training statistics. The merged cache is, byte for byte, the one a single
 // `alexnet data prepare` would have written (test/data_sources.test.ts).
-import { mkdir, open, readFile, rm, type FileHandle } from 'node:fs/promises';
+import { open, readFile, rm, type FileHandle } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { DataError, UsageError } from '../core/errors.js';
+import { makeDirectories } from '../io/files.js';
 import { readShardRecords, shardName, writeJsonAtomic, type CacheIndex, type ShardRecord } from './cache.js';
 import type { SplitName } from './dataset.js';
 import { cacheHeader, finishCache, newProgress, ShardWriter, splitsOf, startCache, writeSplit, type PrepareOptions } from './prepare.js';
@@ -62,7 +63,7 @@ export async function mergeParts(spec: string, out: string, parts: number, optio
   for (const [name, split] of splitsOf(listing)) {
     const dir = join(out, name);
     await rm(dir, { recursive: true, force: true }); // an interrupted merge starts the split again
-    await mkdir(dir, { recursive: true });
+    await makeDirectories(dir, `--out ${out}`);
     const writer = new ShardWriter(dir, header, [], split.files.length - 1);
     const position = new Map(split.files.map((f, i) => [relative(listing.root, f), i]));
     try {

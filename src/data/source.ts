@@ -64,11 +64,16 @@ export async function loadFashionMnist(dir = FASHION_MNIST_DIR): Promise<{ train
   return { train, test };
 }
 
+/** The directory of `fashion-mnist:DIR`; for plain `fashion-mnist` (DIR ''), Debian's files, or the bundled subset without them. */
+export async function fashionMnistDirectory(dir: string): Promise<string> {
+  return dir || (await access(FASHION_MNIST_DIR).then(() => FASHION_MNIST_DIR, () => BUNDLED_FASHION_MNIST));
+}
+
 export async function loadData(spec: string): Promise<LoadedData> {
   const [kind, ...rest] = spec.split(':');
   const dir = rest.join(':');
   if (kind === 'fashion-mnist') {
-    const where = dir || (await access(FASHION_MNIST_DIR).then(() => FASHION_MNIST_DIR, () => BUNDLED_FASHION_MNIST));
+    const where = await fashionMnistDirectory(dir);
     const { train, test } = await loadFashionMnist(where);
     const origin = where === BUNDLED_FASHION_MNIST ? `bundled subset (${where}); install dataset-fashion-mnist for all 70,000 images` : where;
     return { name: 'fashion-mnist', origin, train, test };

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Backend } from '../backend/backend.js';
 import { UsageError } from '../core/errors.js';
 import { readWeightBytes } from '../io/files.js';
-import { inputOfWeights, parseWeightsInfo, weightsClasses, weightsPreprocessing } from '../io/weights.js';
+import { architectureForWeights, inputOfWeights, parseWeightsInfo, weightsClasses, weightsPreprocessing } from '../io/weights.js';
 import { architecture } from '../nn/architectures.js';
 import { latestCheckpoint, loadCheckpoint } from '../train/checkpoint.js';
 import { requireImages, type TrainingData } from '../train/data.js';
@@ -14,7 +14,7 @@ import { openTrainingData } from '../train/open_data.js';
 import { batchOutputFor } from '../train/feed.js';
 import type { SavedModel } from '../train/loop.js';
 import { dataPreprocessing, modelPreprocessing, preprocessingOptions, type Preprocessing } from '../data/preprocessing.js';
-import { addSoftmax, type LoadedModel, type Predictions } from './run.js';
+import { addSoftmax, classColumns, type LoadedModel, type Predictions } from './run.js';
 
 export type { LoadedModel, Predictions } from './run.js';
 import { countTopK } from './metrics.js';
@@ -42,8 +42,16 @@ export async function loadWeightsFile(path: string, arch: string, spec: string):
   const own = weightsPreprocessing(w, arch, path);
   const data = await testData(spec, { channels, crop, preprocessing: own ?? dataPreprocessing(channels, a.inputScale), batch: 1 });
   await data.close();
+  const classes = weightsClasses(w, path) ?? data.classes;
+  const count = architectureForWeights(arch, w.tensors).classes;
+  if (count !== classes.length) {
+    throw new UsageError(
+      `--weights ${path}: its ${arch} net has ${count} classes, but the class names come from --data, and ${spec} has ${classes.length}; ` +
+        'give --data with the data set these weights were trained on',
+    );
+  }
   const model: SavedModel = {
-    arch, input: data.input, classes: weightsClasses(w, path) ?? data.classes, data: spec, scale: a.inputScale, channelMean: data.stats.channelMean,
+    arch, input: data.input, classes, data: spec, scale: a.inputScale, channelMean: data.stats.channelMean,
     ...(own ? { preprocessing: own } : {}),
   };
   return { source: path, model, weights: w.tensors, weightsPath: path };
@@ -95,12 +103,10 @@ export async function predictTestSet(models: LoadedModel[], spec: string, backen
       if (m === models[0]) data.notes.forEach((line) => o.notice?.(line));
       requireImages(data, spec);
       const classes = data.classes.length;
-      if (m.model.classes.length !== classes) {
-        throw new UsageError(`${m.source}: trained for ${m.model.classes.length} classes, ${spec} has ${classes}`);
-      }
+      const columns = classColumns(m.source, m.model.classes, spec, data.classes);
       const n = data.counts.test;
       const result: Predictions = out ?? { probs: new Float32Array(n * classes), labels: new Float32Array(n), n, classes: data.classes };
-      await addSoftmax(m, data.test, backend, batch, 1 / (models.length * data.test.views), result);
+      await addSoftmax(m, data.test, backend, batch, 1 / (models.length * data.test.views), result, columns);
       out = result;
     } finally {
       await data.close();

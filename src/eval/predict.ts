@@ -85,6 +85,8 @@ export interface Similar {
   queries: Dataset;
   queryIndices: number[];
   bank: Dataset;
+  /** The class names of the searched data's labels. */
+  classes: string[];
 }
 
 export interface SimilarOptions {
@@ -112,10 +114,10 @@ export async function similarImages(m: LoadedModel, backend: Backend, o: Similar
     const neighbours = queryIndices.map((_, r) =>
       nearest(q.data.subarray(r * q.dims, (r + 1) * q.dims), b.data, b.dims, o.k).map((n) => {
         const label = train.label(n.index);
-        return { index: n.index, label, name: m.model.classes[label], distance: n.distance };
+        return { index: n.index, label, name: data.classes[label], distance: n.distance };
       }),
     );
-    return { neighbours, queries, queryIndices, bank: train };
+    return { neighbours, queries, queryIndices, bank: train, classes: data.classes };
   } finally {
     await data.close();
   }

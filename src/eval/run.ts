@@ -3,6 +3,7 @@
 // ten-crop and ensembles). Loading models from files is models.ts's (Node).
 import type { Backend } from '../backend/backend.js';
 import { softmax } from '../backend/cpu/loss.js';
+import { DataError } from '../core/errors.js';
 import type { Loader } from '../data/loader.js';
 import type { NamedTensor } from '../io/safetensors.js';
 import { architecture } from '../nn/architectures.js';
@@ -60,18 +61,40 @@ export interface Predictions {
 }
 
 /**
- * Adds `weight` times `m`'s softmax of each view over `stream` into `result` (so 1 / (models x
- * views) averages), and fills its labels.
+ * Where each of a model's classes is among the data's: column `columns[c]` of the data's
+ * classes is the model's class c. The identity when the lists are equal; a permutation when they
+ * hold the same names in another order (mapped by name). A model is never scored on data of
+ * other classes: a DataError names the model, the data and a class that differs.
  */
-export async function addSoftmax(m: LoadedModel, stream: Loader, backend: Backend, batch: number, weight: number, result: Predictions): Promise<void> {
+export function classColumns(source: string, model: readonly string[], spec: string, data: readonly string[]): Int32Array {
+  const at = new Map(data.map((name, i) => [name, i]));
+  const columns = Int32Array.from(model, (name) => at.get(name) ?? -1);
+  if (model.length === data.length && new Set(columns).size === data.length && !columns.includes(-1)) return columns;
+  const list = (names: readonly string[]) => `${names.slice(0, 5).map((n) => `"${n}"`).join(', ')}${names.length > 5 ? ', ...' : ''}`;
+  const missing = model.find((name) => !at.has(name)) ?? data.find((name) => !model.includes(name));
+  throw new DataError(
+    `${source}: its model was trained on ${model.length} classes (${list(model)}), ${spec} has ${data.length} (${list(data)})` +
+      `${missing === undefined ? '' : `; "${missing}" is in one list only`}: a model is scored only on data with its own classes`,
+  );
+}
+
+/**
+ * Adds `weight` times `m`'s softmax of each view over `stream` into `result` (so 1 / (models x
+ * views) averages), and fills its labels. `columns` (classColumns) puts the model's class c
+ * in column columns[c] of `result`; by default column c.
+ */
+export async function addSoftmax(
+  m: LoadedModel, stream: Loader, backend: Backend, batch: number, weight: number, result: Predictions, columns?: Int32Array,
+): Promise<void> {
   const classes = result.classes.length;
+  const column = columns ?? Int32Array.from({ length: classes }, (_, c) => c);
   const views = stream.views;
   await forEachBatch(m, stream, backend, batch, async (net, labels, start, count) => {
     const p = await net.readLogits(count * views);
     softmax(count * views, classes, p, p);
     for (let i = 0; i < count; i++) {
       for (let v = 0; v < views; v++) {
-        for (let c = 0; c < classes; c++) result.probs[(start + i) * classes + c] += p[(i * views + v) * classes + c] * weight;
+        for (let c = 0; c < classes; c++) result.probs[(start + i) * classes + column[c]] += p[(i * views + v) * classes + c] * weight;
       }
     }
     result.labels.set(labels, start);

@@ -1,14 +1,19 @@
 // Files on disk, for Node (the browser page reads Files and fetches instead): the one place a
-// user's file is read or written.
+// user's file is read or written, and folders are made.
 // - Reads are bounded: only regular files (a link is followed to one; /dev/zero, FIFOs and
-//   directories are refused), and never more than a size cap, checked before reading.
+//   directories are refused), and never more than a size cap, checked before reading. JSON is
+//   checked for depth before it is parsed (core/json.ts).
 // - Writes are atomic: a temporary file, synced, renamed into place, the directory synced; a
-//   reader sees the old file or the whole new one, even after a crash or a full disk.
+//   reader sees the old file or the whole new one, even after a crash or a full disk. A full
+//   disk is one line naming the file and the space left.
+// - Folders are made one level at a time, so a path where mkdir cannot make progress (/proc)
+//   fails at once instead of looping in Node's recursive mkdir.
 // - Safetensors and weight files by path, over the byte parsers of safetensors.ts and weights.ts.
 import { randomBytes } from 'node:crypto';
-import { open, rename, rm, stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdir, open, rename, rm, stat, statfs } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { AlexNetError, FormatError } from '../core/errors.js';
+import { parseJson } from '../core/json.js';
 import { encodeSafetensors, parseSafetensors, type NamedTensor } from './safetensors.js';
 import { parseWeights } from './weights.js';
 
@@ -58,14 +63,36 @@ export async function readInputFile(path: string, expected: string, maxBytes = M
   }
 }
 
+/** The bytes of the JSON file `path` (at most `maxBytes`), parsed after the depth check; faults name the file. */
+export async function readJsonFile(path: string, expected: string, maxBytes: number): Promise<unknown> {
+  return parseJson(new TextDecoder().decode(await readInputFile(path, expected, maxBytes)), path);
+}
+
+/** Why writing `path` failed, in one line that names it (a full disk: the space left). */
+async function writeFault(path: string, bytes: number, err: unknown): Promise<AlexNetError> {
+  if (err instanceof AlexNetError) return err;
+  const errno = code(err);
+  if (errno === 'ENOSPC' || errno === 'EDQUOT') {
+    const fs = await statfs(dirname(path)).catch(() => null);
+    const free = fs ? `${mib(fs.bavail * fs.bsize)} free` : 'free space unknown';
+    return new AlexNetError(
+      `${path}: cannot write ${mib(bytes)}: the disk is full (${errno}; ${free} on the file system of ${dirname(path)}); ` +
+        'what was there before is unchanged: free some space and run the command again',
+    );
+  }
+  if (errno === 'EFBIG') return new AlexNetError(`${path}: cannot write ${mib(bytes)}: file too large for this process (EFBIG: see ulimit -f); what was there before is unchanged`);
+  return new AlexNetError(`${path}: cannot write (${errno ?? (err as Error).message})`);
+}
+
 /**
  * Writes atomically: a reader sees either the old file or the whole new one, never a
- * half-written file, even if the process dies mid-write.
+ * half-written file, even if the process dies mid-write or the disk fills. `mode` as for
+ * open(2) (e.g. 0o755 for a script).
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Uint8Array, { mode = 0o666 }: { mode?: number } = {}): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
   try {
-    const handle = await open(tmp, 'wx');
+    const handle = await open(tmp, 'wx', mode);
     try {
       await handle.writeFile(data);
       await handle.sync();
@@ -75,9 +102,36 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });
-    throw err;
+    throw await writeFault(path, typeof data === 'string' ? Buffer.byteLength(data) : data.length, err);
   }
   await syncDirectory(dirname(path));
+}
+
+/**
+ * Creates the folder `dir` and its missing parents, one level at a time, or throws one line
+ * saying which folder could not be made and why (`what`: the option or role, e.g. "--out DIR").
+ * Node's recursive mkdir never returns under /proc, where a parent that exists answers ENOENT.
+ */
+export async function makeDirectories(dir: string, what: string): Promise<void> {
+  const missing: string[] = [];
+  for (let at = resolve(dir); ; at = dirname(at)) {
+    const info = await stat(at).catch((err) => (code(err) === 'ENOENT' || code(err) === 'ENOTDIR' ? null : err));
+    if (info instanceof Error) throw new AlexNetError(`${what}: cannot use the folder ${at} (${code(info) ?? info.message})`);
+    if (info) {
+      if (!info.isDirectory()) throw new AlexNetError(`${what}: ${at} is a file, expected a folder`);
+      break;
+    }
+    missing.push(at);
+    if (dirname(at) === at) break;
+  }
+  for (const folder of missing.reverse()) {
+    try {
+      await mkdir(folder);
+    } catch (err) {
+      const made = code(err) === 'EEXIST' && (await stat(folder).catch(() => null))?.isDirectory();
+      if (!made) throw new AlexNetError(`${what}: cannot create the folder ${folder} (${code(err) ?? (err as Error).message})`);
+    }
+  }
 }
 
 /**
@@ -88,16 +142,6 @@ async function syncDirectory(dir: string): Promise<void> {
   const handle = await open(dir, 'r').catch(() => null);
   await handle?.sync().catch(() => undefined);
   await handle?.close();
-}
-
-/** Checks before any work that `out` can be written and is not one of the command's inputs. */
-export async function checkOutputFile(option: string, out: string, inputs: readonly string[]): Promise<void> {
-  const [target, ...sources] = await Promise.all([out, ...inputs].map((p) => stat(p).catch(() => null)));
-  if (target?.isDirectory()) throw new AlexNetError(`${option} ${out}: is a directory, expected a file to write`);
-  const same = sources.findIndex((s) => target && s && s.dev === target.dev && s.ino === target.ino);
-  if (same >= 0) throw new AlexNetError(`${option} ${out}: is the input file ${inputs[same]}; write the output elsewhere`);
-  const folder = await stat(dirname(out)).catch(() => null);
-  if (!folder?.isDirectory()) throw new AlexNetError(`${option} ${out}: the folder ${dirname(out)} does not exist`);
 }
 
 export async function readSafetensors(path: string): Promise<{ tensors: Map<string, NamedTensor>; metadata: Record<string, string> }> {

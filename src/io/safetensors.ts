@@ -5,6 +5,7 @@
 // names the file and the field, never a RangeError or an out-of-memory crash.
 import { AlexNetError, FormatError, ShapeError } from '../core/errors.js';
 import { product, shapeString } from '../core/geometry.js';
+import { checkJsonDepth } from '../core/json.js';
 
 export interface NamedTensor {
   name: string;
@@ -20,8 +21,13 @@ const DTYPE_SIZES = new Map([
   ['BF16', 2],
 ]);
 
-/** A larger header is certainly not a weight file; refuse it before decoding. */
-const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+/**
+ * A larger header is certainly not a weight file of these nets (theirs are under 2 KB; one entry
+ * per tensor): refused before decoding, as is one nested deeper than JSON_DEPTH, so that a 40 MB
+ * header of brackets costs milliseconds, not 40 s and 2 GB of parsing.
+ */
+const MAX_HEADER_BYTES = 16 * 2 ** 20;
+const JSON_DEPTH = 8;
 
 const METADATA_KEY = '__metadata__';
 
@@ -191,8 +197,14 @@ export function parseSafetensors(
   const dataLength = bytes.length - dataStart;
 
   let header: unknown;
+  let text: string;
   try {
-    const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, dataStart));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, dataStart));
+  } catch (err) {
+    throw new FormatError(file, `header is not valid UTF-8 JSON (${(err as Error).message})`);
+  }
+  checkJsonDepth(text, file, JSON_DEPTH);
+  try {
     header = JSON.parse(text);
   } catch (err) {
     throw new FormatError(file, `header is not valid UTF-8 JSON (${(err as Error).message})`);

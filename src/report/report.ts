@@ -1,9 +1,8 @@
 // The report of a training run: an HTML page with the loss and accuracy curves, the conv1
 // kernels (the paper's Figure 3), the test set's confusion matrix, and nearest neighbours by
 // fc7 features (Figure 4), written next to the run's checkpoints.
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../io/files.js';
+import { makeDirectories, writeFileAtomic } from '../io/files.js';
 import type { Backend } from '../backend/backend.js';
 import { loadTrainedModel, predictTestSet } from '../eval/models.js';
 import { firstOfEachClass, similarImages, similarRows } from '../eval/predict.js';
@@ -43,7 +42,7 @@ export async function buildReport(runDir: string, backend: Backend, queries = 6,
   const { state } = await loadCheckpoint<TrainConfig, { epochs: EpochRecord[] }>(await latestCheckpoint(checkpointDir(runDir)));
   const epochs = state.history.epochs;
   const out = join(runDir, 'report');
-  await mkdir(out, { recursive: true });
+  await makeDirectories(out, 'the report folder');
 
   const at = (key: keyof EpochRecord) => epochs.map((e) => [e.epoch, e[key] as number] as [number, number]);
   await writeFileAtomic(join(out, 'loss.svg'), lineChart('Loss', 'epoch', 'cross-entropy', [

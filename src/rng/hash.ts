@@ -12,6 +12,9 @@ export function mix32(x: number): number {
   return x;
 }
 
+/** The largest seed: seeds are u32, so a larger one would wrap onto a smaller one's run. */
+export const MAX_SEED = 2 ** 32 - 1;
+
 /** The u32 at position `index` of stream `stream` under `seed`. */
 export function randomU32(seed: number, stream: number, index: number): number {
   return mix32((mix32((mix32(index >>> 0) ^ (seed >>> 0)) >>> 0) + (stream >>> 0)) >>> 0);

@@ -3,10 +3,10 @@
 // written, the Slurm job id once submitted). Array tasks read it to find their run; `sweep
 // status` reads it to know what to look at. Run directories are relative to DIR, so a sweep
 // directory on shared storage works wherever it is mounted (a Kubernetes pod mounts it elsewhere).
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { FormatError, UsageError } from '../core/errors.js';
-import { writeFileAtomic } from '../io/files.js';
+import { readJsonFile, writeFileAtomic } from '../io/files.js';
 import type { K8sOptions, PlannedRun, SlurmOptions } from './spec.js';
 
 export const SWEEP_FILE = 'sweep.json';
@@ -44,18 +44,8 @@ export async function writePlan(sweepDir: string, plan: SweepPlan): Promise<void
 /** The plan of the sweep directory `dir`, or an error saying it is not one. */
 export async function readPlan(dir: string): Promise<SweepPlan> {
   const path = join(dir, SWEEP_FILE);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    throw new UsageError(`${dir}: not a sweep directory (no ${SWEEP_FILE}; \`alexnet sweep SPEC --out ${dir}\` writes one)`);
-  }
-  let plan: SweepPlan;
-  try {
-    plan = JSON.parse(text);
-  } catch (err) {
-    throw new FormatError(path, `not valid JSON (${(err as Error).message})`);
-  }
+  if (!existsSync(path)) throw new UsageError(`${dir}: not a sweep directory (no ${SWEEP_FILE}; \`alexnet sweep SPEC --out ${dir}\` writes one)`);
+  const plan = (await readJsonFile(path, 'a sweep plan', 2 ** 28)) as SweepPlan | null;
   if (plan?.version !== 1 || !Array.isArray(plan.runs)) throw new FormatError(path, 'expected a sweep plan (version 1, with runs), written by alexnet sweep');
   plan.runs.forEach((run, i) => {
     const ok = run?.index === i && typeof run.name === 'string' && /^runs\/[A-Za-z0-9._-]+$/.test(run.out) && Array.isArray(run.args) && run.args.every((a) => typeof a === 'string');

@@ -10,6 +10,16 @@ import type { SlurmOptions } from './spec.js';
 /** A word quoted for bash: inside single quotes, each ' written as '\''. */
 export const shellQuote = (word: string) => `'${word.replace(/'/g, `'\\''`)}'`;
 
+/**
+ * One #SBATCH argument as sbatch reads it back: in double quotes (which may hold spaces, ' and
+ * #), with \ and " escaped by a backslash. A line break ends the line whatever its quoting, so
+ * one (or any control character) is refused.
+ */
+export function sbatchArgument(option: string): string {
+  if (/[\x00-\x1f\x7f]/.test(option)) throw new AlexNetError(`sbatch option ${JSON.stringify(option)}: contains a line break or control character, which an #SBATCH line cannot hold`);
+  return `"${option.replace(/[\\"]/g, '\\$&')}"`;
+}
+
 export interface ScriptInput {
   /** Absolute paths: the sweep directory, the node binary and the CLI entry (main.js). */
   sweepDir: string;
@@ -27,22 +37,27 @@ export function slurmScript(s: ScriptInput): string {
     `--job-name=${o['job-name'] ?? 'alexnet-sweep'}`,
     `--array=0-${s.runs - 1}${o['max-parallel'] ? `%${o['max-parallel']}` : ''}`,
     // One log per run (%a: the array index, zero-padded like the run's directory), appended to
-    // by every attempt: a requeued task continues its log as it continues its run.
-    `--output=${join(s.sweepDir, 'logs', `%${width}a.out`)}`,
+    // by every attempt: a requeued task continues its log as it continues its run. In this
+    // file name pattern a % of the path is written %%.
+    `--output=${join(s.sweepDir, 'logs').replace(/%/g, '%%')}/%${width}a.out`,
     '--open-mode=append',
     '--requeue',
     `--chdir=${s.sweepDir}`,
     ...(['partition', 'time', 'gres', 'cpus-per-task', 'mem', 'account', 'qos'] as const).flatMap((k) => (o[k] === undefined ? [] : [`--${k}=${o[k]}`])),
     ...(o.extra ?? []),
   ];
-  for (const d of directives) {
-    if (/\s/.test(d)) throw new AlexNetError(`sbatch option "${d}" contains whitespace: the script would not say what was meant (paths with spaces cannot be used here)`);
+  // A backslash anywhere in the log's file name turns off its % patterns (sbatch's rule).
+  if (/[\\\x00-\x1f\x7f]/.test(s.sweepDir)) {
+    throw new AlexNetError(
+      `--out ${JSON.stringify(s.sweepDir)}: a backslash, line break or control character in the sweep directory's path cannot be written in the ` +
+        "#SBATCH lines (sbatch would not find the directory or name each run's log); choose a path without one",
+    );
   }
   return [
     '#!/bin/bash',
     '# Written by `alexnet sweep`: one array task per run of sweep.json. Each task trains its run',
     '# into runs/NNN-.../ (resuming it when it already holds a checkpoint, e.g. after a requeue).',
-    ...directives.map((d) => `#SBATCH ${d}`),
+    ...directives.map((d) => `#SBATCH ${sbatchArgument(d)}`),
     'set -euo pipefail',
     `exec ${[s.node, s.cli, 'sweep', 'task', s.sweepDir].map(shellQuote).join(' ')} "$SLURM_ARRAY_TASK_ID"`,
     '',

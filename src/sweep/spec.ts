@@ -3,17 +3,19 @@
 // sbatch options, or a Kubernetes Indexed Job's image and volume). It is checked strictly, each
 // error naming the file, the field and what was expected, and expanded into one run per grid
 // point and seed, in a fixed order, each an ordinary `alexnet train` command line.
-import { isAbsolute, resolve } from 'node:path';
 import { FormatError } from '../core/errors.js';
+import { parseJson } from '../core/json.js';
+import { absoluteDataSpec, parseDataSpec } from '../data/open.js';
 import { ARCHITECTURE_NAMES } from '../nn/architectures.js';
+import { MAX_SEED } from '../rng/hash.js';
 import { parseSchedule } from '../optim/schedule.js';
 
 /** What a value of a `train` (or `grid`) field must be: mirrors the options of `alexnet train`. */
 type Kind =
   | { type: 'positive-int' }
-  | { type: 'non-negative-int' }
-  | { type: 'number'; min?: number; aboveZero?: boolean }
-  | { type: 'string' }
+  | { type: 'non-negative-int'; max?: number }
+  | { type: 'number'; min?: number; aboveZero?: boolean; below?: number }
+  | { type: 'data' }
   | { type: 'choice'; choices: readonly string[] }
   | { type: 'schedule' }
   | { type: 'boolean' };
@@ -21,12 +23,12 @@ type Kind =
 /** The `train` fields, named as the options of `alexnet train` without their dashes. */
 const TRAIN_FIELDS: Record<string, Kind> = {
   arch: { type: 'choice', choices: ARCHITECTURE_NAMES },
-  data: { type: 'string' },
+  data: { type: 'data' },
   epochs: { type: 'positive-int' },
   batch: { type: 'positive-int' },
   lr: { type: 'number', aboveZero: true },
   'lr-schedule': { type: 'schedule' },
-  momentum: { type: 'number', min: 0 },
+  momentum: { type: 'number', min: 0, below: 1 },
   'weight-decay': { type: 'number', min: 0 },
   'sgd-form': { type: 'choice', choices: ['paper', 'pytorch'] },
   init: { type: 'choice', choices: ['paper', 'he'] },
@@ -34,7 +36,7 @@ const TRAIN_FIELDS: Record<string, Kind> = {
   'input-scale': { type: 'number', aboveZero: true },
   val: { type: 'positive-int' },
   limit: { type: 'positive-int' },
-  seed: { type: 'non-negative-int' },
+  seed: { type: 'non-negative-int', max: MAX_SEED },
   'checkpoint-every': { type: 'non-negative-int' },
   report: { type: 'boolean' },
   backend: { type: 'choice', choices: ['cpu', 'webgpu', 'auto'] },
@@ -49,6 +51,9 @@ const SWEEP_OWNED: Record<string, string> = {
   json: 'tasks always log JSON lines',
   'log-steps': 'tasks log one line per epoch',
 };
+
+/** The most runs a sweep may have (a job array of 10,000 tasks is already beyond most clusters' MaxArraySize). */
+export const MAX_SWEEP_RUNS = 10_000;
 
 /** sbatch options a spec may set, as sbatch spells them. */
 const SLURM_FIELDS: Record<string, 'word' | 'positive-int'> = {
@@ -151,13 +156,21 @@ class SpecReader {
       case 'positive-int':
         return Number.isInteger(value) && (value as number) >= 1 ? (value as number) : expect('a positive integer');
       case 'non-negative-int':
+        if (kind.max !== undefined) return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= kind.max ? (value as number) : expect(`an integer from 0 to ${kind.max}`);
         return Number.isInteger(value) && (value as number) >= 0 ? (value as number) : expect('an integer >= 0');
       case 'number': {
-        const ok = typeof value === 'number' && Number.isFinite(value) && value >= (kind.min ?? -Infinity) && (!kind.aboveZero || value > 0);
-        return ok ? value : expect(kind.aboveZero ? 'a number > 0' : kind.min !== undefined ? `a number >= ${kind.min}` : 'a number');
+        const ok = typeof value === 'number' && Number.isFinite(value) && value >= (kind.min ?? -Infinity) && (!kind.aboveZero || value > 0) && value < (kind.below ?? Infinity);
+        if (ok) return value;
+        return expect(kind.below !== undefined ? `a number from ${kind.min} up to (not including) ${kind.below}` : kind.aboveZero ? 'a number > 0' : kind.min !== undefined ? `a number >= ${kind.min}` : 'a number');
       }
-      case 'string':
-        return typeof value === 'string' && value.trim() !== '' ? value : expect('a non-empty string');
+      case 'data':
+        if (typeof value !== 'string') expect('a data spec such as "fashion-mnist" or "cache:/shared/imagenet"');
+        try {
+          parseDataSpec(value as string);
+        } catch (err) {
+          this.fail(field, (err as Error).message);
+        }
+        return value as string;
       case 'choice':
         return typeof value === 'string' && kind.choices.includes(value) ? value : expect(`one of ${kind.choices.join(', ')}`);
       case 'schedule':
@@ -225,12 +238,7 @@ function readK8s(r: SpecReader, value: unknown): K8sOptions {
 /** Parses and checks the text of the spec file `file`. */
 export function parseSweepSpec(text: string, file: string): SweepSpec {
   const r = new SpecReader(file);
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new FormatError(file, `not valid JSON (${(err as Error).message})`);
-  }
+  const json = parseJson(text, file);
   const top = r.object('the top level', json);
   r.onlyKnown('', top, ['train', 'seeds', 'grid', 'slurm', 'k8s']);
 
@@ -239,7 +247,6 @@ export function parseSweepSpec(text: string, file: string): SweepSpec {
     r.trainKey(`train.${key}`, key);
     train[key] = r.trainValue(`train.${key}`, key, value);
   }
-  if (train.data === undefined) r.fail('train.data', 'missing: name the data set, e.g. "fashion-mnist" or "cache:/shared/imagenet"');
 
   let seeds = [typeof train.seed === 'number' ? train.seed : 1];
   if (top.seeds !== undefined) {
@@ -262,6 +269,13 @@ export function parseSweepSpec(text: string, file: string): SweepSpec {
       grid.push([key, list]);
     }
   }
+  if (train.data === undefined && !grid.some(([key]) => key === 'data')) r.fail('train.data', 'missing: name the data set, e.g. "fashion-mnist" or "cache:/shared/imagenet"');
+  // Counted before anything is expanded: 10^10 runs took 5 GB, then crashed the heap.
+  const runs = grid.reduce((n, [, values]) => n * values.length, seeds.length);
+  if (runs > MAX_SWEEP_RUNS) {
+    const factors = [...grid.map(([key, values]) => `${values.length} ${key}`), `${seeds.length} seed${seeds.length > 1 ? 's' : ''}`];
+    r.fail('grid', `makes ${runs.toLocaleString('en-US')} runs (${factors.join(' x ')}), more than the ${MAX_SWEEP_RUNS.toLocaleString('en-US')} a sweep may have`);
+  }
   return {
     file, train, seeds, grid,
     slurm: top.slurm === undefined ? {} : readSlurm(r, top.slurm),
@@ -270,18 +284,12 @@ export function parseSweepSpec(text: string, file: string): SweepSpec {
 }
 
 /**
- * A data spec with its directory made absolute against `base` (the spec file's directory):
- * tasks run elsewhere (Slurm starts them in the sweep directory), and checkpoints record it.
+ * The spec with every data directory (in train and in the grid) absolute against `base`, the spec
+ * file's directory: tasks run elsewhere (Slurm starts them in the sweep directory).
  */
-export function absoluteData(data: string, base: string): string {
-  const m = /^([a-z0-9-]+):(.+)$/.exec(data);
-  return m && !isAbsolute(m[2]) ? `${m[1]}:${resolve(base, m[2])}` : data;
-}
-
-/** The spec with every data directory (in train and in the grid) absolute against `base`. */
 export function withAbsoluteData(spec: SweepSpec, base: string): SweepSpec {
-  const train = typeof spec.train.data === 'string' ? { ...spec.train, data: absoluteData(spec.train.data, base) } : spec.train;
-  const grid = spec.grid.map(([key, values]): [string, TrainValue[]] => [key, key === 'data' ? values.map((v) => absoluteData(String(v), base)) : values]);
+  const train = typeof spec.train.data === 'string' ? { ...spec.train, data: absoluteDataSpec(spec.train.data, base) } : spec.train;
+  const grid = spec.grid.map(([key, values]): [string, TrainValue[]] => [key, key === 'data' ? values.map((v) => absoluteDataSpec(String(v), base)) : values]);
   return { ...spec, train, grid };
 }
 

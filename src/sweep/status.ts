@@ -2,10 +2,10 @@
 // written by the task, the newest checkpoint's epochs) and, when the sweep was submitted to
 // Slurm and Slurm's commands are here, from squeue and sacct. A run is pending (not started, or
 // waiting in the queue), running, done (its test top-1 recorded) or failed (with the reason).
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { checkpointDir, latestCheckpoint } from '../train/checkpoint.js';
+import { CHECKPOINT_POINTER, checkpointDir, latestCheckpoint, readCheckpointState } from '../train/checkpoint.js';
 import { processAlive } from '../train/run_dir.js';
 import { readPlan, runDirectory, type SweepPlan } from './plan.js';
 import { queryArray, type SlurmView } from './slurm.js';
@@ -43,12 +43,16 @@ const RUNNING = ['RUNNING', 'COMPLETING', 'STAGE_OUT', 'SIGNALING', 'RESIZING'];
 
 /** Epochs of the newest checkpoint and the run's total, from its state.json (tensors unread). */
 async function checkpointEpochs(runDir: string): Promise<{ done: number; total: number | null }> {
-  try {
-    const state = JSON.parse(await readFile(join(await latestCheckpoint(checkpointDir(runDir)), 'state.json'), 'utf8'));
+  // A running task replaces its checkpoint while this reads: a checkpoint gone before its state
+  // was read is looked for again; a damaged state.json is an error naming it.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    if (!existsSync(join(checkpointDir(runDir), CHECKPOINT_POINTER))) break;
+    const checkpoint = await latestCheckpoint(checkpointDir(runDir));
+    if (!existsSync(join(checkpoint, 'state.json'))) continue;
+    const state = await readCheckpointState<{ epochs?: number }, { epochs?: unknown[] }>(checkpoint);
     return { done: state.history?.epochs?.length ?? 0, total: state.config?.epochs ?? null };
-  } catch {
-    return { done: 0, total: null };
   }
+  return { done: 0, total: null };
 }
 
 /** The state of one run from its task record and Slurm's word for its array task. */

@@ -5,12 +5,12 @@
 // status` reads. The run directory's own lock (run_dir.ts) keeps two tasks from writing it.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { UsageError } from '../core/errors.js';
-import { writeFileAtomic } from '../io/files.js';
+import { FormatError, UsageError } from '../core/errors.js';
+import { makeDirectories, readJsonFile, writeFileAtomic } from '../io/files.js';
 import { checkpointDir } from '../train/checkpoint.js';
 import { LOCK_FILE } from '../train/run_dir.js';
 import { readPlan, runDirectory, type SweepRun } from './plan.js';
@@ -46,12 +46,15 @@ export interface TaskRecord {
 
 export type EarlierAttempt = Pick<TaskRecord, 'attempt' | 'host' | 'train_pid' | 'started' | 'ended' | 'exit_code' | 'signal'>;
 
+/** The run's task record; null when it has none. A damaged one is a FormatError naming it (delete it to start the record anew). */
 export async function readTaskRecord(runDir: string): Promise<TaskRecord | null> {
-  try {
-    return JSON.parse(await readFile(join(runDir, TASK_FILE), 'utf8')) as TaskRecord;
-  } catch {
-    return null;
+  const path = join(runDir, TASK_FILE);
+  if (!existsSync(path)) return null;
+  const record = await readJsonFile(path, 'a sweep task record', 2 ** 24);
+  if (typeof record !== 'object' || record === null || Array.isArray(record) || typeof (record as TaskRecord).attempt !== 'number') {
+    throw new FormatError(path, 'expected a task record (an object with attempt, host, started), written by alexnet sweep task; delete it to start the record anew');
   }
+  return record as TaskRecord;
 }
 
 const writeTaskRecord = (runDir: string, record: TaskRecord) => writeFileAtomic(join(runDir, TASK_FILE), JSON.stringify(record, null, 2) + '\n');
@@ -96,12 +99,8 @@ const attemptsOf = (record: TaskRecord | null): EarlierAttempt[] => {
 async function clearEarlierAttemptLock(runDir: string, attempts: EarlierAttempt[], ids: SchedulerIds, say: (line: string) => void): Promise<void> {
   if (Object.keys(ids).length === 0) return;
   const path = join(runDir, LOCK_FILE);
-  let owner: { pid?: number; host?: string };
-  try {
-    owner = JSON.parse(await readFile(path, 'utf8'));
-  } catch {
-    return;
-  }
+  const owner = (await readJsonFile(path, 'a run lock', 2 ** 12).catch(() => null)) as { pid?: number; host?: string } | null;
+  if (!owner) return;
   if (owner.host !== hostname() && attempts.some((a) => a.host === owner.host && a.train_pid === owner.pid)) {
     await rm(path, { force: true });
     say(`${runDir}: removed the lock of an earlier attempt of this task (process ${owner.pid} on ${owner.host}), which the scheduler has ended`);
@@ -117,7 +116,7 @@ export async function runTask(sweepDir: string, index: number, node: string, cli
   const run = plan.runs[index];
   if (!run) throw new UsageError(`sweep task: index ${index} is out of range (the sweep in ${sweepDir} has runs 0-${plan.runs.length - 1})`);
   const runDir = runDirectory(sweepDir, run);
-  await mkdir(runDir, { recursive: true });
+  await makeDirectories(runDir, `sweep task ${index}`);
   const previous = await readTaskRecord(runDir);
   if (previous?.result) {
     say(`${run.name}: already finished (test top-1 ${previous.result.test_top1}); nothing to do`);

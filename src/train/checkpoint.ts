@@ -8,7 +8,7 @@ import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sha256Hex } from '../core/digest.js';
 import { DataError, FormatError, TrainingError } from '../core/errors.js';
-import { readInputFile, writeFileAtomic } from '../io/files.js';
+import { makeDirectories, readInputFile, readJsonFile, regularFileProblem, writeFileAtomic } from '../io/files.js';
 import { encodeSafetensors, parseSafetensors, type NamedTensor } from '../io/safetensors.js';
 import { MOMENTA_KIND } from '../io/weights.js';
 import type { TrainState } from './loop.js';
@@ -16,7 +16,7 @@ import type { TrainState } from './loop.js';
 export type { TrainState } from './loop.js';
 import type { Network } from '../nn/network.js';
 
-const POINTER = 'latest.json';
+export const CHECKPOINT_POINTER = 'latest.json';
 const TENSOR_FILES = { weights: 'weights.safetensors', momenta: 'optimizer.safetensors' } as const;
 
 /** What state.json records of each tensor file. */
@@ -39,7 +39,7 @@ async function writeTensorFile(path: string, tensors: NamedTensor[], metadata: R
 
 /** Writes a checkpoint of `net` and `state` under `dir`; returns its directory. */
 export async function saveCheckpoint<C, H>(dir: string, net: Network, state: TrainState<C, H>, extra: object): Promise<string> {
-  await mkdir(dir, { recursive: true });
+  await makeDirectories(dir, 'the checkpoints folder');
   const name = `ckpt-${String(state.step).padStart(8, '0')}`;
   const temp = join(dir, `${name}.partial-${process.pid}`);
   const final = join(dir, name);
@@ -57,7 +57,7 @@ export async function saveCheckpoint<C, H>(dir: string, net: Network, state: Tra
     await rm(temp, { recursive: true, force: true });
     throw new TrainingError(`could not write checkpoint ${final} (${(err as Error).message}); the previous checkpoint is intact`);
   }
-  await writeFileAtomic(join(dir, POINTER), JSON.stringify({ checkpoint: name }) + '\n');
+  await writeFileAtomic(join(dir, CHECKPOINT_POINTER), JSON.stringify({ checkpoint: name }) + '\n');
   for (const entry of await readdir(dir)) {
     if (entry.startsWith('ckpt-') && entry !== name) await rm(join(dir, entry), { recursive: true, force: true });
   }
@@ -66,23 +66,24 @@ export async function saveCheckpoint<C, H>(dir: string, net: Network, state: Tra
 
 /** The directory of the newest complete checkpoint under `dir`. */
 export async function latestCheckpoint(dir: string): Promise<string> {
-  const pointer = join(dir, POINTER);
-  let text: string;
-  try {
-    text = new TextDecoder().decode(await readInputFile(pointer, 'a checkpoint pointer', 2 ** 16));
-  } catch {
-    throw new DataError(`${dir}: no checkpoint here (expected ${POINTER}, written by alexnet train --out)`);
-  }
-  let parsed: { checkpoint?: unknown };
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw new FormatError(pointer, 'not valid JSON');
-  }
-  if (typeof parsed.checkpoint !== 'string' || !/^ckpt-\d+$/.test(parsed.checkpoint)) {
+  const pointer = join(dir, CHECKPOINT_POINTER);
+  const { problem } = await regularFileProblem(pointer, 'a checkpoint pointer');
+  if (problem === 'file not found') throw new DataError(`${dir}: no checkpoint here (expected ${CHECKPOINT_POINTER}, written by alexnet train --out)`);
+  const parsed = (await readJsonFile(pointer, 'a checkpoint pointer', 2 ** 16)) as { checkpoint?: unknown } | null;
+  if (typeof parsed?.checkpoint !== 'string' || !/^ckpt-\d+$/.test(parsed.checkpoint)) {
     throw new FormatError(pointer, 'expected {"checkpoint": "ckpt-<step>"}');
   }
   return join(dir, parsed.checkpoint);
+}
+
+/** A checkpoint's state.json: the run's settings and progress, and the records of its tensor files. */
+export async function readCheckpointState<C, H = unknown>(checkpoint: string): Promise<TrainState<C, H> & { files?: Record<string, FileRecord> } & Record<string, unknown>> {
+  const path = join(checkpoint, 'state.json');
+  const state = await readJsonFile(path, 'a training state', 2 ** 26);
+  if (typeof state !== 'object' || state === null || Array.isArray(state) || typeof (state as { config?: unknown }).config !== 'object') {
+    throw new FormatError(path, 'expected a training state (an object with config, step and history), written by alexnet train');
+  }
+  return state as TrainState<C, H> & Record<string, unknown>;
 }
 
 /**
@@ -107,13 +108,7 @@ async function readTensorFile(checkpoint: string, file: string, record: FileReco
 
 /** Reads a checkpoint directory: its state and tensors (weights, momenta), each file verified. */
 export async function loadCheckpoint<C, H>(checkpoint: string) {
-  const statePath = join(checkpoint, 'state.json');
-  let state: TrainState<C, H> & { files?: Record<string, FileRecord> } & Record<string, unknown>;
-  try {
-    state = JSON.parse(new TextDecoder().decode(await readInputFile(statePath, 'a training state', 2 ** 26)));
-  } catch (err) {
-    throw new FormatError(statePath, `cannot read training state (${(err as Error).message})`);
-  }
+  const state = await readCheckpointState<C, H>(checkpoint);
   return {
     state,
     weightsPath: join(checkpoint, TENSOR_FILES.weights),

@@ -88,6 +88,9 @@ export function trainingData(opened: OpenedData, o: DataOptions): TrainingData {
   let valIndices: number[];
   let trainIndices = order;
   if (data.val) {
+    if ((o.validation ?? 0) > 0) {
+      throw new UsageError(`--val ${o.validation}: ${o.spec} has a validation split of its own (${data.val.count} images), so no training images are held out; leave --val out`);
+    }
     valSet = data.val;
     valIndices = Array.from({ length: data.val.count }, (_, i) => i);
   } else {

@@ -5,7 +5,6 @@
 // checkpoints go is the host's: files in Node (trainer.ts), IndexedDB in a page.
 import type { Precision } from '../backend/backend.js';
 import type { SgdForm } from '../backend/cpu/sgd.js';
-import { TrainingError } from '../core/errors.js';
 import type { Batch } from '../data/loader.js';
 import type { Preprocessing } from '../data/preprocessing.js';
 import type { Augment } from './data.js';
@@ -17,6 +16,7 @@ import { afterEpoch, initialSchedule, learningRate, parseSchedule, type Schedule
 import type { TrainingData } from './data.js';
 import { evaluate } from './evaluate.js';
 import { feedBatch } from './feed.js';
+import { nonFiniteLossError } from './non_finite.js';
 
 export interface TrainConfig {
   arch: string;
@@ -143,6 +143,7 @@ export interface LoopHooks {
 export async function trainEpochs(net: Network, data: TrainingData, state: RunState, hooks: LoopHooks): Promise<'done' | 'stopped'> {
   const { config } = state;
   const { report, save } = hooks;
+  const resumedAt = state.step; // for the non-finite loss's message: a checkpoint is there when > 0
   const scheduleConfig = parseSchedule(config.schedule);
   const feed = (b: Batch) => feedBatch(net, data.train.plan, b);
   const stepsPerEpoch = data.train.batchesPerEpoch;
@@ -176,11 +177,10 @@ export async function trainEpochs(net: Network, data: TrainingData, state: RunSt
         if (!next.done) feed(next.value);
         const [loss, finite] = await Promise.all([pendingLoss, pendingFinite ?? true]);
         if (!Number.isFinite(loss)) {
-          throw new TrainingError(
-            `loss became ${loss} at epoch ${epoch}, step ${s}; stopped without applying that step, and the last ` +
-              `checkpoint under ${hooks.savedIn} is intact: lower the learning rate (--lr ${progress.schedule.lr}; this step's rate was ${lr})` +
-              (lossScale ? ', or train with --precision fp32 (an activation over float16\'s 65,504 also makes the loss NaN)' : ''),
-          );
+          const checkpointed = resumedAt > 0 || state.epoch > 0 || (config.checkpointEvery > 0 && state.step >= config.checkpointEvery);
+          throw await nonFiniteLossError(net, config, {
+            loss, epoch, step: s, applied: state.step, lr, scheduleLr: progress.schedule.lr, savedIn: hooks.savedIn, checkpointed, resumedAt, mixed: Boolean(lossScale),
+          });
         }
         if (lossScale) {
           progress.lossScale = afterStep(lossScale, finite, `epoch ${epoch}, step ${s}`);

@@ -6,9 +6,10 @@
 // starts over an existing one: that takes --resume, or --force, which moves the old
 // checkpoints aside rather than deleting them.
 import { hostname } from 'node:os';
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AlexNetError } from '../core/errors.js';
+import { makeDirectories, readJsonFile } from '../io/files.js';
 import { checkpointDir } from './checkpoint.js';
 
 export const LOCK_FILE = 'run.lock';
@@ -50,11 +51,7 @@ export function processAlive(pid: number): boolean {
 async function makeRunDirectory(dir: string): Promise<void> {
   const existing = await stat(dir).catch(() => null);
   if (existing && !existing.isDirectory()) throw new AlexNetError(`--out ${dir}: is a file, expected a directory for the run`);
-  try {
-    await mkdir(dir, { recursive: true });
-  } catch (err) {
-    throw new AlexNetError(`--out ${dir}: cannot create the run directory (${code(err) ?? (err as Error).message})`);
-  }
+  await makeDirectories(dir, `--out ${dir}`);
 }
 
 /** The step of a run's newest checkpoint, or null when `dir` holds no run. */
@@ -72,11 +69,35 @@ async function existingRun(dir: string): Promise<string | null> {
 
 async function readOwner(path: string): Promise<LockOwner | null> {
   try {
-    const owner = JSON.parse(await readFile(path, 'utf8'));
-    return Number.isInteger(owner?.pid) && typeof owner?.host === 'string' ? owner : null;
+    const owner = (await readJsonFile(path, 'a run lock', 2 ** 12)) as Partial<LockOwner> | null;
+    return Number.isInteger(owner?.pid) && typeof owner?.host === 'string' ? (owner as LockOwner) : null;
   } catch {
     return null;
   }
+}
+
+/**
+ * When process `pid` of this host started (ms since the epoch), from Linux's /proc; null where
+ * that cannot be read. A process that started after a lock was taken is not its owner: its pid
+ * was reused (PID 1 of a restarted container, or a long-lived machine's pid counter wrapping).
+ */
+async function processStarted(pid: number): Promise<number | null> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]); // field 22, starttime
+    const boot = Number(/^btime (\d+)$/m.exec(await readFile('/proc/stat', 'utf8'))?.[1]);
+    return Number.isFinite(ticks) && Number.isFinite(boot) ? boot * 1000 + ticks * 10 : null; // Linux counts in 1/100 s
+  } catch {
+    return null;
+  }
+}
+
+/** True when the owner of a lock on this host still runs: its pid is alive and did not start after the lock. */
+async function ownerRuns(owner: LockOwner): Promise<boolean> {
+  if (!processAlive(owner.pid)) return false;
+  const started = await processStarted(owner.pid);
+  const locked = Date.parse(owner.started);
+  return started === null || Number.isNaN(locked) || started <= locked + 2000; // 2 s for the clock's grain
 }
 
 /** Takes the lock file of `dir`, or throws naming the process that holds it. */
@@ -95,14 +116,22 @@ async function lock(dir: string, notice: (line: string) => void): Promise<string
     } catch (err) {
       if (code(err) !== 'EEXIST') throw new AlexNetError(`--out ${dir}: cannot write there (${code(err) ?? (err as Error).message})`);
     }
+    const info = await stat(path).catch(() => null);
+    if (info && !info.isFile()) {
+      throw new AlexNetError(`${path}: is ${info.isDirectory() ? 'a directory' : 'not a regular file'}, expected the lock file of the run in ${dir}; remove it if no run uses ${dir}`);
+    }
     const owner = await readOwner(path);
     if (owner && owner.host !== me.host) {
       throw new AlexNetError(
-        `${dir} is in use by process ${owner.pid} on host ${owner.host} (since ${owner.started}); if that process is gone, delete ${path}`,
+        `${dir} is in use by process ${owner.pid} on host ${owner.host} (since ${owner.started}); if that process is gone ` +
+          `(under a scheduler: its job has ended, see squeue or kubectl get pods), delete ${path} to take the run over`,
       );
     }
-    if (owner && processAlive(owner.pid)) {
-      throw new AlexNetError(`${dir} is in use by training process ${owner.pid} (since ${owner.started}): wait for it, or stop it first`);
+    if (owner && (await ownerRuns(owner))) {
+      throw new AlexNetError(
+        `${dir} is in use by training process ${owner.pid} (since ${owner.started}): wait for it, or stop it first; ` +
+          `if process ${owner.pid} is no alexnet process (process ids are reused), delete ${path} to take the run over`,
+      );
     }
     // A dead owner (or an unreadable lock): move its lock aside, atomically, so of two
     // processes taking it over at once only one succeeds; the other tries again.
@@ -114,7 +143,7 @@ async function lock(dir: string, notice: (line: string) => void): Promise<string
       throw err;
     }
     await rm(stale, { force: true });
-    notice(`${dir}: took over the lock of process ${owner?.pid ?? '(unreadable lock file)'}, which no longer runs`);
+    notice(`${dir}: took over the lock of process ${owner?.pid ?? '(unreadable lock file)'}, which no longer runs${owner && processAlive(owner.pid) ? ` (process ${owner.pid} now is another program, started after the lock was taken)` : ''}`);
   }
   throw new AlexNetError(`${dir}: could not take its lock file ${path}; another process keeps taking it`);
 }

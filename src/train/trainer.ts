@@ -1,13 +1,16 @@
 // Training in Node: a locked run directory, the data opened from disk, crash-safe checkpoints
 // written as files, the loop of loop.ts, the test set and the report at the end. A run resumed
 // from a checkpoint continues exactly as if it had never stopped.
-import { availableParallelism } from 'node:os';
-import { resolve } from 'node:path';
+import { availableParallelism, totalmem } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { absoluteDataSpec, dataDirectory } from '../data/open.js';
+import { checkOutputFolder } from '../io/outputs.js';
 import { applyPrecision, type Backend } from '../backend/backend.js';
 import { UsageError } from '../core/errors.js';
 import { architecture } from '../nn/architectures.js';
+import { checkDevicesFit } from '../nn/memory.js';
 import { buildReport } from '../report/report.js';
-import { checkpointDir, latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { checkpointDir, latestCheckpoint, loadCheckpoint, readCheckpointState, saveCheckpoint } from './checkpoint.js';
 import { requireImages } from './data.js';
 import { openTrainingData } from './open_data.js';
 import { dataChanges, fingerprintData, type DataFingerprint } from './fingerprint.js';
@@ -49,9 +52,17 @@ export async function train(
 ): Promise<EvalResult> {
   if (requested.fineTune && !resume && !source) throw new UsageError('train: a fine-tune (config.fineTune) needs its source: readFineTuneSource(path)');
   const fresh = !resume || resolve(resume.dir) !== resolve(requested.out);
+  // The data spec is recorded absolute: the run (and eval, report) read the same data from any working directory.
+  const config = { ...requested, data: absoluteDataSpec(requested.data) };
+  const backends = Array.isArray(backend) ? backend : [backend];
+  // Before any work (the run directory included): the devices fit the machine, the run's folder is no data set's.
+  const settings = resume ? (await readCheckpointState<TrainConfig>(await latestCheckpoint(checkpointDir(resume.dir)))).config : config;
+  checkDevicesFit(architecture(settings.arch), settings.batch, backends, parallel === 'towers', { cores: availableParallelism(), memory: totalmem() });
+  const data = settings.data;
+  await checkOutputFolder('--out', requested.out, 'training run', { folders: [{ path: await dataDirectory(data), what: `the data set ${data}` }] }, ['sweep']);
   const run = await claimRunDirectory(requested.out, { fresh, force, notice: (message) => report({ event: 'notice', message }) });
   try {
-    return await trainIn(requested, Array.isArray(backend) ? backend : [backend], parallel, report, resume, source);
+    return await trainIn(config, backends, parallel, report, resume, source);
   } finally {
     await run.release();
   }
@@ -61,7 +72,8 @@ async function trainIn(
   requested: TrainConfig, backends: Backend[], parallel: 'data' | 'towers', report: (e: TrainEvent) => void, resume?: { dir: string; epochs?: number; lr?: number }, source?: LoadedSource,
 ): Promise<EvalResult> {
   const started = performance.now();
-  const restored = resume ? await loadCheckpoint<TrainConfig, Progress>(await latestCheckpoint(checkpointDir(resume.dir))) : null;
+  const latest = resume ? await latestCheckpoint(checkpointDir(resume.dir)) : null;
+  const restored = latest ? await loadCheckpoint<TrainConfig, Progress>(latest) : null;
   // A resumed run writes where it is told (a copied or moved run never writes to its origin).
   const config: TrainConfig = restored
     ? { ...restored.state.config, out: requested.out, epochs: resume?.epochs ?? restored.state.config.epochs }
@@ -78,6 +90,14 @@ async function trainIn(
     limit: config.limit, ...runDataOptions(config, base), workers: loaderWorkers(), output: batchOutputFor(backend), channels: base.input[0],
   });
   for (const message of data.notes) report({ event: 'notice', message });
+  const wrote = restored?.state.devices;
+  if (typeof wrote === 'number' && wrote !== backends.length) {
+    const how = wrote > 1 ? ` (--parallel ${restored?.state.parallel})` : '';
+    notice(
+      `resuming on ${backends.length} device${backends.length > 1 ? 's' : ''} a run that ${wrote} device${wrote > 1 ? 's' : ''} trained${how}: it goes on from its ` +
+        `checkpoint, but its bits may differ from the ${wrote}-device run's; give --devices ${wrote} to continue as it ran`,
+    );
+  }
   try {
     requireImages(data, config.data, config.batch);
     // A new --epochs is kept in later checkpoints, so a second resume keeps the extended run.
@@ -105,13 +125,17 @@ async function trainIn(
     if (changes.length > 0) {
       report({ event: 'notice', message: `warning: the data changed since the checkpoint was written (${changes.join('; ')}); training goes on with the data as it is now` });
     }
-    const save = () => saveCheckpoint(ckptDir, net, state, { model, data: dataFingerprint });
+    // The checkpoint of the last epoch is the run's final one: the test score changes nothing in
+    // it, so it is not written again (on a full disk, a second copy failed a finished run).
+    let checkpoint = latest;
+    const save = async () => (checkpoint = await saveCheckpoint(ckptDir, net, state, { model, data: dataFingerprint, devices: backends.length, parallel }));
     await trainEpochs(net, data, state, { report, save, savedIn: ckptDir });
+    // A run resumed into another --out with nothing left to train still leaves its checkpoint there.
+    if (latest !== null && checkpoint === latest && resolve(dirname(latest)) !== resolve(ckptDir)) await save();
     const test = await evaluate(net, data.test);
-    const checkpoint = await save();
     const reportPath = config.report ? (await buildReport(config.out, backend)).path : undefined;
     report({
-      event: 'done', test_top1: test.top1, test_top5: test.top5, test_n: test.n, seconds: (performance.now() - started) / 1000, checkpoint,
+      event: 'done', test_top1: test.top1, test_top5: test.top5, test_n: test.n, seconds: (performance.now() - started) / 1000, checkpoint: checkpoint!,
       report: reportPath,
     });
     return test;

@@ -4,12 +4,13 @@
 // tunes the step (autotune.ts) and writes the entry back, atomically. A forced shape (--tiles,
 // ALEXNET_GEMM_TILES) skips all of this; so does a backend created with autotune false, the
 // default on software adapters (WebGpuOptions.autotune).
-import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Backend } from '../backend.js';
-import { readInputFile, writeFileAtomic } from '../../io/files.js';
+import { FormatError } from '../../core/errors.js';
+import { parseJson } from '../../core/json.js';
+import { makeDirectories, readInputFile, writeFileAtomic } from '../../io/files.js';
 import { autotune, gemmProblems, tunedTiles, useTunedTiles, type TuneResult } from './autotune.js';
 import type { TileConfig } from './gemm.js';
 import { WebGpuBackend } from './index.js';
@@ -51,11 +52,11 @@ async function readCache(path: string, notice: (line: string) => void): Promise<
     return empty;
   }
   try {
-    const parsed = JSON.parse(text) as Partial<CacheFile>;
-    if (parsed.format !== FORMAT || typeof parsed.adapters !== 'object' || parsed.adapters === null) throw new Error(`expected "format": "${FORMAT}"`);
+    const parsed = parseJson(text, path) as Partial<CacheFile>;
+    if (parsed?.format !== FORMAT || typeof parsed.adapters !== 'object' || parsed.adapters === null) throw new FormatError(path, `expected "format": "${FORMAT}"`);
     return parsed as CacheFile;
   } catch (e) {
-    notice(`GEMM tile cache ignored: ${path}: ${(e as Error).message}; it is rewritten after tuning`);
+    notice(`GEMM tile cache ignored: ${(e as Error).message}; it is rewritten after tuning`);
     return empty;
   }
 }
@@ -93,7 +94,7 @@ export async function tuneOnFirstUse(backend: Backend, step: () => Promise<void>
   }
   cache.adapters[key] = { ...cache.adapters[key], ...tunedTiles(backend) };
   try {
-    await mkdir(dirname(path), { recursive: true });
+    await makeDirectories(dirname(path), 'the GEMM tile cache');
     await writeFileAtomic(path, `${JSON.stringify(cache, null, 1)}\n`);
   } catch (e) {
     o.notice(`GEMM tiles tuned but not cached (${(e as Error).message}): the next run tunes again`);
