@@ -17,6 +17,7 @@ import { benchmark } from './bench.js';
 import { runForward } from './forward.js';
 import { collectInfoWithWebGpu, formatInfo } from './info.js';
 import { registerDataCommands } from './data.js';
+import { registerExplainCommands } from './explain.js';
 import { registerInteropCommands } from './interop.js';
 import { registerSweepCommands } from './sweep.js';
 import { backendOption, cpuOptions, precisionOption, threadsOption, tilesOption, finiteNumber, nonNegativeInt, notice, oneOf, positiveInt, positiveNumber } from './options.js';
@@ -125,6 +126,7 @@ program
 
 registerInteropCommands(program);
 registerModelCommands(program);
+registerExplainCommands(program);
 registerDataCommands(program);
 registerSweepCommands(program);
 

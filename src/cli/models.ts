@@ -44,7 +44,7 @@ export function evaluationData(models: LoadedModel[], data?: string): string {
   return specs[0];
 }
 
-async function oneModel(what: string, o: Parameters<typeof loadModels>[1]): Promise<LoadedModel> {
+export async function oneModel(what: string, o: Parameters<typeof loadModels>[1]): Promise<LoadedModel> {
   const models = await loadModels(what, o);
   if (models.length !== 1) throw new UsageError(`${what}: give one model (--checkpoint or --weights), found ${models.length}`);
   return models[0];
