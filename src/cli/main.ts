@@ -182,7 +182,7 @@ program
 
 program
   .command('report')
-  .description('the HTML report of a run (curves, conv1 filters, confusion matrix, fc7 retrieval), or of a sweep (its members and their ensembles)')
+  .description('the HTML report of a run (curves, conv1 filters, confusion matrix, fc7 retrieval, what the net sees), or of a sweep (its members and their ensembles)')
   .argument('<run-dir>', 'a directory written by alexnet train --out, or a sweep directory (alexnet sweep --out)')
   .addOption(backendOption())
   .addOption(threadsOption())

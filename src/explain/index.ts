@@ -5,4 +5,4 @@ export {
 } from './explain.js';
 export { cropPixels, inputPixels, streamImages, type ExplainImage } from './inputs.js';
 export { receptiveBox, receptiveField, type Box } from './receptive.js';
-export { featureMapGrid, heatColour, heatMapOverlay, pictureToPng, sampleMap, topImagesGrid, upsample, type OverlayOptions, type Picture } from './render.js';
+export { featureMapGrid, heatColour, heatMapOverlay, imagePicture, pictureToPng, sampleMap, topImagesGrid, upsample, type OverlayOptions, type Picture } from './render.js';

@@ -67,6 +67,16 @@ export function heatColour(t: number): [number, number, number] {
   return [0, 1, 2].map((k) => Math.round(a[k] + f * (b[k] - a[k]))) as [number, number, number];
 }
 
+/** `pixels` ([C, H, W] bytes, C = 1 or 3) as a picture, each pixel drawn as scale x scale. */
+export function imagePicture(pixels: Uint8Array, shape: readonly [number, number, number], scale = 1): Picture {
+  const [C, H, W] = shape;
+  const p = blank(W * scale, H * scale, 0);
+  for (let y = 0; y < p.height; y++) {
+    for (let x = 0; x < p.width; x++) putPixel(p.rgba, (y * p.width + x) * 4, pixels, C, H * W, Math.floor(y / scale) * W + Math.floor(x / scale));
+  }
+  return p;
+}
+
 export interface OverlayOptions {
   /** Output pixels per image pixel (default 1). */
   scale?: number;
@@ -81,15 +91,13 @@ export interface OverlayOptions {
  * as scale x scale, the map sampled bilinearly at every output pixel and coloured (jet).
  */
 export function heatMapOverlay(pixels: Uint8Array, shape: readonly [number, number, number], map: HeatMap, o: OverlayOptions = {}): Picture {
-  const [C, H, W] = shape;
   const scale = o.scale ?? 1;
   const opacity = o.opacity ?? 0.5;
   const max = o.max ?? map.data.reduce((m, v) => Math.max(m, v), 0);
-  const p = blank(W * scale, H * scale, 0);
+  const p = imagePicture(pixels, shape, scale);
   for (let y = 0; y < p.height; y++) {
     for (let x = 0; x < p.width; x++) {
       const at = (y * p.width + x) * 4;
-      putPixel(p.rgba, at, pixels, C, H * W, Math.floor(y / scale) * W + Math.floor(x / scale));
       const v = sampleMap(map, (y + 0.5) / scale - 0.5, (x + 0.5) / scale - 0.5);
       const colour = heatColour(max > 0 ? Math.min(1, Math.max(0, v / max)) : 0);
       for (let ch = 0; ch < 3; ch++) p.rgba[at + ch] = Math.round((1 - opacity) * p.rgba[at + ch] + opacity * colour[ch]);
