@@ -2,8 +2,8 @@
 // computation: topImages against a brute force that keeps every activation (ties included) and
 // within a memory bound over 20,000 images; occlusion against one occluded copy at a time;
 // Grad-CAM and saliency against Float64 finite differences; the receptive box against
-// perturbations outside it; the pictures' sizes and where their heat is; and every method on
-// WebGPU against the CPU. PyTorch on the full-size nets: test/explain_torch.test.ts.
+// perturbations outside it; images as inputs; the pictures' sizes and where their heat is; and
+// every method on WebGPU against the CPU. PyTorch on the full-size nets: test/explain_torch.test.ts.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import v8 from 'node:v8';
@@ -16,6 +16,7 @@ import { MemoryDataset, type Dataset } from '../src/data/dataset.js';
 import { Loader } from '../src/data/loader.js';
 import { computeStats } from '../src/data/stats.js';
 import { activations, gradCam, occlusion, saliency, topImages } from '../src/explain/explain.js';
+import { streamImages } from '../src/explain/inputs.js';
 import { receptiveBox, receptiveField } from '../src/explain/receptive.js';
 import { featureMapGrid, heatColour, heatMapOverlay, pictureToPng, sampleMap, topImagesGrid, upsample } from '../src/explain/render.js';
 import { architecture, paperFamily } from '../src/nn/architectures.js';
@@ -272,6 +273,32 @@ test('pictures: the heat lies where the map is high, at the map\'s own geometry;
   assert.deepEqual([tiles.width, tiles.height], [6 + 4, 2 * (6 + 2) + 2], 'one column of 6-pixel tiles (the largest box)');
   assert.deepEqual(Array.from(tiles.rgba.subarray(((2 + 1) * tiles.width + 2) * 4, ((2 + 1) * tiles.width + 2) * 4 + 3)), [200, 200, 200], 'image 0 in row 0');
   assert.deepEqual(Array.from(tiles.rgba.subarray((2 * tiles.width + 2) * 4, (2 * tiles.width + 2) * 4 + 3)), [128, 128, 128], 'grey around a smaller box');
+});
+
+test('streamImages: the input is the evaluation crop of the stored image less the mean, times the scale; the pixels are that crop', async () => {
+  const set = synthetic(6, [3, 17, 17]);
+  const stats = computeStats(set);
+  const stream = (output: 'float32' | 'uint8') => new Loader(set, stats, { mode: 'centre', crop: 15, batch: 2, seed: 1, scale: 1 / 64, workers: 0, indices: [5, 2, 3], output });
+  const images = await streamImages(valuesNet(new CpuBackend(), micro, 2), stream('float32'), set);
+  assert.deepEqual(images.map((im) => im.index), [5, 2, 3]);
+  for (const im of images) {
+    const stored = new Uint8Array(3 * 17 * 17);
+    set.readImage(im.index, stored);
+    for (let c = 0; c < 3; c++) {
+      for (let y = 0; y < 15; y++) {
+        for (let x = 0; x < 15; x++) {
+          const at = (c * 17 + y + 1) * 17 + x + 1; // the centre crop starts at (1, 1)
+          assert.equal(im.pixels[(c * 15 + y) * 15 + x], stored[at]);
+          assert.ok(Math.abs(im.input[(c * 15 + y) * 15 + x] - (stored[at] - stats.meanImage[at]) / 64) < 1e-6);
+        }
+      }
+    }
+  }
+  if (gpu) {
+    // A GPU crops uint8 batches itself (writeCrops): the same inputs.
+    const onGpu = await streamImages(valuesNet(gpu, micro, 2), stream('uint8'), set);
+    onGpu.forEach((im, i) => assertNear(`image ${im.index} on WebGPU`, im.input, images[i].input, 1e-6));
+  }
 });
 
 test('WebGPU: every method equals the CPU\'s on the mini net (the input gradient through conv1 included)', { skip }, async () => {
