@@ -74,6 +74,11 @@ function target(net: Net, logits: Float32Array, asked?: number): Target {
   return { class: c, score: logits[c], probability: p[c] };
 }
 
+/** The image's top class (or the class asked for, checked), with its logit and probability. */
+export async function classify(net: Net, input: Float32Array, asked?: number): Promise<Target> {
+  return target(net, await forwardOne(net, input), asked);
+}
+
 const oneHot = (classes: number, c: number) => Float32Array.from({ length: classes }, (_, k) => (k === c ? 1 : 0));
 
 /** A layer as activations() names it: conv1 ... fc8, else its kind and index (maxpool3, lrn2). */

@@ -13,7 +13,7 @@ import { architectureForInput } from '../io/weights.js';
 import { architecture } from '../nn/architectures.js';
 import type { Architecture } from '../nn/layers.js';
 import type { Net } from '../nn/net.js';
-import { activations, explainNet, gradCam, layerName, occlusion, saliency, topImages, type HeatMap, type Target, type TopImages } from './explain.js';
+import { activations, classify, explainNet, gradCam, layerName, occlusion, saliency, topImages, type HeatMap, type Target, type TopImages } from './explain.js';
 import { cropPixels, inputPixels, streamImages } from './inputs.js';
 import { featureMapGrid, heatMapOverlay, pictureToPng, topImagesGrid, type Picture } from './render.js';
 
@@ -150,7 +150,7 @@ export async function runExplain(job: ExplainJob, o: ExplainOptions): Promise<Ex
       await write('gradcam', heatMapOverlay(image.pixels, shape, r.map, { scale }));
       summary.gradcam = { layer: r.layer, rows: r.map.rows, cols: r.map.cols };
     }
-    target ??= await saliency(net, image.input, { class: o.class }); // activations alone: still say which class
+    target ??= await classify(net, image.input, o.class); // activations alone: still say which class
     if (o.save) await writeSafetensors(o.save, tensors, { class: String(target.class), arch: net.arch.name, ...(summary.gradcam ? { layer: summary.gradcam.layer } : {}) });
     out.push({ image: image.name, class: target.class, name: job.classes[target.class] ?? `class ${target.class}`, score: target.score, probability: target.probability, ...summary, files });
   }

@@ -9,6 +9,7 @@ import { centreView } from '../data/augment.js';
 import type { ImageReader } from '../data/dataset.js';
 import type { Loader } from '../data/loader.js';
 import type { Net } from '../nn/net.js';
+import { valueRange } from '../report/mosaic.js';
 import { feedBatch } from '../train/feed.js';
 
 export interface ExplainImage {
@@ -50,12 +51,6 @@ export function cropPixels(set: ImageReader, index: number, crop: number): Uint8
 
 /** A preprocessed input with no stored image behind it (--input X.safetensors) as bytes: stretched to 0..255. */
 export function inputPixels(input: Float32Array): Uint8Array {
-  let min = Infinity;
-  let max = -Infinity;
-  for (const v of input) {
-    min = Math.min(min, v);
-    max = Math.max(max, v);
-  }
-  const range = max - min || 1;
+  const { min, range } = valueRange(input);
   return Uint8Array.from(input, (v) => Math.round(((v - min) / range) * 255));
 }
