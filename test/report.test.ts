@@ -1,6 +1,8 @@
 // The run report: curves with a point per epoch, the conv1 kernel grid (96 tiles of 11x11 for
-// the paper net, in two towers), a confusion matrix that sums to the test count, and a
-// retrieval grid; PNGs that a real decoder (sharp) reads back.
+// the paper net, in two towers), a confusion matrix that sums to the test count, a retrieval
+// grid, and "What the net sees" (two right and two wrong test images, each picture of its size
+// and not uniform, heat maps over the image, the top-images grid); PNGs that a real decoder
+// (sharp) reads back.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { mkdtempSync } from 'node:fs';
