@@ -55,15 +55,8 @@ def torchvision_net():
     return net, dict(net.named_parameters()), 224
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument('arch', choices=['paper', 'torchvision'])
-    ap.add_argument('--seed', type=int, default=7)
-    ap.add_argument('--batch', type=int, default=2)
-    ap.add_argument('--backend', choices=['cpu', 'webgpu'], default='cpu')
-    args = ap.parse_args()
-    torch.manual_seed(args.seed)
-    net, params, side = paper_net() if args.arch == 'paper' else torchvision_net()
+def randomize(net, params):
+    """The net in float64 evaluation mode with He-scaled random weights, biases N(0, 0.1^2), all float32 values."""
     net = net.double().eval()
     with torch.no_grad():
         for name, p in params.items():
@@ -73,6 +66,20 @@ def main():
             else:
                 p.copy_(torch.randn_like(p) * 0.1)
             p.copy_(p.float().double())  # the float32 values we store
+    return net
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('arch', choices=['paper', 'torchvision'])
+    ap.add_argument('--seed', type=int, default=7)
+    ap.add_argument('--batch', type=int, default=2)
+    ap.add_argument('--backend', choices=['cpu', 'webgpu'], default='cpu')
+    args = ap.parse_args()
+    torch.manual_seed(args.seed)
+    net, params, side = paper_net() if args.arch == 'paper' else torchvision_net()
+    net = randomize(net, params)
+    with torch.no_grad():
         x = (torch.randn(args.batch, 3, side, side, dtype=torch.float64) * 60).float().double()
         logits = net(x)
     with tempfile.TemporaryDirectory() as tmp:

@@ -55,3 +55,5 @@ export { encodePng } from './report/png.js';
 export { confusionMatrixSvg, lineChart } from './report/charts.js';
 export { decodeRgb, type DecodedRgb } from './data/decode_browser.js';
 export { addSoftmax, forEachBatch, type LoadedModel, type Predictions } from './eval/run.js';
+// Inside the net: activations, top images per unit, occlusion, saliency, Grad-CAM, and their pictures (docs/explain.md).
+export * from './explain/index.js';

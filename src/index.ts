@@ -48,3 +48,6 @@ export { createWebGpuBackend, probeAdapter } from './backend/webgpu/dawn.js';
 // GEMM tiles timed per problem on first use, cached per adapter (docs/webgpu.md).
 export { tuneOnFirstUse, tileCachePath } from './backend/webgpu/tile_cache.js';
 export { benchmark, type BenchOptions, type BenchResult } from './cli/bench.js';
+// Inside the net: activations, top images per unit, occlusion, saliency, Grad-CAM, and their pictures (docs/explain.md).
+export * from './explain/index.js';
+export { jobFromFiles, jobFromInput, runExplain, runUnits, METHODS, type ExplainJob, type ExplainOptions, type ExplainSummary, type Method, type UnitsOptions } from './explain/files.js';

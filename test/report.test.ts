@@ -1,6 +1,8 @@
 // The run report: curves with a point per epoch, the conv1 kernel grid (96 tiles of 11x11 for
-// the paper net, in two towers), a confusion matrix that sums to the test count, and a
-// retrieval grid; PNGs that a real decoder (sharp) reads back.
+// the paper net, in two towers), a confusion matrix that sums to the test count, a retrieval
+// grid, and "What the net sees" (two right and two wrong test images, each picture of its size
+// and not uniform, heat maps over the image, the top-images grid); PNGs that a real decoder
+// (sharp) reads back.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { mkdtempSync } from 'node:fs';
@@ -62,4 +64,36 @@ test('a run report: a point per epoch, confusion matrix summing to the test coun
   assert.ok(retrieval.width! > 5 * 28 && retrieval.height! > 4 * 28);
   const html = await readFile(r.path, 'utf8');
   for (const f of ['loss.svg', 'accuracy.svg', 'conv1.png', 'confusion.svg', 'retrieval.png']) assert.ok(html.includes(f), f);
+
+  // What the net sees: two test images right, two wrong, each with its pictures; the units grid.
+  const pixels = async (file: string) => {
+    const { data, info } = await sharp(join(out, 'report', file)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    const mean = data.reduce((a, b) => a + b, 0) / data.length;
+    const std = Math.sqrt(data.reduce((a, b) => a + (b - mean) ** 2, 0) / data.length);
+    return { data, size: [info.width, info.height], std };
+  };
+  assert.deepEqual(r.sees.images.map((im) => im.label === im.predicted), [true, true, false, false]);
+  assert.ok(html.includes('<section id="sees"><h2>What the net sees</h2>'));
+  for (const im of r.sees.images) {
+    assert.deepEqual(Object.keys(im.files), ['image', 'gradcam', 'occlusion', 'conv1', 'conv2', 'conv3', 'conv4', 'conv5']);
+    const picture = await pixels(im.files.image);
+    for (const [what, file] of Object.entries(im.files)) {
+      assert.ok(html.includes(`src="${file}"`), file);
+      const p = await pixels(file);
+      assert.ok(p.std > 10, `${file} is not uniform (std ${p.std.toFixed(1)})`);
+      const expected = { image: [112, 112], gradcam: [112, 112], occlusion: [112, 112], conv1: [204, 204], conv2: [141, 141], conv5: [142, 142] }[what];
+      if (expected) assert.deepEqual(p.size, expected, file);
+      if (what === 'gradcam' || what === 'occlusion') {
+        const coloured = p.data.filter((v, i) => v !== picture.data[i]).length;
+        assert.ok(coloured > p.data.length / 2, `${file}: the heat map covers the image (${coloured} of ${p.data.length} values differ)`);
+      }
+    }
+  }
+  assert.deepEqual([r.sees.units.layer, r.sees.units.count, r.sees.units.k], ['conv5', 16, 9]);
+  const units = await pixels(r.sees.units.file);
+  const tile = (units.size[0]! - 2) / 9 - 2;
+  assert.ok(Number.isInteger(tile) && tile > 28 && tile <= 56, `tile ${tile}`);
+  assert.equal(units.size[1], 16 * (tile + 2) + 2, 'a row per unit');
+  assert.ok(units.std > 10);
+  assert.ok(html.includes(`src="${r.sees.units.file}"`));
 });

@@ -18,14 +18,11 @@ import { f32, gpu, open, parity, skip, split, type Data } from './webgpu_harness
 interface ConvCase {
   name: string;
   g: ReturnType<typeof convGeometry>;
-  /** Skip backward-data (conv1: the Net never needs the input's gradient). */
-  noData?: boolean;
 }
 
-const conv = (name: string, n: number, c: number, h: number, w: number, o: number, k: number, s: number, p: number, groups: number, noData = false): ConvCase => ({
+const conv = (name: string, n: number, c: number, h: number, w: number, o: number, k: number, s: number, p: number, groups: number): ConvCase => ({
   name,
   g: convGeometry(n, c, h, w, o, k, s, p, groups, name),
-  noData,
 });
 
 const CONV_CASES: ConvCase[] = [
@@ -39,7 +36,10 @@ const CONV_CASES: ConvCase[] = [
   conv('conv2-like k5 p2 groups 2', 2, 8, 9, 9, 8, 5, 1, 2, 2),
   conv('1x1 kernel, 40 channels', 3, 40, 5, 5, 36, 1, 1, 0, 1),
   conv('split-K (K = 1024)', 4, 3, 16, 16, 4, 3, 1, 1, 1),
-  conv('paper conv1, batch 1', 1, 3, 227, 227, 96, 11, 4, 0, 1, true),
+  // conv1's backward-data is the image's gradient (saliency): the three conv1s there are.
+  conv('paper conv1, batch 1', 1, 3, 227, 227, 96, 11, 4, 0, 1),
+  conv('torchvision conv1, batch 1', 1, 3, 224, 224, 64, 11, 4, 2, 1),
+  conv('mini conv1, batch 2', 2, 1, 28, 28, 48, 5, 1, 2, 1),
   conv('paper conv2, batch 1', 1, 96, 27, 27, 256, 5, 1, 2, 2),
   conv('paper conv3, batch 1', 1, 256, 13, 13, 384, 3, 1, 1, 1),
   conv('paper conv4, batch 1', 1, 384, 13, 13, 384, 3, 1, 1, 2),
@@ -68,7 +68,7 @@ async function convParity(be: Backend, c: ConvCase, tag = ''): Promise<void> {
   const d = convData(c, 10);
   await parity(be, `${tag}conv2dForward ${c.name}`, d, ['y'], (b, t) => b.conv2dForward(g, t.x, t.w, t.b, t.y));
   await parity(be, `${tag}conv2dForward (no bias) ${c.name}`, d, ['y'], (b, t) => b.conv2dForward(g, t.x, t.w, null, t.y));
-  if (!c.noData) await parity(be, `${tag}conv2dBackwardData ${c.name}`, d, ['dx'], (b, t) => b.conv2dBackwardData(g, t.dy, t.w, t.dx));
+  await parity(be, `${tag}conv2dBackwardData ${c.name}`, d, ['dx'], (b, t) => b.conv2dBackwardData(g, t.dy, t.w, t.dx));
   await parity(be, `${tag}conv2dBackwardFilter ${c.name}`, d, ['dw', 'db'], (b, t) => b.conv2dBackwardFilter(g, t.x, t.dy, t.dw, t.db));
   await parity(be, `${tag}conv2dBackwardFilter (no bias) ${c.name}`, d, ['dw'], (b, t) => b.conv2dBackwardFilter(g, t.x, t.dy, t.dw, null));
 }

@@ -21,6 +21,7 @@ import { benchmark } from './bench.js';
 import { runForward } from './forward.js';
 import { collectInfoWithWebGpu, formatInfo } from './info.js';
 import { registerDataCommands } from './data.js';
+import { registerExplainCommands } from './explain.js';
 import { registerInteropCommands } from './interop.js';
 import { registerSweepCommands } from './sweep.js';
 import { backendOption, cpuOptions, precisionOption, threadsOption, tilesOption, finiteNumber, fraction, nonNegativeInt, notice, oneOf, positiveInt, positiveNumber } from './options.js';
@@ -158,6 +159,7 @@ program
 
 registerInteropCommands(program);
 registerModelCommands(program);
+registerExplainCommands(program);
 registerDataCommands(program);
 registerSweepCommands(program);
 
@@ -214,7 +216,7 @@ program
 
 program
   .command('report')
-  .description('the HTML report of a run (curves, conv1 filters, confusion matrix, fc7 retrieval), or of a sweep (its members and their ensembles)')
+  .description('the HTML report of a run (curves, conv1 filters, confusion matrix, fc7 retrieval, what the net sees), or of a sweep (its members and their ensembles)')
   .argument('<run-dir>', 'a directory written by alexnet train --out, or a sweep directory (alexnet sweep --out)')
   .addOption(backendOption())
   .addOption(threadsOption())

@@ -46,7 +46,7 @@ export function evaluationData(models: LoadedModel[], data?: string): string {
 }
 
 /** The one model the options name, on the data of --data when it is given (a checkpoint's own data otherwise). */
-async function oneModel(what: string, o: Parameters<typeof loadModels>[1]): Promise<LoadedModel> {
+export async function oneModel(what: string, o: Parameters<typeof loadModels>[1]): Promise<LoadedModel> {
   const models = await loadModels(what, o);
   if (models.length !== 1) throw new UsageError(`${what}: give one model (--checkpoint or --weights), found ${models.length}`);
   const [m] = models;
@@ -54,7 +54,7 @@ async function oneModel(what: string, o: Parameters<typeof loadModels>[1]): Prom
 }
 
 /** The folders a command reads that its outputs must stay out of: the data set of `m`. */
-async function usedFolders(m: LoadedModel) {
+export async function usedFolders(m: LoadedModel) {
   return [{ path: await dataDirectory(m.model.data), what: `the data set ${m.model.data}` }];
 }
 

@@ -14,6 +14,7 @@ import { mkdir, open, rename, rm, stat, statfs } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { AlexNetError, FormatError } from '../core/errors.js';
 import { parseJson } from '../core/json.js';
+import { shapeString } from '../core/geometry.js';
 import { encodeSafetensors, parseSafetensors, type NamedTensor } from './safetensors.js';
 import { parseWeights } from './weights.js';
 
@@ -160,4 +161,13 @@ export function readWeightBytes(path: string): Promise<Uint8Array> {
 /** Reads weights in any supported format, for the architecture `archName`. */
 export async function readWeights(path: string, archName: string): Promise<Map<string, NamedTensor>> {
   return parseWeights(await readWeightBytes(path), path, archName);
+}
+
+/** Tensor "input" of a .safetensors file: a batch of preprocessed images, f32 [N, C, H, W]. */
+export async function readInputBatch(path: string): Promise<NamedTensor & { shape: [number, number, number, number] }> {
+  const { tensors } = await readSafetensors(path);
+  const x = tensors.get('input');
+  if (!x) throw new FormatError(path, `missing tensor "input" (expected f32 [N, C, H, W]); found ${[...tensors.keys()].join(', ') || 'no tensors'}`);
+  if (x.shape.length !== 4) throw new FormatError(path, `tensor "input": expected 4 dimensions [N, C, H, W], found ${shapeString(x.shape)}`);
+  return x as NamedTensor & { shape: [number, number, number, number] };
 }

@@ -113,10 +113,11 @@ export async function checkOutputFile(option: string, out: string, guard: Output
 /**
  * Checks before any work that the folder `out`, which the command fills, is not a used folder,
  * does not hold one, lies in none, and is no folder of another kind than `own` (a run for train,
- * a cache for data prepare: those check their own folder's contents themselves).
+ * a cache for data prepare: those check their own folder's contents themselves; null for a folder
+ * of pictures, which may be none of these).
  */
-export async function checkOutputFolder(option: string, out: string, own: Kind, guard: OutputGuard = {}, allowAbove: readonly Kind[] = []): Promise<void> {
+export async function checkOutputFolder(option: string, out: string, own: Kind | null, guard: OutputGuard = {}, allowAbove: readonly Kind[] = []): Promise<void> {
   const target = await checkPlace(option, out, guard, true, allowAbove);
   const kind = await folderKind(target);
-  if (kind && kind !== own) throw new AlexNetError(`${option} ${out}: is a ${kind}, not a ${own}; choose another folder`);
+  if (kind && kind !== own) throw new AlexNetError(`${option} ${out}: is a ${kind}${own ? `, not a ${own}` : ''}; choose another folder`);
 }

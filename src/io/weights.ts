@@ -4,6 +4,7 @@
 // extension otherwise (protobuf has no signature).
 import { FormatError } from '../core/errors.js';
 import { CAFFE_PREPROCESSING, TORCHVISION_PREPROCESSING, type Preprocessing } from '../data/preprocessing.js';
+import { shapeString } from '../core/geometry.js';
 import { architecture, parameterNames } from '../nn/architectures.js';
 import type { Architecture } from '../nn/layers.js';
 import { planLayers } from '../nn/plan.js';
@@ -68,6 +69,19 @@ function modelSafetensors(bytes: Uint8Array, path: string): { tensors: Map<strin
 export function architectureForWeights(archName: string, tensors: Map<string, NamedTensor>): Architecture {
   const last = parameterNames(architecture(archName), 'fc8').weight;
   return architecture(archName, undefined, tensors.get(last)?.shape[0]);
+}
+
+/**
+ * The architecture `archName` of `tensors` (read from `weightsFile`) for images of `shape`
+ * [C, H, W] given in `inputFile`; an input whose channels the weights do not take is the input's
+ * fault, said before any net is built.
+ */
+export function architectureForInput(archName: string, tensors: Map<string, NamedTensor>, weightsFile: string, shape: [number, number, number], inputFile: string): Architecture {
+  const conv1 = tensors.get(parameterNames(architecture(archName), 'conv1').weight);
+  if (conv1 && conv1.shape[1] !== shape[0]) {
+    throw new FormatError(inputFile, `tensor "input" has ${shape[0]} channels, but the ${archName} weights in ${weightsFile} take ${conv1.shape[1]} (conv1 weight ${shapeString(conv1.shape)})`);
+  }
+  return architecture(archName, shape, architectureForWeights(archName, tensors).classes);
 }
 
 /** Exactly the parameters `arch` has, in its order, each checked by name and shape. */

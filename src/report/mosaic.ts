@@ -15,6 +15,17 @@ function blank(width: number, height: number): Uint8Array {
   return new Uint8Array(width * height * 3).fill(BACKGROUND);
 }
 
+/** The smallest value and the span to the largest (1 where all are equal), for stretching to 0..255. */
+export function valueRange(values: Iterable<number>): { min: number; range: number } {
+  let min = Infinity;
+  let max = -Infinity;
+  for (const v of values) {
+    min = Math.min(min, v);
+    max = Math.max(max, v);
+  }
+  return { min, range: max - min || 1 };
+}
+
 /**
  * conv1 weights [O, C, k, k] (C = 1 or 3) as tiles, each kernel stretched to 0..255 by its own
  * min and max (as the paper's figure does), `perRow` tiles per row, each source pixel drawn as
@@ -37,13 +48,7 @@ export function filterMosaic(weights: Float32Array, shape: number[], towers: num
     const x0 = gap + (index % perRow) * (tile + gap);
     const y0 = tower * (rowsPerTower * (tile + gap) + gap + towerGap) + gap + Math.floor(index / perRow) * (tile + gap);
     const kernel = weights.subarray(o * C * k * k, (o + 1) * C * k * k);
-    let min = Infinity;
-    let max = -Infinity;
-    for (const v of kernel) {
-      min = Math.min(min, v);
-      max = Math.max(max, v);
-    }
-    const range = max - min || 1;
+    const { min, range } = valueRange(kernel);
     for (let y = 0; y < tile; y++) {
       for (let x = 0; x < tile; x++) {
         const pixel = Math.floor(y / scale) * k + Math.floor(x / scale);

@@ -1,6 +1,6 @@
 // The report of a training run: an HTML page with the loss and accuracy curves, the conv1
-// kernels (the paper's Figure 3), the test set's confusion matrix, and nearest neighbours by
-// fc7 features (Figure 4), written next to the run's checkpoints.
+// kernels (the paper's Figure 3), the test set's confusion matrix, nearest neighbours by fc7
+// features (Figure 4), and what the net sees (sees.ts), written next to the run's checkpoints.
 import { join } from 'node:path';
 import { makeDirectories, writeFileAtomic } from '../io/files.js';
 import type { Backend } from '../backend/backend.js';
@@ -14,6 +14,7 @@ import { modelPreprocessing } from '../data/preprocessing.js';
 import { confusionMatrixSvg, escape, lineChart } from './charts.js';
 import { filterMosaic, imageRows } from './mosaic.js';
 import { encodePng } from './png.js';
+import { whatTheNetSees, type Sees } from './sees.js';
 
 export interface ReportSummary {
   path: string;
@@ -24,6 +25,7 @@ export interface ReportSummary {
   testTop1: number;
   /** For a fine-tuned run: what it was fine-tuned from, and how (fine_tune.ts's describeFineTune). */
   fineTuned?: string;
+  sees: Sees;
 }
 
 /** Confusion counts [true][predicted] from softmax rows. */
@@ -71,6 +73,8 @@ export async function buildReport(runDir: string, backend: Backend, queries = 6,
   const retrieval = { mosaic: imageRows(similarRows(similar), shape, shape[1] <= 32 ? 3 : 1), bankSize: Math.min(bank, similar.bank.count) };
   await writeFileAtomic(join(out, 'retrieval.png'), encodePng(retrieval.mosaic.width, retrieval.mosaic.height, retrieval.mosaic.rgb));
 
+  const sees = await whatTheNetSees(model, predictions, backend, out);
+
   const testTop1 = correct / predictions.n;
   const last = epochs.at(-1);
   const fineTuned = state.config.fineTune && describeFineTune(state.config.fineTune);
@@ -78,7 +82,8 @@ export async function buildReport(runDir: string, backend: Backend, queries = 6,
 <html lang="en"><head><meta charset="utf-8"><title>AlexNet.ts report: ${model.model.arch} on ${state.config.data}</title>
 <style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 figure{display:inline-block;margin:1em 1em 1em 0;vertical-align:top}figcaption{font-size:90%;color:#555;max-width:520px}
-table{border-collapse:collapse}td,th{padding:2px 10px;text-align:right;border-bottom:1px solid #eee}img{image-rendering:pixelated}</style></head>
+table{border-collapse:collapse}td,th{padding:2px 10px;text-align:right;border-bottom:1px solid #eee}img{image-rendering:pixelated}
+table.sees td{text-align:center;vertical-align:middle;font-size:85%}table.sees td.wrong{color:#b00}table.sees img{max-width:240px}</style></head>
 <body><h1>${model.model.arch} on ${state.config.data}</h1>
 <p>${epochs.length} epochs, ${state.step} steps, batch ${state.config.batch}, learning rate ${state.config.lr} (${state.config.schedule}),
 momentum ${state.config.momentum}, weight decay ${state.config.weightDecay}, seed ${state.config.seed}.
@@ -90,11 +95,12 @@ ${fineTuned ? `<p>${escape(fineTuned[0].toUpperCase() + fineTuned.slice(1))}.</p
 <figure><img src="conv1.png" alt="conv1 kernels"><figcaption>The ${filters.tiles} conv1 kernels (${filters.tileSize}x${filters.tileSize}), each stretched to its own range${twoTowers ? '; one block per tower, as in the paper\'s Figure 3' : ''}.</figcaption></figure>
 <figure><img src="confusion.svg" alt="confusion matrix"><figcaption>Test-set confusion matrix: rows are true classes, columns predictions.</figcaption></figure>
 <figure><img src="retrieval.png" alt="retrieval"><figcaption>First column: test images. Then the ${neighbours - 1} training images (of the first ${retrieval.bankSize}) with the nearest fc7 features, nearest first: the paper's Figure 4.</figcaption></figure>
+${sees.html}
 <h2>Epochs</h2><table><tr><th>epoch</th><th>lr</th><th>train loss</th><th>val loss</th><th>val top-1</th><th>val top-5</th><th>img/s</th></tr>
 ${epochs.map((e) => `<tr><td>${e.epoch}</td><td>${e.lr}</td><td>${e.train_loss.toFixed(4)}</td><td>${e.val_loss.toFixed(4)}</td><td>${(e.val_top1 * 100).toFixed(2)}%</td><td>${(e.val_top5 * 100).toFixed(2)}%</td><td>${e.img_per_s.toFixed(0)}</td></tr>`).join('\n')}
 </table></body></html>
 `;
   const path = join(out, 'index.html');
   await writeFileAtomic(path, html);
-  return { path, epochs: epochs.length, filterTiles: filters.tiles, filterSize: filters.tileSize, confusion, testTop1, fineTuned };
+  return { path, epochs: epochs.length, filterTiles: filters.tiles, filterSize: filters.tileSize, confusion, testTop1, fineTuned, sees };
 }
