@@ -48,9 +48,12 @@ export function servePage(): void {
   });
 }
 
-/** A fresh page (its own profile: empty IndexedDB), with WebGPU on SwiftShader or without WebGPU. */
-export async function openPage(webgpu: boolean, viewport = { width: 1280, height: 1500 }): Promise<Page> {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: [...FLAGS, ...(webgpu ? ['--enable-unsafe-webgpu'] : [])] });
+/** Chromium's made-up camera (a moving test pattern), allowed without asking. */
+export const FAKE_CAMERA = ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'];
+
+/** A fresh page (its own profile: empty IndexedDB), with WebGPU on SwiftShader or without WebGPU; `args`: more flags. */
+export async function openPage(webgpu: boolean, viewport = { width: 1280, height: 1500 }, args: string[] = []): Promise<Page> {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: [...FLAGS, ...(webgpu ? ['--enable-unsafe-webgpu'] : []), ...args] });
   browsers.push(browser);
   const page = await (await browser.newContext({ viewport, acceptDownloads: true })).newPage();
   await page.goto(url);

@@ -1,12 +1,13 @@
 // The worker's data sets, from what the page hands over: the bundled Fashion-MNIST subset
-// (fetched with the page), the user's four IDX files, or a folder of class subfolders of images.
+// (fetched with the page), the user's four IDX files, a folder of class subfolders of images, or
+// the classes made in the Teach panel (opened as the same images in class folders would be).
 // Parsed and decoded here with the library's byte parsers and the browser's image decoder, into
 // the same OpenedData that Node's data/open.ts makes from disk.
 import {
   computeStats, DataError, datasetFromSet, decodeIdx, decodeRgb, fashionMnistFiles, fashionMnistSplit, holdOutTest,
   MemoryDataset, sha256Hex, sharedBytes, storedImage, type OpenedData,
 } from '../src/browser.js';
-import type { DataChoice } from './protocol.js';
+import type { ClassImages, DataChoice } from './protocol.js';
 
 const IDX_NAMES = [fashionMnistFiles('train'), fashionMnistFiles('t10k')].flatMap((f) => [f.images, f.labels]);
 
@@ -41,16 +42,25 @@ export async function openIdx(files: { name: string; bytes: Uint8Array }[]): Pro
 }
 
 const SPLITS = ['train', 'val', 'test'] as const;
+type Split = (typeof SPLITS)[number];
+type Skipped = (file: string, reason: string) => void;
+/** One image of a data set being opened: its split, its class, its path (names it; orders the images) and bytes. */
+interface Entry {
+  split: Split;
+  cls: string;
+  path: string;
+  bytes: Uint8Array;
+}
 
 /**
  * Images in class folders, as `folder:DIR` reads them in Node: `class/...` paths, or
  * `train/class/...` (with optional `val/` and `test/`) where the top folders are splits. Files
  * that do not decode are skipped, and said; a training class without images is an error.
  */
-export async function openFolder(files: { path: string; bytes: Uint8Array }[], side: number, skipped: (file: string, reason: string) => void): Promise<OpenedData> {
+export async function openFolder(files: { path: string; bytes: Uint8Array }[], side: number, skipped: Skipped): Promise<OpenedData> {
   const parts = files.map((f) => f.path.split('/').filter((p) => p !== ''));
   const splitLayout = parts.some((p) => p[0] === 'train');
-  const entries = files.flatMap((f, i) => {
+  const entries = files.flatMap((f, i): Entry[] => {
     const p = parts[i];
     const split = splitLayout ? p[0] : 'train';
     const rest = splitLayout ? p.slice(1) : p;
@@ -58,11 +68,29 @@ export async function openFolder(files: { path: string; bytes: Uint8Array }[], s
       skipped(f.path, 'not inside a class folder');
       return [];
     }
-    return [{ split: split as (typeof SPLITS)[number], cls: rest[0], path: f.path, bytes: f.bytes }];
+    return [{ split: split as Split, cls: rest[0], path: f.path, bytes: f.bytes }];
   });
+  return openEntries(entries, side, skipped, { name: 'folder', origin: 'a folder of images', unit: 'class folder', tooFew: 'the folder needs at least two class folders of images' });
+}
+
+/**
+ * The person's classes (the Teach panel's), as the same images in class folders would open:
+ * classes in name order (as folder:DIR lists them), images by name, a tenth of each class held
+ * out as the test set with the same seed.
+ */
+export function openClasses(classes: ClassImages[], side: number, skipped: Skipped): Promise<OpenedData> {
+  const empty = classes.find((c) => c.images.length === 0);
+  if (empty) throw new DataError(`class "${empty.name}" has no images: give it some, or remove it`);
+  const twice = classes.find((c, i) => classes.findIndex((d) => d.name === c.name) !== i);
+  if (twice) throw new DataError(`two classes are named "${twice.name}": give each its own name`);
+  const entries = classes.flatMap((c) => c.images.map((image): Entry => ({ split: 'train', cls: c.name, path: `${c.name}/${image.name}`, bytes: image.bytes })));
+  return openEntries(entries, side, skipped, { name: 'your classes', origin: 'your classes in this page', unit: 'class', tooFew: 'teaching needs two classes with images at least' });
+}
+
+async function openEntries(entries: Entry[], side: number, skipped: Skipped, words: { name: string; origin: string; unit: string; tooFew: string }): Promise<OpenedData> {
   const classes = [...new Set(entries.filter((e) => e.split === 'train').map((e) => e.cls))].sort();
-  if (classes.length < 2) throw new DataError(`the folder needs at least two class folders of images, found ${classes.length}`);
-  const opened: Partial<Record<(typeof SPLITS)[number], MemoryDataset>> = {};
+  if (classes.length < 2) throw new DataError(`${words.tooFew}, found ${classes.length}`);
+  const opened: Partial<Record<Split, MemoryDataset>> = {};
   for (const split of SPLITS) {
     const mine = entries.filter((e) => e.split === split).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     if (mine.length === 0) continue;
@@ -86,20 +114,27 @@ export async function openFolder(files: { path: string; bytes: Uint8Array }[], s
     }
     const images = sharedBytes(pixels.length * 3 * side * side);
     pixels.forEach((p, i) => images.set(p, i * p.length));
-    opened[split] = new MemoryDataset(`folder (${split})`, split, [3, side, side], classes, classes, images, Int32Array.from(labels), [], names);
+    opened[split] = new MemoryDataset(`${words.name} (${split})`, split, [3, side, side], classes, classes, images, Int32Array.from(labels), [], names);
   }
   const train = opened.train!;
   const counts = classes.map((_, c) => Array.from({ length: train.count }, (_, i) => train.label(i)).filter((l) => l === c).length);
   const empty = counts.findIndex((n) => n === 0);
-  if (empty >= 0) throw new DataError(`class folder ${classes[empty]} has no usable images; every training class needs one at least`);
-  return holdOutTest({ name: 'folder', origin: 'a folder of images', train, val: opened.val, test: opened.test, stats: computeStats(train) }, {});
+  if (empty >= 0) throw new DataError(`${words.unit} ${classes[empty]} has no usable images; every training class needs one at least`);
+  return holdOutTest({ name: words.name, origin: words.origin, train, val: opened.val, test: opened.test, stats: computeStats(train) }, {});
 }
 
 /** The data set a choice names, with a fingerprint of its bytes (to tell a resumed run's data). */
-export async function openChoice(choice: DataChoice, bundledBase: string, side: number, skipped: (file: string, reason: string) => void): Promise<{ opened: OpenedData; fingerprint: string }> {
-  const files = choice.kind === 'bundled' ? await fetchBundled(bundledBase) : choice.kind === 'idx' ? choice.files : choice.files.map((f) => ({ name: f.path, bytes: f.bytes }));
+export async function openChoice(choice: DataChoice, bundledBase: string, side: number, skipped: Skipped): Promise<{ opened: OpenedData; fingerprint: string }> {
+  const files =
+    choice.kind === 'bundled' ? await fetchBundled(bundledBase)
+    : choice.kind === 'idx' ? choice.files
+    : choice.kind === 'folder' ? choice.files.map((f) => ({ name: f.path, bytes: f.bytes }))
+    : choice.classes.flatMap((c) => c.images.map((i) => ({ name: `${c.name}/${i.name}`, bytes: i.bytes })));
   const fingerprint = choice.kind === 'bundled' ? 'bundled' : await sha256Hex(new TextEncoder().encode(files.map((f) => `${f.name}:${f.bytes.length}`).join('\n')));
-  const opened = choice.kind === 'folder' ? await openFolder(choice.files, side, skipped) : await openIdx(files);
+  const opened =
+    choice.kind === 'folder' ? await openFolder(choice.files, side, skipped)
+    : choice.kind === 'classes' ? await openClasses(choice.classes, side, skipped)
+    : await openIdx(files);
   return { opened, fingerprint };
 }
 

@@ -1,6 +1,7 @@
 // The page: it starts the training worker (worker.ts), sends it what the person asks, and hands
-// each message from it to the panels under ui/ that draw it: the Train form (settings.ts), the
-// Runs list (runs.ts), the Live view (live.ts) and Classify (classify.ts). All computing happens
+// each message from it to the panels under ui/ that draw it: the Train form (settings.ts), Teach
+// it your classes (teach.ts, classes.ts, camera.ts), the Runs list (runs.ts), the Live view
+// (live.ts) and Classify (classify.ts). All computing happens
 // in the worker. Every message from the worker is also kept in window.alexnetLog, for scripts
 // that drive the page (the browser tests, the benchmark).
 import type { FromWorker, RunState, RunSummary, ToWorker } from './protocol.js';
@@ -9,6 +10,7 @@ import { $, say } from './ui/dom.js';
 import { liveHandlers, onTestClicked, showState } from './ui/live.js';
 import { runCount, setRunsBusy, setUpRuns, showRuns } from './ui/runs.js';
 import { dataChoice, dataForKept, fillSettings, readSettings, setUpSettings, transfers } from './ui/settings.js';
+import { setUpTeach, teachHandlers } from './ui/teach.js';
 
 const opened = performance.now();
 const log: { at: number; message: FromWorker }[] = [];
@@ -64,15 +66,25 @@ window.addEventListener('pagehide', flush);
 const handlers: { [K in FromWorker['type']]: (m: Extract<FromWorker, { type: K }>) => void } = {
   ...liveHandlers,
   backend: (m) => ($('backend').textContent = m.name),
-  runs: (m) => showRuns(m.runs, m.open),
+  runs: (m) => {
+    showRuns(m.runs, m.open);
+    teachHandlers.runs(m);
+  },
   state: (m) => {
     setButtons(m.state);
     showState(m.state);
+    teachHandlers.state(m);
   },
   run: (m) => {
-    fillSettings(m.settings);
+    if (m.dataKind !== 'classes') fillSettings(m.settings);
     liveHandlers.run(m);
+    teachHandlers.run(m);
   },
+  done: (m) => {
+    liveHandlers.done(m);
+    teachHandlers.done(m);
+  },
+  bars: teachHandlers.bars,
   prediction: (m) => {
     liveHandlers.prediction(m);
     classifyHandlers.prediction(m);
@@ -86,7 +98,10 @@ const handlers: { [K in FromWorker['type']]: (m: Extract<FromWorker, { type: K }
     link.click();
     setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
   },
-  error: (m) => say(m.message),
+  error: (m) => {
+    say(m.message);
+    teachHandlers.error();
+  },
 };
 
 worker.onmessage = (e: MessageEvent<FromWorker>) => {
@@ -104,4 +119,5 @@ onTestClicked((index) => {
 setUpSettings();
 setUpRuns(send, (run, resume) => void openKept(run, resume));
 setUpClassify(send);
+setUpTeach(send).catch((err) => say(`your classes could not be read from this browser's storage: ${(err as Error).message}`));
 setButtons('idle');

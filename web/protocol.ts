@@ -8,12 +8,30 @@ export type DataChoice =
   /** The four Fashion-MNIST IDX files (optionally .gz), by name. */
   | { kind: 'idx'; files: { name: string; bytes: Uint8Array }[] }
   /** Images in class folders (path: "class/file.png", or "train/class/file.png" with splits). */
-  | { kind: 'folder'; files: { path: string; bytes: Uint8Array }[] };
+  | { kind: 'folder'; files: { path: string; bytes: Uint8Array }[] }
+  /** The person's classes made in the Teach panel. */
+  | { kind: 'classes'; classes: ClassImages[] };
+
+/** One of the person's classes: its name as they gave it, and its images (a file's bytes as given, a camera frame as PNG). */
+export interface ClassImages {
+  name: string;
+  images: { name: string; bytes: Uint8Array }[];
+}
+
+/** What a fine-tune starts from: a kept run's model, or a weights file (`arch` null: as the file says). */
+export type StartFrom = { kind: 'run'; id: string } | { kind: 'file'; name: string; bytes: Uint8Array; arch: string | null };
+
+/** A run that starts from a trained model; `freeze`: the last layer not trained (null: every layer trains). */
+export interface FineTuneChoice {
+  from: StartFrom;
+  freeze: string | null;
+}
 
 export interface RunSettings {
   /** What the runs list calls it. */
   name: string;
-  arch: 'mini' | 'paper';
+  /** mini or paper from scratch; a fine-tune's is its source's (torchvision, caffe, ...). */
+  arch: string;
   batch: number;
   lr: number;
   epochs: number;
@@ -23,8 +41,8 @@ export interface RunSettings {
 }
 
 export type ToWorker =
-  /** A new run, kept beside the others. */
-  | { type: 'start'; settings: RunSettings; data: DataChoice }
+  /** A new run, kept beside the others: from scratch, or with `fineTune` from a trained model. */
+  | { type: 'start'; settings: RunSettings; data: DataChoice; fineTune?: FineTuneChoice }
   /** Open a kept run (its curves, filters and scores as saved), and with `resume` train it on. */
   | { type: 'open'; id: string; resume: boolean; data?: DataChoice }
   | { type: 'pause' }
@@ -36,7 +54,10 @@ export type ToWorker =
   | { type: 'delete'; id: string }
   /** The run's weights as safetensors: a kept run's, or (without id) the open run's as they are now. */
   | { type: 'export'; id?: string }
-  | { type: 'classify'; name: string; bytes: Uint8Array }
+  /** An image to classify: its top 5 (a 'prediction'), or with `bars` every class's probability (a 'bars'). */
+  | { type: 'classify'; name: string; bytes: Uint8Array; bars?: boolean }
+  /** The camera's image, classified by the open run's model: every class's probability (a 'bars'). */
+  | { type: 'classifyFrame'; frame: Picture }
   | { type: 'classifyTest'; index: number }
   | { type: 'similar'; index: number }
   /** Use a weights file (safetensors from alexnet train or export, a torchvision .pth). */
@@ -104,7 +125,12 @@ export type FromWorker =
   | { type: 'runs'; runs: RunSummary[]; open: string | null }
   | { type: 'state'; state: RunState }
   /** A run opened or started: its settings and everything it has drawn so far (one loss per step). */
-  | { type: 'run'; id: string; settings: RunSettings; train: number; val: number; test: number; parameters: number; losses: Float64Array; epochs: EpochPoint[]; position: RunPosition }
+  | {
+      type: 'run'; id: string; settings: RunSettings; dataKind: DataChoice['kind']; train: number; val: number; test: number; parameters: number;
+      losses: Float64Array; epochs: EpochPoint[]; position: RunPosition;
+    }
+  /** What the person should know about the open run: images held out or skipped, what it was fine-tuned from. */
+  | { type: 'notice'; message: string }
   | { type: 'step'; epoch: number; step: number; steps: number; loss: number; lr: number; imgPerS: number; etaS: number; done: number; total: number }
   | ({ type: 'epoch' } & EpochPoint)
   | { type: 'filters'; picture: Picture; towers: number }
@@ -114,6 +140,8 @@ export type FromWorker =
   | ({ type: 'done'; position: RunPosition; tests: Picture[]; testLabels: string[] } & Scores)
   /** `netView`: the image as the net takes it in (its crop, its channels), before mean subtraction. */
   | { type: 'prediction'; source: string; forTest: boolean; top: TopClass[]; netView: Picture; knows: string }
+  /** Every class's probability for an image (`source`: 'camera' or a file name), in the model's class order. */
+  | { type: 'bars'; source: string; classes: string[]; probabilities: Float32Array; model: string }
   | { type: 'similar'; query: Picture; neighbours: { picture: Picture; label: string; distance: number }[] }
   | { type: 'weights'; message: string }
   | { type: 'saved'; id: string; step: number; savedAt: string }

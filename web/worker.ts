@@ -1,11 +1,12 @@
 // The page's training worker: it answers the page's messages (protocol.ts). The parts are in
 // work/: the backends (backend.ts), the open run with its training, checkpoints and scoring
-// (session.ts), and what reads a trained net (models.ts). Kept runs live in IndexedDB (store.ts).
-import { encodeSafetensors, parseSafetensors } from '../src/browser.js';
+// (session.ts), what a fine-tune starts from (sources.ts), and what reads a trained net
+// (models.ts). Kept runs live in IndexedDB (store.ts).
+import { encodeSafetensors, modelMetadata, parseSafetensors, type SavedModel } from '../src/browser.js';
 import type { ToWorker } from './protocol.js';
 import { deleteRun, loadRun } from './store.js';
 import { backendFor, forgetBackends, loseDevice } from './work/backend.js';
-import { classify, classifyTest, forgetPicked, similar, useWeights } from './work/models.js';
+import { classify, classifyFrame, classifyTest, forgetPicked, similar, useWeights } from './work/models.js';
 import { post } from './work/post.js';
 import { persist, postRuns, prepare, score, showResults, train, type Session } from './work/session.js';
 
@@ -19,16 +20,17 @@ async function handle(m: ToWorker): Promise<void> {
     case 'start':
       if (busy()) throw new Error('a run is training: pause or stop it first');
       forgetPicked();
-      session = await prepare(newId(), m.settings, m.data, null);
+      session = await prepare(newId(), m.settings, m.data, null, m.fineTune);
       await persist(session);
       return train(session);
     case 'open': {
       if (busy()) throw new Error('a run is training: pause or stop it first');
       const kept = await loadRun(m.id);
       const { kind } = kept.run.data;
-      if (kind !== 'bundled' && !m.data) throw new Error(`that run trained on your own ${kind === 'idx' ? 'IDX files' : 'image folder'}: pick them again (Data, above) to open it`);
+      if ((kind === 'idx' || kind === 'folder') && !m.data) throw new Error(`that run trained on your own ${kind === 'idx' ? 'IDX files' : 'image folder'}: pick them again (Data, above) to open it`);
+      if (kind === 'classes' && !kept.images) throw new Error('the images of that run are no longer in this browser');
       forgetPicked();
-      const s = await prepare(m.id, kept.run.settings, m.data ?? { kind: 'bundled' }, kept);
+      const s = await prepare(m.id, kept.run.settings, kind === 'classes' ? { kind, classes: kept.images! } : (m.data ?? { kind: 'bundled' }), kept);
       session = s;
       await postRuns(s.id);
       const finished = s.state.epoch >= s.state.config.epochs;
@@ -67,7 +69,9 @@ async function handle(m: ToWorker): Promise<void> {
       return;
     }
     case 'classify':
-      return classify(session, m.name, m.bytes);
+      return classify(session, m.name, m.bytes, m.bars ?? false);
+    case 'classifyFrame':
+      return classifyFrame(session, m.frame);
     case 'classifyTest':
       return classifyTest(session, m.index);
     case 'similar':
@@ -79,18 +83,22 @@ async function handle(m: ToWorker): Promise<void> {
   }
 }
 
-/** A kept run's weights, with the page named as their source. */
+/**
+ * A model's download: its weights with what `alexnet eval --weights` and `predict` read back from
+ * the metadata (its architecture, class names and, where not its data's mean image, its
+ * preprocessing), and the page named as their source.
+ */
+const download = (model: SavedModel, tensors: Parameters<typeof encodeSafetensors>[0]) => encodeSafetensors(tensors, { ...modelMetadata(model), source: 'AlexNet.ts page' });
+
 async function keptModel(id: string) {
   const { run, tensors } = await loadRun(id);
-  const bytes = encodeSafetensors([...parseSafetensors(tensors.weights, 'saved weights').tensors.values()], { arch: run.model.arch, source: 'AlexNet.ts page' });
-  return { name: run.settings.name, step: run.state.step, bytes };
+  return { name: run.settings.name, step: run.state.step, bytes: download(run.model, [...parseSafetensors(tensors.weights, 'saved weights').tensors.values()]) };
 }
 
 async function openModel() {
   if (!session) throw new Error('train a model first');
   if (session.running) throw new Error('pause or stop the run to download its model');
-  const bytes = encodeSafetensors(await session.net.exportTensors('value'), { arch: session.arch.name, source: 'AlexNet.ts page' });
-  return { name: session.settings.name, step: session.state.step, bytes };
+  return { name: session.settings.name, step: session.state.step, bytes: download(session.model, await session.net.exportTensors('value')) };
 }
 
 /** A failure is one message for the page; what was saved stays saved, and a lost device drops the backend. */

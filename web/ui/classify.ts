@@ -4,7 +4,7 @@
 import type { FromWorker, ToWorker } from '../protocol.js';
 import { $, say } from './dom.js';
 import { showPrediction } from './prediction.js';
-import { dropTarget } from './settings.js';
+import { dropTarget } from './drop.js';
 
 type Send = (m: ToWorker, transfer?: Transferable[]) => void;
 

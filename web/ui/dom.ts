@@ -1,4 +1,5 @@
-// Small helpers the panels share: elements by id, pictures onto canvases, the page's one message.
+// Small helpers the panels share: elements by id, pictures onto canvases, the page's one message,
+// and the question asked before anything is deleted.
 import type { Picture } from '../protocol.js';
 
 export const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -33,3 +34,13 @@ export function element<K extends keyof HTMLElementTagNameMap>(tag: K, props: Pa
 }
 
 export const percent = (x: number) => `${(100 * x).toFixed(2)}%`;
+
+/** Asks `question` in the page's dialog (focus on "Keep it"); true when the person chose `action` (e.g. "Delete"). */
+export function ask(question: string, action: string): Promise<boolean> {
+  const dialog = $<HTMLDialogElement>('confirm');
+  $('confirm-text').textContent = question;
+  $('confirm-action').textContent = action;
+  dialog.returnValue = '';
+  dialog.showModal();
+  return new Promise((resolve) => (dialog.onclose = () => resolve(dialog.returnValue === 'yes')));
+}

@@ -68,11 +68,12 @@ export const liveHandlers = {
     epochs = m.epochs;
     stepsPerEpoch = m.position.stepsPerEpoch;
     clearResults();
+    $('run-notes').replaceChildren();
     $<HTMLCanvasElement>('filters').width = 1;
     drawCharts();
     const p = m.position;
     bar((p.epoch * p.stepsPerEpoch + p.stepInEpoch) / (p.epochs * p.stepsPerEpoch));
-    $('run-title').textContent = `${m.settings.name}: ${m.settings.arch} AlexNet`;
+    $('run-title').textContent = `${m.settings.name}: ${m.settings.arch} AlexNet${m.dataKind === 'classes' ? ' on your classes' : ''}`;
     status(`${m.train} training, ${m.val} validation and ${m.test} test images; ${(m.parameters / 1e6).toFixed(2)} M parameters. ${positionText(p)}.`);
   },
   // Drawing competes with training for the cores (the page's renderer beside the worker's
@@ -95,6 +96,7 @@ export const liveHandlers = {
     epochs.push(point);
     drawCharts();
   },
+  notice: (m: Of<'notice'>) => $('run-notes').append(element('li', {}, m.message)),
   filters: (m: Of<'filters'>) => draw($<HTMLCanvasElement>('filters'), m.picture, `conv1's ${m.towers === 2 ? 'two towers of ' : ''}kernels, as a grid of small images`),
   scoring: (m: Of<'scoring'>) => {
     if (m.done === 0) scoringFrom = performance.now();

@@ -3,7 +3,7 @@
 // Resume (train on), Download (its weights) and Delete, which asks first. While a run trains,
 // nothing here can open or resume another run over it.
 import type { RunSummary, ToWorker } from '../protocol.js';
-import { $, element, percent } from './dom.js';
+import { $, ask, element, percent } from './dom.js';
 
 type Send = (m: ToWorker) => void;
 
@@ -40,7 +40,7 @@ function render(): void {
           button('Open', r.name, () => openKept(r, false), busy),
           button('Resume', r.name, () => openKept(r, true), busy || !unfinished),
           button('Download', r.name, () => send({ type: 'export', id: r.id }), false),
-          button('Delete', r.name, () => confirmDelete(r), busy && r.id === open),
+          button('Delete', r.name, () => void confirmDelete(r), busy && r.id === open),
         ),
       );
       item.dataset.id = r.id;
@@ -49,14 +49,9 @@ function render(): void {
   );
 }
 
-function confirmDelete(r: RunSummary): void {
-  const dialog = $<HTMLDialogElement>('confirm');
-  $('confirm-text').textContent = `Delete "${r.name}" (${r.arch} on ${r.data}, ${r.epoch} of ${r.epochs} epochs${r.top1 === null ? '' : `, test top-1 ${percent(r.top1)}`})? Its weights and curves go; this cannot be undone.`;
-  dialog.onclose = () => {
-    if (dialog.returnValue === 'delete') send({ type: 'delete', id: r.id });
-  };
-  dialog.returnValue = '';
-  dialog.showModal();
+async function confirmDelete(r: RunSummary): Promise<void> {
+  const question = `Delete "${r.name}" (${r.arch} on ${r.data}, ${r.epoch} of ${r.epochs} epochs${r.top1 === null ? '' : `, test top-1 ${percent(r.top1)}`})? Its weights and curves go; this cannot be undone.`;
+  if (await ask(question, 'Delete')) send({ type: 'delete', id: r.id });
 }
 
 export function setUpRuns(sender: Send, opener: (run: RunSummary, resume: boolean) => void): void {

@@ -1,12 +1,14 @@
 // What reads a trained net: classifying the person's images (with the run's model or a weights
-// file), a test image's top 5, and the retrieval of similar training images by fc7 features.
+// file; the camera's image and the Teach panel's photos with every class's probability), a test
+// image's top 5, and the retrieval of similar training images by fc7 features.
 import {
-  architecture, architectureForWeights, batchOutputFor, centreView, decodeRgb, feedBatch, MemoryDataset, Net, nearest, parseWeights, selectWeights, sharedBytes,
-  softmax, storedImage, storedSide, toChannels, trainingData, type Dataset, type Net as NetType, type TrainingData,
+  architecture, architectureForWeights, batchOutputFor, centreView, decodeRgb, feedBatch, MemoryDataset, Net, nearest, parseWeightsInfo, selectWeights, sharedBytes,
+  softmax, storedImage, storedSide, toChannels, trainingData, weightsClasses, weightsPreprocessing, type Dataset, type Net as NetType, type TrainingData,
 } from '../../src/browser.js';
+import { preprocessingOptions } from '../../src/data/preprocessing.js';
 import { openChoice } from '../data.js';
 import { IMAGENET_CLASSES } from '../imagenet_classes.js';
-import type { TopClass } from '../protocol.js';
+import type { Picture, TopClass } from '../protocol.js';
 import { backendFor } from './backend.js';
 import { image, picture } from './pictures.js';
 import { post } from './post.js';
@@ -15,6 +17,8 @@ import { bundledBase, type Session } from './session.js';
 const RETRIEVAL_BANK = 2000;
 
 interface Classifier {
+  /** The run's name or the weights file's. */
+  model: string;
   net: NetType;
   data: TrainingData;
   classes: readonly string[];
@@ -36,6 +40,7 @@ function topClasses(probs: Float32Array, names: readonly string[]): TopClass[] {
 const DATA_WORDS: Record<string, string> = {
   'fashion-mnist': 'Fashion-MNIST: small grey photos of clothes and shoes, white on a black background',
   folder: 'your folder of images',
+  'your classes': 'your classes (Teach it your classes)',
 };
 
 /** What the model knows, said beside each answer: its data, its classes and the size it sees. */
@@ -45,21 +50,19 @@ function knows(c: Classifier): string {
   return `${c.source}. It knows only these ${c.classes.length} classes${list}. It sees every image as ${side} × ${side} ${C === 1 ? 'grey' : 'colour'} pixels, as shown: a picture unlike its training images gets an answer all the same.`;
 }
 
-/** The model to classify with: a weights file the person picked, else the open run's (not while it trains). */
-function classifier(session: Session | null): Classifier {
-  if (picked) return picked;
-  if (!session) throw new Error('train a model first, open a kept run, or pick a weights file');
+/** The model to classify with: a weights file the person picked (not for `own`), else the open run's (not while it trains). */
+function classifier(session: Session | null, own = false): Classifier {
+  if (picked && !own) return picked;
+  if (!session) throw new Error(own ? 'teach the net your classes first, or open a kept run' : 'train a model first, open a kept run, or pick a weights file');
   if (session.running || session.scoring) throw new Error('pause or stop the run to classify with it');
-  return { net: session.net, data: session.data, classes: session.data.classes, source: `Trained on ${DATA_WORDS[session.data.name] ?? session.data.name}` };
+  return { model: session.settings.name, net: session.net, data: session.data, classes: session.data.classes, source: `Trained on ${DATA_WORDS[session.data.name] ?? session.data.name}` };
 }
 
-export async function classify(session: Session | null, name: string, bytes: Uint8Array): Promise<void> {
-  const c = classifier(session);
-  const { net, data, classes } = c;
-  const decoded = await decodeRgb(bytes);
-  if (!decoded.ok) throw new Error(`${name}: ${decoded.reason} (the page reads JPEG, PNG and WebP images)`);
+/** Every class's probability for an RGB image of any size, and the image as the net takes it in (before its crop). */
+async function probabilities(c: Classifier, name: string, rgb: Uint8Array, width: number, height: number): Promise<{ p: Float32Array; pixels: Uint8Array }> {
+  const { net, data } = c;
   const [C, side] = data.sets.train.shape;
-  const pixels = toChannels(storedImage(decoded.rgb, decoded.width, decoded.height, side), side * side, C);
+  const pixels = toChannels(storedImage(rgb, width, height, side), side * side, C);
   const images = sharedBytes(pixels.length);
   images.set(pixels);
   const one = new MemoryDataset(name, 'test', [C, side, side], [], [], images, new Int32Array(1));
@@ -69,9 +72,28 @@ export async function classify(session: Session | null, name: string, bytes: Uin
   }
   const p = await net.readLogits(1);
   softmax(1, p.length, p, p);
-  const crop = data.input[1];
+  return { p, pixels };
+}
+
+const bars = (c: Classifier, source: string, p: Float32Array) => post({ type: 'bars', source, classes: [...c.classes], probabilities: p, model: c.model }, [p.buffer]);
+
+/** A picked or dropped image: its top 5 with the image as the net sees it, or (`all`, the Teach panel) every class's probability by the open run's model. */
+export async function classify(session: Session | null, name: string, bytes: Uint8Array, all: boolean): Promise<void> {
+  const c = classifier(session, all);
+  const decoded = await decodeRgb(bytes);
+  if (!decoded.ok) throw new Error(`${name}: ${decoded.reason} (the page reads JPEG, PNG and WebP images)`);
+  const { p, pixels } = await probabilities(c, name, decoded.rgb, decoded.width, decoded.height);
+  if (all) return bars(c, name, p);
+  const [C, side] = c.data.sets.train.shape;
+  const crop = c.data.input[1];
   const view = centreView([C, side, side], crop);
-  post({ type: 'prediction', source: name, forTest: false, top: topClasses(p, classes), netView: picture(pixels, [C, side, side], { ...view, side: crop }), knows: knows(c) });
+  post({ type: 'prediction', source: name, forTest: false, top: topClasses(p, c.classes), netView: picture(pixels, [C, side, side], { ...view, side: crop }), knows: knows(c) });
+}
+
+/** The camera's image, by the open run's model: every class's probability. */
+export async function classifyFrame(session: Session | null, frame: Picture): Promise<void> {
+  const c = classifier(session, true);
+  bars(c, 'camera', (await probabilities(c, 'camera', frame.rgb, frame.width, frame.height)).p);
 }
 
 export function classifyTest(s: Session | null, index: number): void {
@@ -79,28 +101,41 @@ export function classifyTest(s: Session | null, index: number): void {
   const k = s.data.classes.length;
   const test = s.data.sets.test;
   const label = s.data.classes[test.label(index)];
-  const c: Classifier = { net: s.net, data: s.data, classes: s.data.classes, source: `Trained on ${DATA_WORDS[s.data.name] ?? s.data.name}` };
+  const c: Classifier = { model: s.settings.name, net: s.net, data: s.data, classes: s.data.classes, source: `Trained on ${DATA_WORDS[s.data.name] ?? s.data.name}` };
   post({
     type: 'prediction', source: `test image ${index} (a ${label})`, forTest: true, top: topClasses(s.results.probs.subarray(index * k, (index + 1) * k), s.data.classes),
     netView: image(test, index, s.data.input[1]), knows: knows(c),
   });
 }
 
-/** A weights file for classification: checked against the architecture, read with the page's data. */
+/**
+ * A weights file for classification: checked against the architecture, read with the page's data
+ * where the file does not say how its model takes its pixels, and with its own class names where
+ * it records them (the page's and alexnet's downloads do).
+ */
 export async function useWeights(session: Session | null, name: string, bytes: Uint8Array, archName: string): Promise<void> {
   picked = null;
-  const tensors = parseWeights(bytes, name, archName);
+  const info = parseWeightsInfo(bytes, name, archName);
+  const { tensors } = info;
   const arch = architectureForWeights(archName, tensors);
   selectWeights(arch, tensors, name); // every name and shape, before anything is built
+  const own = weightsPreprocessing(info, archName, name);
+  const named = weightsClasses(info, name);
   const backend = await backendFor(session?.settings.backend ?? 'auto');
   const { opened } = await openChoice({ kind: 'bundled' }, bundledBase(), storedSide(arch.input[1]), () => {});
-  const data = trainingData(opened, { spec: opened.name, crop: arch.input[1], batch: 1, seed: 1, scale: arch.inputScale, workers: 0, output: batchOutputFor(backend), channels: arch.input[0] });
+  const data = trainingData(opened, {
+    spec: opened.name, crop: arch.input[1], batch: 1, seed: 1, ...(own ? preprocessingOptions(own) : { scale: arch.inputScale }), workers: 0, output: batchOutputFor(backend),
+    channels: arch.input[0], fixedChannels: arch.input[0],
+  });
   const net = new Net(backend, architecture(archName, data.input, arch.classes), 1);
   net.importTensors(tensors, name);
   const imagenet = arch.classes === IMAGENET_CLASSES.length;
-  const classes = arch.classes === data.classes.length ? data.classes : imagenet ? IMAGENET_CLASSES : [];
-  const source = imagenet ? `${name}: a model of ImageNet's 1,000 classes (photos)` : `${name}: a model with the class names of ${DATA_WORDS[data.name] ?? data.name}`;
-  picked = { net, data, classes, source };
+  const classes = named ?? (arch.classes === data.classes.length ? data.classes : imagenet ? IMAGENET_CLASSES : []);
+  const source =
+    named ? `${name}: a model of ${named.length} classes of its own`
+    : imagenet ? `${name}: a model of ImageNet's 1,000 classes (photos)`
+    : `${name}: a model with the class names of ${DATA_WORDS[data.name] ?? data.name}`;
+  picked = { model: name, net, data, classes, source };
   post({ type: 'weights', message: `${name}: ${archName} weights, ${arch.classes} classes, ready to classify` });
 }
 

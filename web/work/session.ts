@@ -1,21 +1,26 @@
-// The open run in the worker: its data and net (new, or restored from a kept run with its
-// history), the training loop with its checkpoints, and the scoring of the test set after it
-// (cancellable, with progress). Nothing here replaces another kept run: each run has its own id.
+// The open run in the worker: its data and net (new, fine-tuned from a trained model, or restored
+// from a kept run with its history), the training loop with its checkpoints, and the scoring of
+// the test set after it (cancellable, with progress). Every run is set up by the library's
+// prepareRun, as `alexnet train` sets up its runs. Nothing here replaces another kept run: each
+// run has its own id.
 import {
-  architecture, batchOutputFor, countTopK, encodeSafetensors, feedBatch, filterMosaic, MOMENTA_KIND, Net, newRunState, PAPER_SGD, parameterNames,
-  parseSafetensors, requireImages, softmax, storedSide, trainEpochs, trainingData,
-  type Architecture, type Net as NetType, type RunState, type SavedModel, type TrainConfig, type TrainingData,
+  architecture, batchOutputFor, countTopK, describeFineTune, encodeSafetensors, feedBatch, filterMosaic, FrontCache, MOMENTA_KIND, PAPER_SGD, parameterNames,
+  parseSafetensors, prepareRun, requireImages, runDataOptions, softmax, storedSide, trainEpochs, trainingData,
+  type Architecture, type LoadedSource, type Net as NetType, type Network, type OpenedData, type Restored, type RunState, type SavedModel, type TrainConfig, type TrainingData,
 } from '../../src/browser.js';
 import { openChoice } from '../data.js';
-import type { DataChoice, Picture, RunPosition, RunSettings, Scores } from '../protocol.js';
-import { listRuns, saveRun, summary, type RunRecord, type RunTensors } from '../store.js';
+import type { ClassImages, DataChoice, FineTuneChoice, Picture, RunPosition, RunSettings, Scores } from '../protocol.js';
+import { listRuns, saveRun, summary, type KeptRun, type RunRecord } from '../store.js';
 import { backendFor } from './backend.js';
 import { image } from './pictures.js';
 import { post, yieldToMessages } from './post.js';
+import { loadSource } from './sources.js';
 
 const BUNDLED = new URL('../fashion-mnist-subset/', self.location.href).href;
 /** The paper net on small images scaled up: the settings that train it (README; its own init diverges there). */
 const PAPER_ON_SMALL_IMAGES = { init: 'he', inputScale: 1 / 64, biasInit: 0.1, schedule: 'step:5' } as const;
+/** A replaced fc8 learns this many times faster than the loaded layers (Caffe's recipe; alexnet train's default). */
+const LR_MULT_NEW = 10;
 const FILTERS_EVERY_MS = 3000;
 const SAVE_EVERY_MS = 15000;
 const TEST_PICTURES = 48;
@@ -26,6 +31,9 @@ export interface Session {
   dataKind: DataChoice['kind'];
   fingerprint: string;
   arch: Architecture;
+  /** What the loop trains: the net, or the net behind its kept frozen front (front_cache.ts). */
+  trainer: Network;
+  /** The net itself, for everything that reads it (scores, classification, filters, features). */
   net: NetType;
   data: TrainingData;
   state: RunState;
@@ -33,6 +41,8 @@ export interface Session {
   losses: number[];
   filters: Picture | null;
   results: (Scores & { probs: Float32Array }) | null;
+  /** A new run on the person's classes: the images it trains on, kept with its first save. */
+  images?: ClassImages[];
   /** fc7 features of the retrieval bank, made on the first retrieval. */
   bank?: Float32Array;
   control: 'run' | 'pause' | 'stop';
@@ -53,45 +63,69 @@ export const position = (s: Session): RunPosition => ({
   epoch: s.state.epoch, stepInEpoch: s.state.history.stepInEpoch, epochs: s.state.config.epochs, stepsPerEpoch: s.data.train.batchesPerEpoch,
 });
 
-/** The run's data and net, new (`kept` null) or a kept run restored; the caller trains or shows it. */
-export async function prepare(id: string, settings: RunSettings, choice: DataChoice, kept: { run: RunRecord; tensors: RunTensors } | null): Promise<Session> {
+/**
+ * A new run's config, as `alexnet train` makes it from its options. On the person's classes a
+ * tenth of the training images (one at least) validates each epoch, and a batch larger than the
+ * images left is all of them. A fine-tune trains without augmentation, so that its frozen layers
+ * run once per image (front_cache.ts).
+ */
+function runConfig(settings: RunSettings, opened: OpenedData, source: LoadedSource | undefined, freeze: string | null): TrainConfig {
+  const arch = architecture(settings.arch);
+  const paper = settings.arch === 'paper' && !source;
+  const validation = opened.name === 'your classes' ? Math.max(1, Math.floor(opened.train.count / 10)) : undefined;
+  const batch = validation === undefined ? settings.batch : Math.max(1, Math.min(settings.batch, opened.train.count - validation));
+  return {
+    arch: arch.name, data: opened.name, epochs: settings.epochs, batch, lr: settings.lr,
+    schedule: paper ? PAPER_ON_SMALL_IMAGES.schedule : arch.defaults.schedule, momentum: PAPER_SGD.momentum, weightDecay: PAPER_SGD.weightDecay,
+    sgdForm: PAPER_SGD.form, seed: settings.seed, checkpointEvery: 0, out: 'IndexedDB', ...(paper ? { init: 'he', inputScale: PAPER_ON_SMALL_IMAGES.inputScale, biasInit: 0.1 } : {}),
+    ...(validation === undefined ? {} : { validation }),
+    ...(source ? { augment: 'none', fineTune: { source: source.info, ...(freeze ? { freeze } : {}), lrMultNew: LR_MULT_NEW } } : {}),
+  };
+}
+
+const restoredOf = (k: KeptRun): Restored => ({
+  state: k.run.state, weights: parseSafetensors(k.tensors.weights, 'saved weights').tensors, weightsPath: 'saved weights',
+  momenta: parseSafetensors(k.tensors.momenta, 'saved momenta').tensors, optimizerPath: 'saved momenta',
+});
+
+/** The run's data and net: new (from scratch, or fine-tuned from `fineTune`'s model), or a kept run restored; the caller trains or shows it. */
+export async function prepare(id: string, settings: RunSettings, choice: DataChoice, kept: KeptRun | null, fineTune?: FineTuneChoice): Promise<Session> {
   post({ type: 'state', state: 'loading' });
   const backend = await backendFor(settings.backend);
-  const base = architecture(settings.arch);
-  const paper = settings.arch === 'paper';
+  const source = fineTune && !kept ? await loadSource(fineTune.from) : undefined;
+  const base = architecture(kept?.run.state.config.arch ?? source?.info.arch ?? settings.arch);
   const skipped: string[] = [];
   const { opened, fingerprint } = await openChoice(choice, BUNDLED, storedSide(base.input[1]), (file, reason) => skipped.push(`${file}: ${reason}`));
-  if (skipped.length > 0) post({ type: 'weights', message: `${skipped.length} files skipped (${skipped.slice(0, 3).join('; ')}${skipped.length > 3 ? '; ...' : ''})` });
   if (kept && kept.run.data.fingerprint !== fingerprint) throw new Error('these are not the files the saved run was trained on: give the same data to resume it');
-  const scale = paper ? PAPER_ON_SMALL_IMAGES.inputScale : base.inputScale;
+  const config = kept ? kept.run.state.config : runConfig({ ...settings, arch: base.name }, opened, source, fineTune?.freeze ?? null);
   const data = trainingData(opened, {
-    spec: opened.name, crop: base.input[1], batch: settings.batch, seed: settings.seed, scale, workers: 0, output: batchOutputFor(backend), channels: base.input[0],
+    spec: opened.name, crop: base.input[1], batch: config.batch, seed: config.seed, validation: config.validation, ...runDataOptions(config, base),
+    workers: 0, output: batchOutputFor(backend), channels: base.input[0],
   });
-  requireImages(data, opened.name, settings.batch);
-  const arch = architecture(settings.arch, data.input, data.classes.length);
-  const net = new Net(backend, arch, settings.batch);
-  const config: TrainConfig = {
-    arch: arch.name, data: opened.name, epochs: settings.epochs, batch: settings.batch, lr: settings.lr,
-    schedule: paper ? PAPER_ON_SMALL_IMAGES.schedule : arch.defaults.schedule, momentum: PAPER_SGD.momentum, weightDecay: PAPER_SGD.weightDecay,
-    sgdForm: PAPER_SGD.form, seed: settings.seed, checkpointEvery: 0, out: 'IndexedDB', ...(paper ? { init: 'he', inputScale: scale, biasInit: 0.1 } : {}),
-  };
-  if (kept) {
-    net.importTensors(parseSafetensors(kept.tensors.weights, 'saved weights').tensors, 'saved weights');
-    net.importTensors(parseSafetensors(kept.tensors.momenta, 'saved momenta').tensors, 'saved momenta', 'velocity');
-  } else {
-    net.initialize({ scheme: config.init ?? arch.defaultInit, seed: config.seed, biasOverride: config.biasInit });
-  }
+  requireImages(data, opened.name, config.batch);
+  const notice = (message: string) => post({ type: 'notice', message });
+  const run = prepareRun({ config, data, backends: [backend], restored: kept && restoredOf(kept), source, notice });
   const s: Session = {
-    id, settings, dataKind: choice.kind, fingerprint, arch, net, data, state: kept?.run.state ?? newRunState(config),
-    model: { arch: arch.name, input: arch.input, classes: data.classes, data: opened.name, scale, channelMean: data.stats.channelMean },
+    id, settings: kept ? kept.run.settings : { ...settings, arch: run.arch.name, batch: config.batch }, dataKind: choice.kind, fingerprint, arch: run.arch,
+    trainer: run.net, net: run.net instanceof FrontCache ? run.net.net : (run.net as NetType), data, state: run.state, model: run.model,
     losses: kept ? [...kept.run.losses] : [], filters: kept?.run.filters ?? null, results: kept?.run.results ?? null,
+    images: choice.kind === 'classes' && !kept ? choice.classes : undefined,
     control: 'run', running: false, scoring: false, cancelScoring: false, flush: false,
   };
   post({
-    type: 'run', id, settings, train: data.counts.train, val: data.counts.val, test: data.counts.test, parameters: net.parameterCount,
+    type: 'run', id, settings: s.settings, dataKind: s.dataKind, train: data.counts.train, val: data.counts.val, test: data.counts.test, parameters: s.net.parameterCount,
     losses: Float64Array.from(s.losses), epochs: s.state.history.epochs.map(epochPoint), position: position(s),
   });
-  if (s.filters) post({ type: 'filters', picture: s.filters, towers: towers(arch) });
+  if (skipped.length > 0) notice(`${skipped.length} files skipped (${skipped.slice(0, 3).join('; ')}${skipped.length > 3 ? '; ...' : ''})`);
+  if (choice.kind === 'classes') {
+    const { train, val, test } = data.counts;
+    notice(
+      `Of your ${train + val + test} images, ${test} are held out as the test set (a tenth of each class with two or more, chosen with a fixed seed, as alexnet does ` +
+        `for a folder without test/) and never trained on; ${val} more check each epoch (validation); the net trains on the other ${train}, ${config.batch} at a step.`,
+    );
+  }
+  if (s.state.config.fineTune) notice(`This run is ${describeFineTune(s.state.config.fineTune)}.`);
+  if (s.filters) post({ type: 'filters', picture: s.filters, towers: towers(run.arch) });
   return s;
 }
 
@@ -118,7 +152,9 @@ export async function persist(s: Session, tensors = true): Promise<void> {
           momenta: encodeSafetensors(await s.net.exportTensors('velocity'), { kind: MOMENTA_KIND }),
         }
       : undefined,
+    s.images,
   );
+  s.images = undefined;
   post({ type: 'saved', id: s.id, step: s.state.step, savedAt: run.savedAt });
   await postRuns(s.id);
 }
@@ -145,7 +181,7 @@ export async function train(s: Session): Promise<void> {
   let lastSave = performance.now();
   if (!s.filters) await sendFilters(s);
   try {
-    const outcome = await trainEpochs(s.net, s.data, s.state, {
+    const outcome = await trainEpochs(s.trainer, s.data, s.state, {
       savedIn: "this browser's storage (IndexedDB)",
       save: () => persist(s),
       report: (e) => {
