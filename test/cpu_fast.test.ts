@@ -198,6 +198,22 @@ test('adaptive average pooling, ReLU, dropout, SGD and the loss: fast equals the
   }
 });
 
+// Plane counts that the tasks do not divide: each task takes ceil(planes / (4 threads)) planes,
+// so the last task is short, and the task count must round up to reach it.
+for (const planes of [13, 37]) {
+  test(`adaptive average pooling over ${planes} planes (a short last task): fast equals the loops to the bit`, () => {
+    const ag = { planes, inHeight: 7, inWidth: 5, outHeight: 3, outWidth: 2 };
+    const results = compare({ x: random(planes * 35, 40 + planes), dy: random(planes * 6, 41 + planes) }, { y: planes * 6, dx: planes * 35 }, (be, t) => {
+      be.adaptiveAvgPoolForward(ag, t.x, t.y);
+      be.adaptiveAvgPoolBackward(ag, t.dy, t.dx);
+    });
+    for (const { be, got, want } of results) {
+      assert.deepEqual(got.y, want.y, `${be.device}: pooled outputs of ${planes} planes`);
+      assert.deepEqual(got.dx, want.dx, `${be.device}: input gradients of ${planes} planes`);
+    }
+  });
+}
+
 test('NaN, infinities and -0 through ReLU, dropout and max-pool: the loops\' results to the bit (PyTorch\'s rules)', () => {
   const special = [Number.NaN, Infinity, -Infinity, -0, 0, -1.5, 2.5, 1e-40];
   const values = (size: number, seed: number) => Float32Array.from(randomArray(size, seed), (v, i) => (i % 3 === 0 ? special[(i / 3) % special.length] : v));

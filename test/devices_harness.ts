@@ -16,12 +16,13 @@ export interface StepsRun {
  * Losses of `steps` SGD steps of `net` (initialised from `seed`, batch `batch`, each step's input
  * written by `feed`) and the weights after them. With `lossScale`, the gradients are scaled by it
  * and the update divides it out again (loss scaling; every step's gradients must be finite).
+ * With `from`, the net is not initialised: it continues a run at step `from` (a resume).
  */
-export async function trainSteps(net: Network, o: { seed: number; steps: number; batch: number; feed: (net: Network, step: number) => void; lossScale?: number }): Promise<StepsRun> {
-  net.initialize({ scheme: 'paper', seed: o.seed });
+export async function trainSteps(net: Network, o: { seed: number; steps: number; batch: number; feed: (net: Network, step: number) => void; lossScale?: number; from?: number }): Promise<StepsRun> {
+  if (o.from === undefined) net.initialize({ scheme: 'paper', seed: o.seed });
   const losses: number[] = [];
   const scale = o.lossScale ?? 1;
-  for (let step = 0; step < o.steps; step++) {
+  for (let step = o.from ?? 0; step < o.steps; step++) {
     o.feed(net, step);
     await net.forward(o.batch, 'train', o.seed, step);
     await net.backward(scale);

@@ -3,7 +3,7 @@
 // --out that cannot hold a run fails before any training.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -62,12 +62,32 @@ test('train --out on an existing run refuses, naming --resume and --force; --for
   assert.equal(again.stdout, '', 'nothing should have started');
   assert.match(again.stderr.trim(), /^alexnet: .*existing already holds a run \(a checkpoint at step 2\): continue it with --resume .* or start a new run there with --force/);
   assert.deepEqual(snapshot(run), before);
+  assert.ok(!existsSync(join(run, LOCK_FILE)), 'the refused run left its lock behind');
 
   const forced = alexnet('train', ...TINY, '--epochs', '1', '--seed', '5', '--out', run, '--force');
   assert.equal(forced.code, 0, forced.stderr);
+  assert.doesNotMatch(forced.stderr, /took over the lock/, 'a lock was left for --force to take over');
   assert.match(forced.stderr, /--force: the earlier run's checkpoints in .* were moved to .*checkpoints\.replaced-/);
   const aside = readdirSync(run).find((n) => n.startsWith('checkpoints.replaced-'))!;
   assert.deepEqual(readdirSync(join(run, aside)).sort(), before.entries, 'the old checkpoints were kept');
+});
+
+test('checkpoint folders without latest.json (a first checkpoint cut short) are a run: a fresh train refuses and keeps them', () => {
+  const run = join(root, 'no-pointer');
+  assert.equal(alexnet('train', ...TINY, '--epochs', '1', '--out', run).code, 0);
+  const dir = checkpointDir(run);
+  rmSync(join(dir, 'latest.json'));
+  const folders = readdirSync(dir).sort();
+  assert.ok(folders.length > 0 && folders.every((f) => f.startsWith('ckpt-')), folders.join(' '));
+  const states = folders.map((f) => readFileSync(join(dir, f, 'state.json'), 'utf8'));
+  const again = alexnet('train', ...TINY, '--epochs', '1', '--seed', '5', '--out', run);
+  assert.equal(again.code, 1, again.stderr);
+  assert.equal(again.stdout, '', 'nothing should have started');
+  const count = `${folders.length} checkpoint folder${folders.length > 1 ? 's' : ''}`;
+  assert.match(again.stderr.trim(), new RegExp(`^alexnet: .*no-pointer already holds a run \\(${count}\\): continue it with --resume .* or start a new run there with --force`));
+  assert.deepEqual(readdirSync(dir).sort(), folders);
+  folders.forEach((f, i) => assert.equal(readFileSync(join(dir, f, 'state.json'), 'utf8'), states[i], `${f} was replaced`));
+  assert.ok(!existsSync(join(run, LOCK_FILE)), 'the refused run left its lock behind');
 });
 
 test('a second train on a locked run directory is refused; a dead owner\'s lock is taken over and said', async () => {

@@ -1,7 +1,8 @@
 // alexnet sweep without a cluster: the spec's checks (each bad spec names the file and the
 // field), its expansion into runs, the Slurm script and the Kubernetes Indexed Job it writes,
 // how status decides a run's state, and one array task run by hand (train, then a rerun that
-// finds the run done, then a task that resumes a run from its checkpoint).
+// finds the run done, then a task that resumes a run from its checkpoint), and the sweep report's
+// ensemble figure against the members' softmax averaged here.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -17,6 +18,9 @@ import { absoluteDataSpec } from '../src/data/open.js';
 import { expandRuns, parseSweepSpec } from '../src/sweep/spec.js';
 import { decideState } from '../src/sweep/status.js';
 import { trainArgs, type TaskRecord } from '../src/sweep/task.js';
+import { CpuBackend } from '../src/backend/cpu/index.js';
+import { loadTrainedModel } from '../src/eval/models.js';
+import { ensemblePicks, testLogits } from './ensemble_check.js';
 
 const MAIN = new URL('../src/cli/main.js', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'alexnet-sweep-'));
@@ -30,6 +34,11 @@ test('a seeds-by-grid spec expands to one run per grid point and seed, in a fixe
   assert.equal(runs[7].name, '007-lr0.02-batch64-seed2');
   assert.deepEqual(runs[3].args, ['train', '--arch', 'mini', '--data', 'fashion-mnist', '--epochs', '1', '--no-report', '--lr', '0.01', '--batch', '64', '--seed', '2', '--json']);
   assert.deepEqual(runs[3].point, { lr: 0.01, batch: 64 });
+  // A minimum is allowed itself: 0 for momentum and weight decay (the rate must be above 0).
+  const zeros = expandRuns(spec({ train: { data: 'fashion-mnist', lr: 0.01, momentum: 0 }, grid: { 'weight-decay': [0, 5e-4] } }));
+  assert.deepEqual(zeros.map((r) => r.point), [{ 'weight-decay': 0 }, { 'weight-decay': 5e-4 }]);
+  const value = (args: string[], flag: string) => (args.includes(flag) ? args[args.indexOf(flag) + 1] : 'missing');
+  assert.deepEqual(['--lr', '--momentum', '--weight-decay'].map((f) => value(zeros[0].args, f)), ['0.01', '0', '0']);
   // Without seeds: one run, with train.seed (or 1).
   assert.deepEqual(expandRuns(spec({ train: { data: 'fashion-mnist', seed: 7 } })).map((r) => [r.name, r.seed]), [['000-seed7', 7]]);
   assert.equal(absoluteDataSpec('fashion-mnist:sub/set', '/base'), 'fashion-mnist:/base/sub/set');
@@ -126,11 +135,14 @@ test('status: Slurm states and task records decide pending, running, done and fa
   assert.equal(decideState({ ...started, result }, 'COMPLETED', 'log').state, 'done');
   assert.deepEqual(decideState({ ...started, ended: 'then', exit_code: 1, signal: null }, 'FAILED', 'log'), { state: 'failed', note: 'train exited with code 1; see log' });
   assert.equal(decideState(null, 'TIMEOUT', 'log').state, 'failed');
-  // A requeued task waits again: pending, though its last attempt failed.
+  // A requeued task waits again: pending, though its last attempt failed or was stopped.
+  const stopped = { ...started, ended: 'then', exit_code: null, signal: 'SIGTERM' };
   assert.equal(decideState({ ...started, ended: 'then', exit_code: 1, signal: null }, 'PENDING', 'log').state, 'pending');
+  for (const slurm of ['REQUEUED', 'REQUEUE_HOLD', 'REQUEUE_FED']) assert.equal(decideState(stopped, slurm, 'log').state, 'pending', slurm);
+  assert.equal(decideState(null, 'REQUEUED', 'log').state, 'pending');
 });
 
-test('a task trains its run; run again it finds it done; a task resumes a run that holds a checkpoint', () => {
+test('a task trains its run; run again it finds it done; a task resumes a run that holds a checkpoint', async () => {
   const specFile = join(dir, 'spec.json');
   writeFileSync(specFile, JSON.stringify({
     train: { arch: 'mini', data: `fashion-mnist:${BUNDLED_FASHION_MNIST}`, epochs: 1, limit: 120, val: 20, batch: 40, backend: 'cpu', threads: 1, report: false },
@@ -174,11 +186,22 @@ test('a task trains its run; run again it finds it done; a task resumes a run th
   const report = alexnet('report', out, '--backend', 'cpu', '--threads', '1');
   assert.equal(report.status, 0, report.stderr);
   assert.equal(report.stdout.trim(), join(out, 'report.html'));
+  // The ensemble's figure, worked out apart from eval's code: each member's logits from its own
+  // Net, their softmax averaged here (ensemble_check.ts).
+  const members = await Promise.all(['000-seed3', '001-seed4'].map((name) => loadTrainedModel(join(out, 'runs', name))));
+  const logits = [];
+  for (const m of members) logits.push(await testLogits(m, m.model.data, new CpuBackend()));
+  const picks = ensemblePicks(logits);
+  // Images whose averaged softmax ties within float32 rounding may go either way.
+  const ties = picks.margin.filter((m) => m <= 1e-5).length;
+  console.log(`sweep ensemble: softmax and logit averaging pick different classes for ${picks.bySoftmax.filter((c, i) => c !== picks.byLogits[i]).length} images`);
   const ensemble = JSON.parse(alexnet('eval', '--ensemble', join(out, 'runs/000-seed3'), join(out, 'runs/001-seed4'), '--backend', 'cpu', '--json').stdout);
+  assert.ok(Math.abs(ensemble.top1 - picks.top1) <= ties / picks.margin.length, `eval --ensemble: top-1 ${ensemble.top1}; the members' softmax averaged: ${picks.top1}`);
+  const expected = ensemble.top1;
   const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
-  assert.match(report.stderr, new RegExp(`all seeds: 2 members, best ${pct(Math.max(...done.runs.map((r: { test_top1: number }) => r.test_top1)))}, ensemble ${pct(ensemble.top1)}`));
+  assert.match(report.stderr, new RegExp(`all seeds: 2 members, best ${pct(Math.max(...done.runs.map((r: { test_top1: number }) => r.test_top1)))}, ensemble ${pct(expected)}`));
   const html = readFileSync(join(out, 'report.html'), 'utf8');
-  assert.match(html, new RegExp(`<td><b>${pct(ensemble.top1)}</b></td>`));
+  assert.match(html, new RegExp(`<td><b>${pct(expected)}</b></td>`));
   for (const r of done.runs) assert.match(html, new RegExp(`${r.name}</td><td>${r.seed}</td><td>done</td><td>1/1</td><td>${pct(r.test_top1)}</td>`));
 });
 
@@ -240,6 +263,28 @@ test("an earlier attempt's lock on another node is removed under a scheduler, an
   const byHand = alexnet('sweep', 'task', out, '0');
   assert.notEqual(byHand.status, 0);
   assert.match(byHand.stderr, /in use by process 4242 on host node-b/);
+  // Under a scheduler, a lock of another process (not an earlier attempt of this task: another
+  // job writing this run by mistake, or a process on another node) is no attempt's to remove.
+  const scheduler = { ...process.env, SLURM_JOB_ID: '9', SLURM_ARRAY_JOB_ID: '7' };
+  const foreign = JSON.stringify({ pid: 5151, host: 'node-c', started: '2026-12-01T00:00:00Z' });
+  const task = readFileSync(join(runDir, 'task.json'), 'utf8');
+  writeFileSync(join(runDir, 'run.lock'), foreign);
+  const refused = spawnSync(process.execPath, [MAIN, 'sweep', 'task', out, '0'], { encoding: 'utf8', env: scheduler });
+  assert.notEqual(refused.status, 0, refused.stderr);
+  assert.match(refused.stderr, /in use by process 5151 on host node-c/);
+  assert.doesNotMatch(refused.stderr, /removed the lock/);
+  assert.equal(readFileSync(join(runDir, 'run.lock'), 'utf8'), foreign, 'the lock of process 5151 on node-c was removed');
+  // The same pid on another host, or another pid on the earlier attempt's host: not that attempt either.
+  for (const owner of [{ pid: 4242, host: 'node-c' }, { pid: 4243, host: 'node-b' }]) {
+    const lock = JSON.stringify({ ...owner, started: '2026-12-01T00:00:00Z' });
+    writeFileSync(join(runDir, 'run.lock'), lock);
+    writeFileSync(join(runDir, 'task.json'), task);
+    const r = spawnSync(process.execPath, [MAIN, 'sweep', 'task', out, '0'], { encoding: 'utf8', env: scheduler });
+    assert.notEqual(r.status, 0, r.stderr);
+    assert.equal(readFileSync(join(runDir, 'run.lock'), 'utf8'), lock, `the lock of process ${owner.pid} on ${owner.host} was removed`);
+  }
+  writeFileSync(join(runDir, 'run.lock'), JSON.stringify({ pid: 4242, host: 'node-b', started: '2026-12-01T00:00:00Z' }));
+  writeFileSync(join(runDir, 'task.json'), task);
   const requeued = spawnSync(process.execPath, [MAIN, 'sweep', 'task', out, '0'], { encoding: 'utf8', env: { ...process.env, SLURM_JOB_ID: '9', SLURM_ARRAY_JOB_ID: '7' } });
   assert.equal(requeued.status, 0, requeued.stderr);
   assert.match(requeued.stderr, /removed the lock of an earlier attempt of this task \(process 4242 on node-b\)/);

@@ -2,12 +2,15 @@
 // where the paper does (conv3 and fc6-fc8 read both towers), and 5 SGD steps of a small
 // paper-family net with LRN, groups and dropout on two CPU backends, and on two WebGPU devices
 // (llvmpipe here), give the one-device run's losses and weights within 1e-5 relative. Its
-// checkpoints are a one-device run's files, both ways.
+// checkpoints are a one-device run's files, both ways: the same tensors compute the same logits
+// on one device and in towers, and a run resumed into towers (weights and momenta) continues as
+// the one-device run.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Backend } from '../src/backend/backend.js';
 import { CpuBackend } from '../src/backend/cpu/index.js';
 import { createWebGpuBackend, probeAdapter } from '../src/backend/webgpu/dawn.js';
+import type { NamedTensor } from '../src/io/safetensors.js';
 import { architecture, paperFamily } from '../src/nn/architectures.js';
 import { Net } from '../src/nn/net.js';
 import type { Network } from '../src/nn/network.js';
@@ -15,7 +18,7 @@ import { planTowers } from '../src/parallel/tower_plan.js';
 import { TowerParallel } from '../src/parallel/towers.js';
 import { Rng } from '../src/rng/hash.js';
 import { assertSameRun, trainSteps, assertOverflowSeen } from './devices_harness.js';
-import { micro, NO_WEBGPU, skipUnless } from './helpers.js';
+import { assertClose, micro, NO_WEBGPU, skipUnless } from './helpers.js';
 
 /** The micro net with an even fc width and class count (each tower takes half of every layer). */
 const net2 = paperFamily({
@@ -83,15 +86,47 @@ const skip = skipUnless((await probeAdapter()) !== null, 'WebGPU', NO_WEBGPU);
 
 test('two towers on two WebGPU devices: 5 steps as on one device', { skip }, () => assertMatchesOneDevice(async () => (await createWebGpuBackend())!));
 
-test("the towers' checkpoint tensors are a one-device net's, both ways", async () => {
-  const towers = new TowerParallel([new CpuBackend(), new CpuBackend()], net2, BATCH);
-  const trained = await run(towers);
-  const single = new Net(new CpuBackend(), net2, BATCH);
-  single.importTensors(new Map(trained.weights.map((t) => [t.name, t])), 'towers');
-  assert.deepEqual(await single.exportTensors(), trained.weights);
+/** Eval-mode logits of `net` on step `step`'s images (no dropout: a function of the weights alone). */
+async function evalLogits(net: Network, step: number): Promise<Float32Array> {
+  feed(net, step);
+  await net.forward(BATCH, 'eval');
+  return net.readLogits(BATCH);
+}
+
+const byName = (tensors: NamedTensor[]) => new Map(tensors.map((t) => [t.name, t]));
+
+test("the towers' checkpoint tensors are a one-device net's: the same weights compute the same logits, both ways", async () => {
+  // One-device weights (a known layout: whole tensors) into the towers: each device must take
+  // its own half, so the towers compute the one-device logits. A swap of the halves, even one
+  // undone again by the export, computes other logits (the classes' halves exchanged).
   const fresh = new Net(new CpuBackend(), net2, BATCH);
   fresh.initialize({ scheme: 'paper', seed: 99 });
   const want = await fresh.exportTensors();
-  towers.importTensors(new Map(want.map((t) => [t.name, t])), 'one device');
+  const towers = new TowerParallel([new CpuBackend(), new CpuBackend()], net2, BATCH);
+  towers.importTensors(byName(want), 'one device');
+  assertClose('towers on one-device weights: logits', await evalLogits(towers, 0), await evalLogits(fresh, 0), 1e-5);
   assert.deepEqual(await towers.exportTensors(), want);
+
+  // Trained towers' export into one device: the one-device net computes the towers' logits.
+  const trained = await run(new TowerParallel([new CpuBackend(), new CpuBackend()], net2, BATCH));
+  const single = new Net(new CpuBackend(), net2, BATCH);
+  single.importTensors(byName(trained.weights), 'towers');
+  assert.deepEqual(await single.exportTensors(), trained.weights);
+  towers.importTensors(byName(trained.weights), 'towers');
+  assertClose('one device on the towers\' weights: logits', await evalLogits(single, 1), await evalLogits(towers, 1), 1e-5);
+});
+
+test('a run resumed into two towers (weights and momenta from a checkpoint) continues as the one-device run', async () => {
+  const one = await run(new Net(new CpuBackend(), net2, BATCH));
+  // Three steps on one device, saved as a checkpoint holds them: weights and momenta.
+  const first = new Net(new CpuBackend(), net2, BATCH);
+  const head = await trainSteps(first, { seed: SEED, steps: 3, batch: BATCH, feed });
+  const momenta = await first.exportTensors('velocity');
+  const towers = new TowerParallel([new CpuBackend(), new CpuBackend()], net2, BATCH);
+  towers.importTensors(byName(head.weights), 'weights.safetensors');
+  towers.importTensors(byName(momenta), 'optimizer.safetensors', 'velocity');
+  assert.deepEqual(await towers.exportTensors(), head.weights, 'the weights after importing the momenta');
+  assert.deepEqual(await towers.exportTensors('velocity'), momenta, 'the momenta');
+  const tail = await trainSteps(towers, { seed: SEED, steps: STEPS, batch: BATCH, feed, from: 3 });
+  assertSameRun('3 steps on one device, 2 in towers', { losses: [...head.losses, ...tail.losses], weights: tail.weights }, one);
 });

@@ -23,6 +23,7 @@ import type { Dataset } from '../src/data/dataset.js';
 import { imageOf } from '../src/eval/predict.js';
 import { Rng } from '../src/rng/hash.js';
 import { dataPreprocessing } from '../src/data/preprocessing.js';
+import { ensemblePicks, testLogits } from './ensemble_check.js';
 
 const config = (out: string): TrainConfig => ({
   arch: 'mini', data: `fashion-mnist:${BUNDLED_FASHION_MNIST}`, epochs: 1, batch: 32, lr: 0.01, momentum: 0.9,
@@ -210,7 +211,7 @@ test('predict, similar and features on image files and splits agree with the lib
   assert.ok(tensors.get('features')!.data.every((v) => v >= 0), 'fc7 is read after its ReLU');
 });
 
-test("an ensemble averages its models' softmax outputs (the paper's 5-net figures)", async () => {
+test("an ensemble averages its models' softmax outputs (the paper's 5-net figures), not their logits", async () => {
   assert.ok(trained, 'needs the run of the first test');
   const spec = config(trained).data;
   const backend = new CpuBackend();
@@ -221,10 +222,28 @@ test("an ensemble averages its models' softmax outputs (the paper's 5-net figure
   const file = join(mkdtempSync(join(tmpdir(), 'alexnet-ens-')), 'other.safetensors');
   await writeSafetensors(file, await net.exportTensors());
   const b = await loadWeightsFile(file, 'mini', spec);
-  const [pa, pb, both] = [await predictTestSet([a], spec, backend), await predictTestSet([b], spec, backend), await predictTestSet([a, b], spec, backend)];
+  const both = await predictTestSet([a, b], spec, backend);
+
+  // Worked out apart from eval's code: each model's logits from its own Net, softmax averaged.
+  // Averaging the logits instead picks other classes for some images; eval must pick the
+  // softmax's (except where the softmax's first two classes are within float32 rounding).
+  const picks = ensemblePicks([await testLogits(a, spec, backend), await testLogits(b, spec, backend)]);
+  const clear = picks.margin.map((m) => m > 1e-5);
+  const telling = picks.bySoftmax.filter((c, i) => clear[i] && c !== picks.byLogits[i]).length;
+  console.log(`ensemble of a trained and a fresh mini: softmax and logit averaging pick different classes for ${telling} of ${both.n} images`);
+  assert.ok(telling > 0, 'these two models cannot tell softmax averaging from logit averaging');
+  for (let i = 0; i < both.n; i++) {
+    const row = Array.from(both.probs.subarray(i * 10, (i + 1) * 10));
+    const got = row.indexOf(Math.max(...row));
+    if (clear[i]) assert.equal(got, picks.bySoftmax[i], `image ${i}: the ensemble picks class ${got}; averaged softmax ${picks.bySoftmax[i]}, averaged logits ${picks.byLogits[i]}`);
+  }
+  // Each probability is the mean of the models' own.
+  const [pa, pb] = [await predictTestSet([a], spec, backend), await predictTestSet([b], spec, backend)];
   for (let i = 0; i < both.probs.length; i += 97) assert.ok(Math.abs(both.probs[i] - (pa.probs[i] + pb.probs[i]) / 2) <= 1e-6, `probability ${i}`);
   const summary = await evaluateModels([a, b], spec, backend);
   assert.equal(summary.models, 2);
+  const near = clear.filter((c) => !c).length;
+  assert.ok(Math.abs(summary.top1 - picks.top1) <= near / both.n, `ensemble top-1 ${summary.top1}, averaged softmax ${picks.top1}`);
   // The CLI's --ensemble of one run twice is that run.
   const twice = JSON.parse(cli('eval', '--ensemble', trained, trained, '--data', spec, '--json'));
   const once = await evaluateModels([a], spec, backend);

@@ -103,20 +103,26 @@ test('mixed: an operand over float16 range makes the outputs it fed NaN, and the
   const s: LinearShape = { batch: 4, inFeatures: 64, outFeatures: 8 };
   const base: Data = { x: f32(4 * 64, 21), w: f32(8 * 64, 22, 0.1), b: new Float32Array(8), y: new Float32Array(4 * 8), dy: f32(4 * 8, 23), dw: new Float32Array(8 * 64), flag: new Float32Array(1) };
   const forward: Op = (b, t) => b.linearForward(s, t.x, t.w, t.b, t.y);
-  // 65,000 still fits float16 (max 65,504): finite outputs; 70,000 does not.
-  for (const [value, finite] of [[65_000, true], [70_000, false], [Infinity, false]] as const) {
+  // 65,000 still fits float16 (max 65,504): finite outputs. 65,510 does not, though a
+  // conversion would round it to 65,504 and give a finite lie; 70,000 and infinity convert to
+  // infinity on some hardware: the range check must make each of them NaN.
+  for (const [value, finite] of [[65_000, true], [65_510, false], [70_000, false], [Infinity, false]] as const) {
     const x = base.x.slice();
     x[3] = value; // image 0, feature 3: every output of image 0 uses it
     const { y } = await run(mixed!, { ...base, x }, ['y'], forward);
-    for (let o = 0; o < 8; o++) assert.equal(Number.isFinite(y[o]), finite, `x = ${value}: output ${o} of image 0 is ${y[o]}`);
+    for (let o = 0; o < 8; o++) {
+      if (finite) assert.ok(Number.isFinite(y[o]), `x = ${value}: output ${o} of image 0 is ${y[o]}, expected a finite value`);
+      else assert.ok(Number.isNaN(y[o]), `x = ${value}: output ${o} of image 0 is ${y[o]}, expected NaN (an operand over float16's range)`);
+    }
   }
   // A gradient too large for float16 (a loss scale too high): the weight gradient is NaN, flagged.
   const dy = base.dy.slice();
   dy[0] = 1e6;
-  const { flag } = await run(mixed!, { ...base, dy }, ['flag'], (b, t) => {
+  const { dw, flag } = await run(mixed!, { ...base, dy }, ['dw', 'flag'], (b, t) => {
     b.linearBackwardParams(s, t.x, t.dy, t.dw, t.b);
     b.flagNonFinite(8 * 64, t.dw, t.flag);
   });
+  assert.ok(Number.isNaN(dw[0]), `dw[0] (output 0's gradient, fed dy = 1e6) is ${dw[0]}, expected NaN`);
   assert.equal(flag[0], 1);
 });
 

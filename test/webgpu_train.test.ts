@@ -120,15 +120,22 @@ test('--precision mixed on WebGPU: losses within float16 rounding of the fp32 CP
   assert.deepEqual([saved.history.lossScale.scale, saved.history.lossScale.goodSteps], [65536, 4]);
 });
 
-test('--precision mixed with a loss scale too high: the overflowing step is skipped, said and counted, the scale halved', { skip }, async () => {
+test('--precision mixed with a loss scale too high: each overflowing step is skipped, said and counted in its own epoch, the scale halved', { skip }, async () => {
   const root = mkdtempSync(join(tmpdir(), 'alexnet-webgpu-overflow-'));
   const data = tinyFashionMnist(join(root, 'data'), 24, 8);
-  // dlogits reach about 1/8 of the scale: 2^20 / 8 is twice float16's largest value.
-  const { events, stderr } = cliRun('--data', data, '--batch', '8', '--val', '8', '--epochs', '1', '--precision', 'mixed', '--loss-scale', String(2 ** 20), '--out', join(root, 'run'));
+  // dlogits reach about 1/8 of the scale: 2^20 / 8 is twice float16's largest value. Two epochs
+  // of 4 steps (batch 4): the skips of the first must not be counted again in the second.
+  const out = join(root, 'run');
+  const { events, stderr } = cliRun('--data', data, '--batch', '4', '--val', '8', '--epochs', '2', '--precision', 'mixed', '--loss-scale', String(2 ** 20), '--out', out);
   assert.match(stderr, /epoch 1, step 1: gradients overflowed float16 at loss scale 1048576; step skipped, scale now 524288/);
-  const [epoch] = epochs(events);
-  assert.ok(epoch.skipped_steps! >= 1, `skipped ${epoch.skipped_steps}`);
-  assert.equal(epoch.loss_scale, 2 ** 20 / 2 ** epoch.skipped_steps!);
+  const said = (epoch: number) => (stderr.match(new RegExp(`^epoch ${epoch}, step \\d+: gradients overflowed float16 .*; step skipped`, 'gm')) ?? []).length;
+  const records = epochs(events);
+  assert.equal(records.length, 2);
+  assert.ok(said(1) >= 1, `skipped in epoch 1: ${said(1)}`);
+  for (const e of records) assert.equal(e.skipped_steps, said(e.epoch), `epoch ${e.epoch}: skipped_steps ${e.skipped_steps}, steps said to be skipped in it ${said(e.epoch)}`);
+  assert.equal(records[1].loss_scale, 2 ** 20 / 2 ** (said(1) + said(2)));
+  const saved = (await lastCheckpoint(out)).state as { history: { lossScale: { skippedInEpoch: number; skippedTotal: number } } };
+  assert.deepEqual([saved.history.lossScale.skippedInEpoch, saved.history.lossScale.skippedTotal], [0, said(1) + said(2)]);
   assert.ok(events.some((e) => e.event === 'done'));
 });
 
