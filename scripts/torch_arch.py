@@ -27,9 +27,12 @@ class OurNet(nn.Module):
             if s['kind'] in ('conv', 'linear'):
                 self.names[s['name']] = str(i)
 
-    def forward(self, x, stop_after=None):
-        """The logits; with `stop_after` (a layer index), that layer's output instead."""
+    def forward(self, x, stop_after=None, start_at=0):
+        """The logits; with `stop_after` (a layer index), that layer's output instead; with
+        `start_at`, `x` is the input of that layer (the output of the one before it)."""
         for i, s in enumerate(self.specs):
+            if i < start_at:
+                continue
             kind = s['kind']
             if kind in ('conv', 'linear'):
                 x = self.mods[str(i)](x)
