@@ -3,7 +3,7 @@
 // the softmax of each (float64) averaged, and, for contrast, the logits averaged. The tests
 // compare eval's ensemble and the sweep report's figure with these.
 import type { Backend } from '../src/backend/backend.js';
-import { testData, type LoadedModel } from '../src/eval/models.js';
+import { modelInput, testData, type LoadedModel } from '../src/eval/models.js';
 import { architecture } from '../src/nn/architectures.js';
 import { Net } from '../src/nn/net.js';
 
@@ -16,7 +16,7 @@ export interface TestLogits {
 /** `m`'s logits for every test image of `spec` (centre crops, as evaluation takes them). */
 export async function testLogits(m: LoadedModel, spec: string, backend: Backend, batch = 100): Promise<TestLogits> {
   const classes = m.model.classes.length;
-  const data = await testData(spec, { channels: m.model.input[0], crop: m.model.input[1], scale: m.model.scale, batch });
+  const data = await testData(spec, { ...modelInput(m.model), batch });
   const net = new Net(backend, architecture(m.model.arch, m.model.input, classes), batch);
   net.importTensors(m.weights, m.weightsPath);
   const out: TestLogits = { logits: [], labels: [] };
