@@ -37,7 +37,9 @@ function assertError(r: ReturnType<typeof alexnet>, code: number, message: RegEx
 const png = (path: string, r: number) => sharp({ create: { width: 8, height: 8, channels: 3, background: { r, g: 50, b: 0 } } }).png().toFile(path);
 
 test('--batch larger than the training set, and a batch whose arena cannot be allocated, name --batch and the memory', () => {
-  assertError(alexnet(...TRAIN, '--data', DATA, '--limit', '100', '--batch', '1000000000', '--out', join(dir, 'b1')), 2, /^alexnet: --batch 1000000000 is more than the 90 training images$/);
+  assertError(alexnet(...TRAIN, '--data', DATA, '--limit', '100', '--batch', '1000', '--out', join(dir, 'b1')), 2, /^alexnet: --batch 1000 is more than the 90 training images$/);
+  // A batch whose nets cannot fit the machine is refused first, before the data is opened.
+  assertError(alexnet(...TRAIN, '--data', DATA, '--limit', '100', '--batch', '1000000000', '--out', join(dir, 'b2')), 2, /^alexnet: --batch 1000000000: the mini net needs \d+\.\d GiB at this batch, more than the \d+\.\d GiB of memory this machine has; lower --batch$/);
   // A backend that cannot allocate the arena (as the CPU's typed arrays fail past their limit).
   class SmallBackend extends CpuBackend {
     override allocate(label: string, size: number): Tensor {
@@ -56,7 +58,7 @@ test('a safetensors header nested 200,000 arrays deep is a FormatError naming th
   const bytes = new Uint8Array(8 + json.length);
   new DataView(bytes.buffer).setBigUint64(0, BigInt(json.length), true);
   bytes.set(json, 8);
-  assert.throws(() => parseSafetensors(bytes, 'deep.safetensors'), (e: Error) => e instanceof FormatError && e.message === 'deep.safetensors: JSON nested more than 8 levels deep (at character 37), deeper than any file alexnet reads');
+  assert.throws(() => parseSafetensors(bytes, 'deep.safetensors'), (e: Error) => e instanceof FormatError && e.message === 'deep.safetensors: JSON nested more than 8 levels deep (at character 34), deeper than any file alexnet reads');
 });
 
 test('no validation or test images: one line saying so, before training (before: NaN% and exit 0)', async () => {

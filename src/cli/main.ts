@@ -24,7 +24,7 @@ import { registerDataCommands } from './data.js';
 import { registerExplainCommands } from './explain.js';
 import { registerInteropCommands } from './interop.js';
 import { registerSweepCommands } from './sweep.js';
-import { backendOption, cpuOptions, precisionOption, threadsOption, tilesOption, finiteNumber, fraction, nonNegativeInt, notice, oneOf, positiveInt, positiveNumber } from './options.js';
+import { backendOption, cpuOptions, precisionOption, threadsOption, tilesOption, finiteNumber, fraction, nonNegativeInt, notice, oneOf, positiveInt, positiveNumber, seedValue } from './options.js';
 import { evaluationData, loadModels, modelOptions, registerModelCommands } from './models.js';
 import { trainReporter } from './progress.js';
 import { serve, servedAt, WEB_ROOT } from './serve.js';
@@ -111,7 +111,7 @@ program
   .option('--input-scale <s>', "factor on mean-subtracted pixels; the architecture's default otherwise", positiveNumber('--input-scale'))
   .option('--val <n>', 'training images held out for validation (default: 5000, or a tenth of a smaller set)', positiveInt('--val'))
   .option('--limit <n>', 'train on the first n training images only', positiveInt('--limit'))
-  .option('--seed <s>', `seed for initialisation, order and dropout (0 to ${MAX_SEED})`, nonNegativeInt('--seed', MAX_SEED), 1)
+  .option('--seed <s>', `seed for initialisation, order and dropout (0 to ${MAX_SEED})`, seedValue, 1)
   .option('--checkpoint-every <steps>', 'also checkpoint every this many steps', nonNegativeInt('--checkpoint-every'), 0)
   .option('--out <dir>', 'run directory: checkpoints/ (weights, momenta, state) and report/ are written there')
   .option('--no-report', 'skip the HTML report at the end')

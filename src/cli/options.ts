@@ -40,4 +40,4 @@ export const threadsOption = () =>
 /** The CPU backend's options from a command's --threads: worker_threads started by Node. */
 export const cpuOptions = (o: { threads: number }): CpuOptions => ({ host: nodePoolHost, threads: o.threads, notice });
 
-export { finiteNumber, fraction, nonNegativeInt, oneOf, positiveInt, positiveNumber } from '../core/values.js';
+export { finiteNumber, fraction, nonNegativeInt, oneOf, positiveInt, positiveNumber, seedValue } from '../core/values.js';

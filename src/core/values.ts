@@ -2,6 +2,7 @@
 // or a field of the page (web/ui/settings.ts), with the same message in both. Each failure
 // names the option and what was expected, and quotes what was found. No Node imports: the page
 // bundles this file.
+import { MAX_SEED } from '../rng/hash.js';
 import { UsageError } from './errors.js';
 
 export function positiveInt(option: string) {
@@ -54,3 +55,6 @@ export function oneOf<T extends string>(option: string, choices: readonly T[]) {
     return value as T;
   };
 }
+
+/** A seed, as the CLI's --seed and the page's Seed field take it: 0 to 2^32 - 1 (larger ones wrapped, so two seeds trained one run). */
+export const seedValue = nonNegativeInt('--seed', MAX_SEED);

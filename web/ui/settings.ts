@@ -1,7 +1,7 @@
 // The Train panel's form: its fields checked with the command line's parsers (fields.ts), so a
 // bad value gets the message `alexnet train` gives, shown under the field; the data (bundled,
 // picked or dropped files); and the form filled in from a run that opens.
-import { nonNegativeInt, positiveInt, positiveNumber } from '../../src/core/values.js';
+import { positiveInt, positiveNumber, seedValue } from '../../src/core/values.js';
 import type { DataChoice, RunSettings } from '../protocol.js';
 import { $, say } from './dom.js';
 import { droppedFiles, dropTarget } from './drop.js';
@@ -11,7 +11,7 @@ const form = $<HTMLFormElement>('settings');
 const field = (name: string) => form.elements.namedItem(name) as HTMLInputElement | HTMLSelectElement;
 
 /** The typed fields and the option of `alexnet train` each stands for. */
-const CHECKED = { batch: positiveInt('--batch'), lr: positiveNumber('--lr'), epochs: positiveInt('--epochs'), seed: nonNegativeInt('--seed') } as const;
+const CHECKED = { batch: positiveInt('--batch'), lr: positiveNumber('--lr'), epochs: positiveInt('--epochs'), seed: seedValue } as const;
 
 let dropped: DataChoice | null = null;
 
