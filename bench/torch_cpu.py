@@ -12,11 +12,11 @@ Needs Debian's python3-torch (with libopenblas0-pthread for a fair figure).
 """
 import argparse
 import json
-import statistics
-import time
 
 import torch
 import torch.nn as nn
+
+from torch_timing import timed_steps
 
 
 def family(c_in, conv, k1, s1, p1, hidden, classes, dropout, flat):
@@ -66,12 +66,7 @@ def main():
     net.train(a.mode == 'train')
     step = train if a.mode == 'train' else infer
     step()
-    times = []
-    for _ in range(a.steps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    ms = statistics.median(times) * 1000
+    ms, _ = timed_steps(step, a.steps)
     print(json.dumps({'arch': a.arch, 'mode': a.mode, 'batch': a.batch, 'img_per_s': a.batch * 1000 / ms,
                       'ms_per_step': ms, 'threads': torch.get_num_threads(), 'torch': torch.__version__}))
 

@@ -16,13 +16,13 @@ Needs Debian's python3-torch and python3-torchvision (with libopenblas0-pthread 
 """
 import argparse
 import json
-import statistics
-import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
+
+from torch_timing import timed_steps
 
 
 def main():
@@ -65,14 +65,9 @@ def main():
 
     for _ in range(a.warmup):
         step()
-    times = []
-    for _ in range(a.steps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    ms = statistics.median(times) * 1000
+    ms, times = timed_steps(step, a.steps)
     print(json.dumps({'framework': 'pytorch', 'kept': a.kept, 'batch': a.batch, 'img_per_s': a.batch * 1000 / ms, 'ms_per_step': ms,
-                      'steps_ms': [t * 1000 for t in times], 'threads': torch.get_num_threads(), 'torch': torch.__version__}))
+                      'steps_ms': times, 'threads': torch.get_num_threads(), 'torch': torch.__version__}))
 
 
 if __name__ == '__main__':
