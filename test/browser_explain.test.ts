@@ -6,7 +6,6 @@
 // worker's map over the image as the net sees it, the chooser's class being the one explained.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Page } from 'playwright-core';
@@ -18,7 +17,7 @@ import { heatMapOverlay } from '../src/explain/render.js';
 import { architecture } from '../src/nn/architectures.js';
 import { planLayers } from '../src/nn/plan.js';
 import { describeLayer } from '../src/nn/stack.js';
-import { ARTIFACTS, canvasRgb, messages, openPage, pngs, servePage, shoot, skip, startTraining, waitFor, type Message } from './browser_harness.js';
+import { ARTIFACTS, canvasRgb, messages, openPage, pngs, seriousFaults, servePage, shoot, skip, startTraining, waitFor, type Message } from './browser_harness.js';
 
 servePage();
 
@@ -198,10 +197,5 @@ test('a dropped photo shows what the net sees in it in Classify, and the panel f
   assert.deepEqual(wide, [], 'nothing of the panel, the bars or the marks past the right edge at 390 px');
   assert.ok((await page.evaluate(() => document.documentElement.scrollWidth)) <= 390);
   await page.setViewportSize({ width: 1280, height: 1500 });
-  await page.addScriptTag({ path: createRequire(import.meta.url).resolve('axe-core/axe.min.js') });
-  const violations = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run(): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe;
-    return (await axe.run()).violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-  });
-  assert.deepEqual(violations, []);
+  assert.deepEqual(await seriousFaults(page), []);
 });
