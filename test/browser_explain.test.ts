@@ -5,7 +5,8 @@
 // views are checked for what they must show: a tile per channel, the Grad-CAM drawn being the
 // worker's map over the image as the net sees it, the chooser's class being the one explained.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Page } from 'playwright-core';
@@ -14,10 +15,14 @@ import { decodeIdx } from '../src/data/idx.js';
 import { BUNDLED_FASHION_MNIST } from '../src/data/source.js';
 import type { HeatMap } from '../src/explain/explain.js';
 import { heatMapOverlay } from '../src/explain/render.js';
+import { parseSafetensors } from '../src/io/safetensors.js';
 import { architecture } from '../src/nn/architectures.js';
 import { planLayers } from '../src/nn/plan.js';
 import { describeLayer } from '../src/nn/stack.js';
-import { ARTIFACTS, canvasRgb, messages, openPage, pngs, seriousFaults, servePage, shoot, skip, startTraining, waitFor, type Message } from './browser_harness.js';
+import { encodePng } from '../src/report/png.js';
+import {
+  ARTIFACTS, canvasRgb, DATA, dir, MAIN, messages, openPage, pngs, runButton, seriousFaults, servePage, shoot, skip, startTraining, waitFor, type Message,
+} from './browser_harness.js';
 
 servePage();
 
@@ -26,6 +31,24 @@ let done: Message;
 
 /** The bundled test set's true labels, read here from its IDX file. */
 const trueLabels = async () => (await decodeIdx(readFileSync(join(BUNDLED_FASHION_MNIST, 't10k-labels-idx1-ubyte.gz')), 't10k labels')).data;
+
+/** Test image `i` of the bundled set as a 28 x 28 RGB PNG file, for the command line. */
+async function testPng(i: number): Promise<string> {
+  const images = await decodeIdx(readFileSync(join(BUNDLED_FASHION_MNIST, 't10k-images-idx3-ubyte.gz')), 't10k');
+  const file = join(dir, `test-${i}.png`);
+  writeFileSync(file, encodePng(28, 28, Uint8Array.from({ length: 784 * 3 }, (_, k) => images.data[i * 784 + Math.floor(k / 3)])));
+  return file;
+}
+
+/** `alexnet` on the command line; its JSON lines. */
+function cli(args: string[]): Message[] {
+  const r = spawnSync(process.execPath, [MAIN, ...args, '--backend', 'cpu', '--json'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.trim().split('\n').map((line) => JSON.parse(line));
+}
+
+/** The page's model, downloaded from the Runs list. */
+let weights = '';
 
 test('after a short run the test images are marked right or wrong with the class the model gives; a bar per class sits under the confusion matrix', { skip }, async () => {
   page = await openPage(false, { width: 1280, height: 1500 });
@@ -45,6 +68,13 @@ test('after a short run the test images are marked right or wrong with the class
     if (predicted !== truth) wrong++;
   });
   assert.ok(wrong > 0 && wrong < thumbs.length, `after one epoch some images are right and some wrong: ${wrong} of ${thumbs.length} wrong`);
+  // The class each mark names is the downloaded model's top class under alexnet predict.
+  const [download] = await Promise.all([page.waitForEvent('download'), runButton(page, 'Download', 'explain').click()]);
+  weights = join(dir, download.suggestedFilename());
+  await download.saveAs(weights);
+  const files = await Promise.all(thumbs.map((_, i) => testPng(i)));
+  const predicted = cli(['predict', '--weights', weights, '--arch', 'mini', '--data', DATA, ...files]);
+  assert.deepEqual(thumbs.map((t) => t.mark.slice(2)), predicted.map((p) => (p.top as { name: string }[])[0].name), 'the marks name alexnet predict’s top classes');
 
   // The bars against the confusion matrix as drawn (its cells' counts, rows: true classes).
   const cells = await page.locator('#confusion rect.cell').evaluateAll((rects) => rects.map((r) => Number(r.getAttribute('data-count'))));
@@ -172,6 +202,14 @@ test('a clicked test image shows every layer’s output and Grad-CAM and salienc
   assert.equal(await page.inputValue('#test-prediction .explain select'), String(other));
   const camAfter = await canvasRgb(page, '#test-prediction .gradcam canvas');
   assert.deepEqual(camAfter.rgb, overlay(netView, second.gradCamMap as HeatMap));
+  // The map is the one alexnet explain computes for that image and class with the downloaded model.
+  const out = join(dir, 'explain-cli');
+  cli(['explain', '--weights', weights, '--arch', 'mini', '--data', DATA, await testPng(index), '--method', 'gradcam', '--class', String(other), '--out', out, '--save', join(out, 'maps.safetensors')]);
+  const cliMap = parseSafetensors(readFileSync(join(out, 'maps.safetensors')), 'maps').tensors.get('gradcam')!;
+  const pageMap = Object.values((second.gradCamMap as HeatMap).data);
+  const largest = Math.max(...pageMap.map(Math.abs), 1e-12);
+  assert.deepEqual(cliMap.shape, [6, 6]);
+  Array.from(cliMap.data as Float32Array).forEach((v, i) => assert.ok(Math.abs(v - pageMap[i]) <= 1e-4 * largest, `Grad-CAM cell ${i}: the page ${pageMap[i]}, alexnet explain ${v}`));
   const changed = camAfter.rgb.filter((v, i) => Math.abs(v - camBefore.rgb[i]) > 24).length / camAfter.rgb.length;
   assert.ok(changed > 0.05, `the Grad-CAM for ${classes[other]} differs from the one for ${top} over ${(100 * changed).toFixed(1)}% of its bytes`);
   assert.match((await page.textContent('#test-prediction .gradcam figcaption'))!, new RegExp(`^Grad-CAM \\(conv5\\): ${classes[other].replace(/[/()]/g, '\\$&')}`));
