@@ -7,7 +7,7 @@ import type { ToWorker } from './protocol.js';
 import { deleteRun, loadRun } from './store.js';
 import { backendFor, forgetBackends, loseDevice } from './work/backend.js';
 import { explainClass } from './work/explain.js';
-import { classify, classifyFrame, classifyTest, forgetPicked, inTurn, similar, useWeights } from './work/models.js';
+import { answered, classify, classifyFrame, classifyTest, forgetPicked, inTurn, similar, useWeights } from './work/models.js';
 import { post } from './work/post.js';
 import { persist, postRuns, prepare, score, showResults, train, type Session } from './work/session.js';
 
@@ -51,7 +51,9 @@ async function handle(m: ToWorker): Promise<void> {
       else if (!session.results) await score(session);
       return;
     case 'resume':
-      if (!session || busy()) return;
+      if (!session) return;
+      await answered(); // a click's maps are computed on this net: they end before it trains
+      if (busy()) return;
       return train(session);
     case 'flush':
       if (session?.running) session.flush = true;

@@ -48,6 +48,9 @@ export function inTurn(f: () => Promise<void>): Promise<void> {
   return mine;
 }
 
+/** When every question asked so far has been answered: training or scoring the net waits for it. */
+export const answered = () => turn;
+
 function topClasses(probs: Float32Array, names: readonly string[]): TopClass[] {
   return Array.from(probs, (probability, c) => ({ name: names[c] ?? `class ${c}`, probability }))
     .sort((a, b) => b.probability - a.probability)
