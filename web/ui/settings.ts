@@ -2,6 +2,7 @@
 // bad value gets the message `alexnet train` gives, shown under the field; the data (bundled,
 // picked or dropped files); and the form filled in from a run that opens.
 import { nonNegativeInt, positiveInt, positiveNumber } from '../../src/core/values.js';
+import { MAX_SEED } from '../../src/rng/hash.js';
 import type { DataChoice, RunSettings } from '../protocol.js';
 import { $, say } from './dom.js';
 import { droppedFiles, dropTarget } from './drop.js';
@@ -11,7 +12,7 @@ const form = $<HTMLFormElement>('settings');
 const field = (name: string) => form.elements.namedItem(name) as HTMLInputElement | HTMLSelectElement;
 
 /** The typed fields and the option of `alexnet train` each stands for. */
-const CHECKED = { batch: positiveInt('--batch'), lr: positiveNumber('--lr'), epochs: positiveInt('--epochs'), seed: nonNegativeInt('--seed') } as const;
+const CHECKED = { batch: positiveInt('--batch'), lr: positiveNumber('--lr'), epochs: positiveInt('--epochs'), seed: nonNegativeInt('--seed', MAX_SEED) } as const;
 
 let dropped: DataChoice | null = null;
 
