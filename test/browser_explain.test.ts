@@ -3,7 +3,8 @@
 // per class under the confusion matrix, and for a clicked test image (and a dropped photo) every
 // layer's output and Grad-CAM and saliency over the image, for a class the person chooses. The
 // views are checked for what they must show: a tile per channel, the Grad-CAM drawn being the
-// worker's map over the image as the net sees it, the chooser's class being the one explained.
+// worker's map over the image as the net sees it, the chooser's class being the one explained
+// (by mouse and keyboard); the marks and a map against the command line on the downloaded model.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -213,6 +214,16 @@ test('a clicked test image shows every layer’s output and Grad-CAM and salienc
   const changed = camAfter.rgb.filter((v, i) => Math.abs(v - camBefore.rgb[i]) > 24).length / camAfter.rgb.length;
   assert.ok(changed > 0.05, `the Grad-CAM for ${classes[other]} differs from the one for ${top} over ${(100 * changed).toFixed(1)}% of its bytes`);
   assert.match((await page.textContent('#test-prediction .gradcam figcaption'))!, new RegExp(`^Grad-CAM \\(conv5\\): ${classes[other].replace(/[/()]/g, '\\$&')}`));
+
+  // From the keyboard: Tab goes from the last test image to the chooser, and an arrow key chooses the next class.
+  await page.locator('#tests button').last().focus();
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement?.closest('.explain')?.querySelector('select') === document.activeElement), true, 'Tab reaches the class chooser');
+  const next = (other + 1) % classes.length;
+  const count = (await messages(page, 'maps')).length;
+  await page.keyboard.press(next === 0 ? 'Home' : 'ArrowDown');
+  const [third] = (await waitFor(page, 'maps', count + 1)).slice(-1);
+  assert.equal(third.class, next);
 });
 
 test('a dropped photo shows what the net sees in it in Classify, and the panel fits a 390 px phone with no serious accessibility fault', { skip }, async () => {
