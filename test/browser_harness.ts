@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -119,6 +120,16 @@ export async function assertMessage(page: Page, pattern: RegExp): Promise<void> 
     return !m.hidden && new RegExp(source, flags).test(m.textContent ?? '');
   }, [pattern.source, pattern.flags] as const, { timeout: 300_000 }).catch(() => undefined);
   assert.match((await shown()) ?? '', pattern);
+}
+
+/** axe-core's serious and critical findings on the page (or within `scope`, a selector), one line each. */
+export async function seriousFaults(page: Page, scope?: string): Promise<string[]> {
+  await page.addScriptTag({ path: createRequire(import.meta.url).resolve('axe-core/axe.min.js') });
+  return page.evaluate(async (within) => {
+    const axe = (window as unknown as { axe: { run(c?: unknown): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe;
+    const { violations } = await (within ? axe.run(within) : axe.run());
+    return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  }, scope);
 }
 
 /** An element's screenshot, kept as an artifact. */

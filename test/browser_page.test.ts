@@ -6,14 +6,13 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { decodeRgb } from '../src/data/decode.js';
 import { storedImage, toChannels } from '../src/data/pixels.js';
 import {
-  ARTIFACTS, assertMessage, canvasRgb, curvePixels, MAIN, messages, openPage, pause, pngs, ready, runButton, servePage, shoot, skip, startTraining, trainedWeights, waitFor,
+  ARTIFACTS, assertMessage, canvasRgb, curvePixels, MAIN, messages, openPage, pause, pngs, ready, runButton, seriousFaults, servePage, shoot, skip, startTraining, trainedWeights, waitFor,
 } from './browser_harness.js';
 
 servePage();
@@ -224,12 +223,7 @@ test('axe-core finds no serious accessibility fault; a load asks for nothing tha
   const done = (await messages(page, 'done')).length;
   await runButton(page, 'Open', 'second').click();
   await waitFor(page, 'done', done + 1);
-  await page.addScriptTag({ path: createRequire(import.meta.url).resolve('axe-core/axe.min.js') });
-  const violations = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run(): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe;
-    return (await axe.run()).violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-  });
-  assert.deepEqual(violations, []);
+  assert.deepEqual(await seriousFaults(page), []);
   await page.reload();
   await ready(page);
   await page.waitForTimeout(500);

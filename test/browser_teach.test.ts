@@ -8,7 +8,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Page } from 'playwright-core';
@@ -16,7 +15,7 @@ import { decodeIdx } from '../src/data/idx.js';
 import { BUNDLED_FASHION_MNIST } from '../src/data/source.js';
 import { parseSafetensors } from '../src/io/safetensors.js';
 import { encodePng } from '../src/report/png.js';
-import { ARTIFACTS, dir, FAKE_CAMERA, MAIN, messages, openPage, ready, servePage, skip, trainedWeights, waitFor, type Message } from './browser_harness.js';
+import { ARTIFACTS, dir, FAKE_CAMERA, MAIN, messages, openPage, ready, seriousFaults, servePage, skip, trainedWeights, waitFor, type Message } from './browser_harness.js';
 
 servePage();
 
@@ -159,12 +158,7 @@ test('two classes, from camera frames and from dropped PNGs, a third removed aft
   assert.equal(await page.textContent('#photo-answer'), `${photo.name}: most likely clothes.`, 'a Fashion-MNIST image it never trained on');
   writeFileSync(join(ARTIFACTS, 'teach-1280.png'), await page.locator('#teach').screenshot());
 
-  await page.addScriptTag({ path: createRequire(import.meta.url).resolve('axe-core/axe.min.js') });
-  const violations = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run(c: unknown): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe;
-    return (await axe.run('#teach')).violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-  });
-  assert.deepEqual(violations, []);
+  assert.deepEqual(await seriousFaults(page, '#teach'), []);
   for (const [width, height] of [[390, 844], [360, 740]]) {
     await page.setViewportSize({ width, height });
     const wide = await page.evaluate(() => [...document.querySelectorAll('#teach *')].filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5).map((e) => e.tagName));

@@ -1,12 +1,13 @@
 // The page: it starts the training worker (worker.ts), sends it what the person asks, and hands
 // each message from it to the panels under ui/ that draw it: the Train form (settings.ts), Teach
 // it your classes (teach.ts, classes.ts, camera.ts), the Runs list (runs.ts), the Live view
-// (live.ts) and Classify (classify.ts). All computing happens
+// (live.ts), Classify (classify.ts) and what the net sees in an answer's image (explain.ts). All computing happens
 // in the worker. Every message from the worker is also kept in window.alexnetLog, for scripts
 // that drive the page (the browser tests, the benchmark).
 import type { FromWorker, RunState, RunSummary, ToWorker } from './protocol.js';
 import { classifyHandlers, setUpClassify } from './ui/classify.js';
 import { $, say } from './ui/dom.js';
+import { explainHandlers, setUpExplain } from './ui/explain.js';
 import { liveHandlers, onTestClicked, showState } from './ui/live.js';
 import { runCount, setRunsBusy, setUpRuns, showRuns } from './ui/runs.js';
 import { dataChoice, dataForKept, fillSettings, readSettings, setUpSettings, transfers } from './ui/settings.js';
@@ -65,6 +66,7 @@ window.addEventListener('pagehide', flush);
 
 const handlers: { [K in FromWorker['type']]: (m: Extract<FromWorker, { type: K }>) => void } = {
   ...liveHandlers,
+  ...explainHandlers,
   backend: (m) => ($('backend').textContent = m.name),
   runs: (m) => {
     showRuns(m.runs, m.open);
@@ -119,5 +121,6 @@ onTestClicked((index) => {
 setUpSettings();
 setUpRuns(send, (run, resume) => void openKept(run, resume));
 setUpClassify(send);
+setUpExplain(send);
 setUpTeach(send).catch((err) => say(`your classes could not be read from this browser's storage: ${(err as Error).message}`));
 setButtons('idle');

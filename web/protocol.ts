@@ -1,6 +1,9 @@
 // The messages between the page (main.ts and its panels under ui/) and the training worker
 // (worker.ts and its parts under work/). Everything that computes runs in the worker, so the page
 // never freezes; the page only draws and asks.
+import type { HeatMap, Picture as RgbaPicture } from '../src/browser.js';
+
+export type { RgbaPicture };
 
 /** Where the training images come from. */
 export type DataChoice =
@@ -58,7 +61,10 @@ export type ToWorker =
   | { type: 'classify'; name: string; bytes: Uint8Array; bars?: boolean }
   /** The camera's image, classified by the open run's model: every class's probability (a 'bars'). */
   | { type: 'classifyFrame'; frame: Picture }
+  /** A test image's top 5 (from its scores), then what the net sees in it ('activations', 'maps'). */
   | { type: 'classifyTest'; index: number }
+  /** Grad-CAM and saliency for `class`, of the image last explained where the person looks (`forTest`: below the test images, else Classify). */
+  | { type: 'explainClass'; forTest: boolean; class: number }
   | { type: 'similar'; index: number }
   /** Use a weights file (safetensors from alexnet train or export, a torchvision .pth). */
   | { type: 'weights'; name: string; bytes: Uint8Array; arch: string }
@@ -75,6 +81,14 @@ export interface Picture {
   width: number;
   height: number;
   rgb: Uint8Array;
+}
+
+/** One layer's output for one image: a conv layer's maps as a grid of tiles (one per channel), an fc layer's features as a strip. */
+export interface LayerPicture {
+  name: string;
+  /** [C, H, W] or [F]. */
+  shape: number[];
+  picture: RgbaPicture;
 }
 
 /** One line of the runs list. */
@@ -137,11 +151,16 @@ export type FromWorker =
   | { type: 'scoring'; done: number; total: number }
   /** Scoring was cancelled: the run is kept where it stopped, unscored. */
   | { type: 'cancelled'; position: RunPosition }
-  | ({ type: 'done'; position: RunPosition; tests: Picture[]; testLabels: string[] } & Scores)
+  /** `testLabels`: the true classes of `tests`, `testPredicted` the model's top class for each. */
+  | ({ type: 'done'; position: RunPosition; tests: Picture[]; testLabels: string[]; testPredicted: string[] } & Scores)
   /** `netView`: the image as the net takes it in (its crop, its channels), before mean subtraction. */
   | { type: 'prediction'; source: string; forTest: boolean; top: TopClass[]; netView: Picture; knows: string }
   /** Every class's probability for an image (`source`: 'camera' or a file name), in the model's class order. */
   | { type: 'bars'; source: string; classes: string[]; probabilities: Float32Array; model: string }
+  /** What the net sees in the image of a 'prediction' (same `source`): every layer's output, and the classes a map may explain. */
+  | { type: 'activations'; source: string; forTest: boolean; layers: LayerPicture[]; classes: string[] }
+  /** Grad-CAM (at `layer`) and saliency for `class`, over the image as the net sees it; `gradCamMap` the map drawn, at the layer's resolution. */
+  | { type: 'maps'; source: string; forTest: boolean; class: number; probability: number; layer: string; gradCam: RgbaPicture; saliency: RgbaPicture; gradCamMap: HeatMap }
   | { type: 'similar'; query: Picture; neighbours: { picture: Picture; label: string; distance: number }[] }
   | { type: 'weights'; message: string }
   | { type: 'saved'; id: string; step: number; savedAt: string }

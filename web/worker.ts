@@ -1,12 +1,13 @@
 // The page's training worker: it answers the page's messages (protocol.ts). The parts are in
 // work/: the backends (backend.ts), the open run with its training, checkpoints and scoring
-// (session.ts), what a fine-tune starts from (sources.ts), and what reads a trained net
-// (models.ts). Kept runs live in IndexedDB (store.ts).
+// (session.ts), what a fine-tune starts from (sources.ts), what reads a trained net (models.ts)
+// and what the net sees in an image (explain.ts). Kept runs live in IndexedDB (store.ts).
 import { encodeSafetensors, modelMetadata, parseSafetensors, type SavedModel } from '../src/browser.js';
 import type { ToWorker } from './protocol.js';
 import { deleteRun, loadRun } from './store.js';
 import { backendFor, forgetBackends, loseDevice } from './work/backend.js';
-import { classify, classifyFrame, classifyTest, forgetPicked, similar, useWeights } from './work/models.js';
+import { explainClass } from './work/explain.js';
+import { answered, classify, classifyFrame, classifyTest, forgetPicked, inTurn, similar, useWeights } from './work/models.js';
 import { post } from './work/post.js';
 import { persist, postRuns, prepare, score, showResults, train, type Session } from './work/session.js';
 
@@ -50,7 +51,9 @@ async function handle(m: ToWorker): Promise<void> {
       else if (!session.results) await score(session);
       return;
     case 'resume':
-      if (!session || busy()) return;
+      if (!session) return;
+      await answered(); // a click's maps are computed on this net: they end before it trains
+      if (busy()) return;
       return train(session);
     case 'flush':
       if (session?.running) session.flush = true;
@@ -69,13 +72,15 @@ async function handle(m: ToWorker): Promise<void> {
       return;
     }
     case 'classify':
-      return classify(session, m.name, m.bytes, m.bars ?? false);
+      return inTurn(() => classify(session, m.name, m.bytes, m.bars ?? false));
     case 'classifyFrame':
-      return classifyFrame(session, m.frame);
+      return inTurn(() => classifyFrame(session, m.frame));
     case 'classifyTest':
-      return classifyTest(session, m.index);
+      return inTurn(() => classifyTest(session, m.index));
+    case 'explainClass':
+      return inTurn(() => explainClass(m.forTest, m.class, (net) => session?.net === net && busy()));
     case 'similar':
-      return similar(session, m.index);
+      return inTurn(() => similar(session, m.index));
     case 'weights':
       return useWeights(session, m.name, m.bytes, m.arch);
     case 'loseDevice':

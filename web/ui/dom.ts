@@ -1,6 +1,6 @@
 // Small helpers the panels share: elements by id, pictures onto canvases, the page's one message,
 // and the question asked before anything is deleted.
-import type { Picture } from '../protocol.js';
+import type { Picture, RgbaPicture } from '../protocol.js';
 
 export const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -10,14 +10,17 @@ export function say(text: string | null): void {
   $('message').textContent = text ?? '';
 }
 
-/** Draws `p` at its own size onto `canvas` (CSS scales it), labelled for screen readers. */
-export function draw(canvas: HTMLCanvasElement, p: Picture, label?: string): HTMLCanvasElement {
+/** Draws `p` (RGB, or the explain library's RGBA) at its own size onto `canvas` (CSS scales it), labelled for screen readers. */
+export function draw(canvas: HTMLCanvasElement, p: Picture | RgbaPicture, label?: string): HTMLCanvasElement {
   canvas.width = p.width;
   canvas.height = p.height;
   const data = new ImageData(p.width, p.height);
-  for (let i = 0; i < p.width * p.height; i++) {
-    data.data.set(p.rgb.subarray(3 * i, 3 * i + 3), 4 * i);
-    data.data[4 * i + 3] = 255;
+  if ('rgba' in p) data.data.set(p.rgba);
+  else {
+    for (let i = 0; i < p.width * p.height; i++) {
+      data.data.set(p.rgb.subarray(3 * i, 3 * i + 3), 4 * i);
+      data.data[4 * i + 3] = 255;
+    }
   }
   canvas.getContext('2d')!.putImageData(data, 0, 0);
   if (label !== undefined) {
@@ -34,6 +37,17 @@ export function element<K extends keyof HTMLElementTagNameMap>(tag: K, props: Pa
 }
 
 export const percent = (x: number) => `${(100 * x).toFixed(2)}%`;
+
+/** A bar per item, in order: a meter (0..1) named by its item, and its value in words. */
+export function barList(caption: string, bars: { name: string; value: number; text: string }[]): HTMLOListElement {
+  const list = element('ol', { className: 'bars' });
+  list.setAttribute('aria-label', caption);
+  for (const b of bars) {
+    const meter = element('meter', { min: 0, max: 1, value: b.value });
+    list.append(element('li', {}, element('label', {}, element('span', { className: 'bar-name' }, b.name), meter, element('span', { className: 'bar-value' }, b.text))));
+  }
+  return list;
+}
 
 /** Asks `question` in the page's dialog (focus on "Keep it"); true when the person chose `action` (e.g. "Delete"). */
 export function ask(question: string, action: string): Promise<boolean> {

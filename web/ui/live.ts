@@ -1,10 +1,11 @@
 // The Live panel: the open run's progress and status, its curves (a loss per step and the epochs'
 // validation figures, as saved with the run, so that an opened run draws exactly what it drew),
-// its conv1 filters, and once scored its test scores, confusion matrix and test images, whose
-// top 5 and nearest training images appear below them, where the person clicked.
+// its conv1 filters, and once scored its test scores, confusion matrix with each class's
+// accuracy, and test images marked right or wrong, whose top 5, what the net sees in them
+// (explain.ts) and nearest training images appear below them, where the person clicked.
 import { confusionMatrixSvg, lineChart } from '../../src/report/charts.js';
 import type { EpochPoint, FromWorker, Picture, RunPosition } from '../protocol.js';
-import { $, draw, element, percent } from './dom.js';
+import { $, barList, draw, element, percent } from './dom.js';
 import { showPrediction } from './prediction.js';
 
 type Of<K extends FromWorker['type']> = Extract<FromWorker, { type: K }>;
@@ -57,6 +58,7 @@ const bar = (fraction: number) => {
 
 export function clearResults(): void {
   $('results').hidden = true;
+  $('class-accuracy').replaceChildren();
   $('test-prediction').replaceChildren();
   $('retrieval').replaceChildren();
 }
@@ -113,7 +115,8 @@ export const liveHandlers = {
     status(`${positionText(m.position)}. Test top-1 ${percent(m.top1)}.`);
     $('confusion').innerHTML = confusionMatrixSvg(m.confusion, m.classes);
     $('confusion').setAttribute('aria-label', `Confusion matrix of ${m.n} test images over ${m.classes.length} classes`);
-    $('tests').replaceChildren(...m.tests.map((p, index) => testButton(p, index, m.testLabels[index])));
+    showClassAccuracy(m.confusion, m.classes);
+    $('tests').replaceChildren(...m.tests.map((p, index) => testButton(p, index, m.testLabels[index], m.testPredicted[index])));
   },
   prediction: (m: Of<'prediction'>) => {
     if (!m.forTest) return;
@@ -132,9 +135,26 @@ export const liveHandlers = {
 let onTest: (index: number) => void = () => {};
 export const onTestClicked = (use: (index: number) => void) => (onTest = use);
 
-function testButton(p: Picture, index: number, label: string): HTMLButtonElement {
-  const button = element('button', { type: 'button', className: 'thumb', title: `test image ${index}` }, draw(document.createElement('canvas'), p));
-  button.setAttribute('aria-label', `Test image ${index}, a ${label}: classify it and find similar training images`);
+/** Under the confusion matrix, a bar per class: its accuracy, the matrix's diagonal over its row (the class's test images). */
+function showClassAccuracy(confusion: number[][], classes: string[]): void {
+  const bars = classes.map((name, c) => {
+    const count = confusion[c].reduce((a, b) => a + b, 0);
+    const right = confusion[c][c];
+    return { name, value: count > 0 ? right / count : 0, text: count > 0 ? `${(100 * right / count).toFixed(1)}% (${right} of ${count})` : 'no test images' };
+  });
+  const caption = 'Accuracy per class: the share of its test images the model gets right';
+  const list = barList(caption, bars);
+  list.classList.add('wide-values');
+  $('class-accuracy').replaceChildren(element('h3', {}, 'Accuracy per class'), list);
+}
+
+/** A test image to click, marked right (✓) or wrong (✗) with the class the model gives it. */
+function testButton(p: Picture, index: number, label: string, predicted: string): HTMLButtonElement {
+  const right = predicted === label;
+  const mark = element('span', { className: `mark ${right ? 'right' : 'wrong'}` }, `${right ? '✓' : '✗'} ${predicted}`);
+  mark.setAttribute('aria-hidden', 'true');
+  const button = element('button', { type: 'button', className: 'thumb', title: `test image ${index}: a ${label}, taken for ${predicted}` }, draw(document.createElement('canvas'), p), mark);
+  button.setAttribute('aria-label', `Test image ${index}, a ${label}, taken for ${predicted} (${right ? 'right' : 'wrong'}): classify it, see inside the net and find similar training images`);
   button.addEventListener('click', () => {
     $('test-prediction').replaceChildren(element('p', { className: 'note' }, `Classifying test image ${index}…`));
     onTest(index);

@@ -8,7 +8,7 @@ import { positiveInt, positiveNumber } from '../../src/core/values.js';
 import type { FineTuneChoice, FromWorker, RunState, RunSummary, ToWorker } from '../protocol.js';
 import { cameraOn, frameRgb, startCamera, stopCamera } from './camera.js';
 import { cameraChanged, classesForTraining, setUpClasses } from './classes.js';
-import { $, element, say } from './dom.js';
+import { $, barList, element, say } from './dom.js';
 import { dropTarget } from './drop.js';
 import { checkedValues } from './fields.js';
 import { backendChoice } from './settings.js';
@@ -84,13 +84,7 @@ async function teach(): Promise<void> {
 
 /** Bars for every class, in the model's order: a meter each, named by its class and value. */
 function showBars(into: HTMLElement, m: Of<'bars'>, caption: string): void {
-  const list = element('ol', { className: 'bars' });
-  list.setAttribute('aria-label', caption);
-  m.classes.forEach((name, c) => {
-    const p = m.probabilities[c];
-    const meter = element('meter', { min: 0, max: 1, value: p });
-    list.append(element('li', {}, element('label', {}, element('span', { className: 'bar-name' }, name), meter, element('span', { className: 'bar-value' }, `${(100 * p).toFixed(1)}%`))));
-  });
+  const list = barList(caption, m.classes.map((name, c) => ({ name, value: m.probabilities[c], text: `${(100 * m.probabilities[c]).toFixed(1)}%` })));
   into.replaceChildren(element('p', { className: 'note' }, caption), list);
 }
 

@@ -1,6 +1,7 @@
 // What reads a trained net: classifying the person's images (with the run's model or a weights
 // file; the camera's image and the Teach panel's photos with every class's probability), a test
-// image's top 5, and the retrieval of similar training images by fc7 features.
+// image's top 5, what the net sees in either (explain.ts), and the retrieval of similar training
+// images by fc7 features. The net answers one question at a time (inTurn).
 import {
   architecture, architectureForWeights, batchOutputFor, centreView, decodeRgb, feedBatch, MemoryDataset, Net, nearest, parseWeightsInfo, selectWeights, sharedBytes,
   softmax, storedImage, storedSide, toChannels, trainingData, weightsClasses, weightsPreprocessing, type Dataset, type Net as NetType, type TrainingData,
@@ -10,6 +11,7 @@ import { openChoice } from '../data.js';
 import { IMAGENET_CLASSES } from '../imagenet_classes.js';
 import type { Picture, TopClass } from '../protocol.js';
 import { backendFor } from './backend.js';
+import { explain, forgetExplained } from './explain.js';
 import { image, picture } from './pictures.js';
 import { post } from './post.js';
 import { bundledBase, type Session } from './session.js';
@@ -29,7 +31,25 @@ interface Classifier {
 /** A model from a weights file, for classification. */
 let picked: Classifier | null = null;
 
-export const forgetPicked = () => (picked = null);
+/** A new run: the picked model and every image explained are forgotten. */
+export function forgetPicked(): void {
+  picked = null;
+  forgetExplained();
+}
+
+let turn: Promise<unknown> = Promise.resolve();
+/**
+ * Runs `f` after every question asked before it has been answered: a question's forward and
+ * backward passes never run between another's write of the net's input and its read.
+ */
+export function inTurn(f: () => Promise<void>): Promise<void> {
+  const mine = turn.then(f);
+  turn = mine.catch(() => {});
+  return mine;
+}
+
+/** When every question asked so far has been answered: training or scoring the net waits for it. */
+export const answered = () => turn;
 
 function topClasses(probs: Float32Array, names: readonly string[]): TopClass[] {
   return Array.from(probs, (probability, c) => ({ name: names[c] ?? `class ${c}`, probability }))
@@ -58,8 +78,8 @@ function classifier(session: Session | null, own = false): Classifier {
   return { model: session.settings.name, net: session.net, data: session.data, classes: session.data.classes, source: `Trained on ${DATA_WORDS[session.data.name] ?? session.data.name}` };
 }
 
-/** Every class's probability for an RGB image of any size, and the image as the net takes it in (before its crop). */
-async function probabilities(c: Classifier, name: string, rgb: Uint8Array, width: number, height: number): Promise<{ p: Float32Array; pixels: Uint8Array }> {
+/** Every class's probability for an RGB image of any size, the image as the net takes it in (before its crop), and as a data set of one. */
+async function probabilities(c: Classifier, name: string, rgb: Uint8Array, width: number, height: number): Promise<{ p: Float32Array; pixels: Uint8Array; one: Dataset }> {
   const { net, data } = c;
   const [C, side] = data.sets.train.shape;
   const pixels = toChannels(storedImage(rgb, width, height, side), side * side, C);
@@ -72,22 +92,26 @@ async function probabilities(c: Classifier, name: string, rgb: Uint8Array, width
   }
   const p = await net.readLogits(1);
   softmax(1, p.length, p, p);
-  return { p, pixels };
+  return { p, pixels, one };
 }
 
 const bars = (c: Classifier, source: string, p: Float32Array) => post({ type: 'bars', source, classes: [...c.classes], probabilities: p, model: c.model }, [p.buffer]);
 
-/** A picked or dropped image: its top 5 with the image as the net sees it, or (`all`, the Teach panel) every class's probability by the open run's model. */
+/**
+ * A picked or dropped image: its top 5 with the image as the net sees it and what the net sees in
+ * it, or (`all`, the Teach panel) every class's probability by the open run's model.
+ */
 export async function classify(session: Session | null, name: string, bytes: Uint8Array, all: boolean): Promise<void> {
   const c = classifier(session, all);
   const decoded = await decodeRgb(bytes);
   if (!decoded.ok) throw new Error(`${name}: ${decoded.reason} (the page reads JPEG, PNG and WebP images)`);
-  const { p, pixels } = await probabilities(c, name, decoded.rgb, decoded.width, decoded.height);
+  const { p, pixels, one } = await probabilities(c, name, decoded.rgb, decoded.width, decoded.height);
   if (all) return bars(c, name, p);
   const [C, side] = c.data.sets.train.shape;
   const crop = c.data.input[1];
   const view = centreView([C, side, side], crop);
   post({ type: 'prediction', source: name, forTest: false, top: topClasses(p, c.classes), netView: picture(pixels, [C, side, side], { ...view, side: crop }), knows: knows(c) });
+  await explain(c, one, 0, name, false);
 }
 
 /** The camera's image, by the open run's model: every class's probability. */
@@ -96,16 +120,19 @@ export async function classifyFrame(session: Session | null, frame: Picture): Pr
   bars(c, 'camera', (await probabilities(c, 'camera', frame.rgb, frame.width, frame.height)).p);
 }
 
-export function classifyTest(s: Session | null, index: number): void {
+/** A test image's top 5 (its saved scores) and what the net sees in it. */
+export async function classifyTest(s: Session | null, index: number): Promise<void> {
   if (!s?.results) throw new Error('the test images are scored when the run ends');
   const k = s.data.classes.length;
   const test = s.data.sets.test;
   const label = s.data.classes[test.label(index)];
   const c: Classifier = { model: s.settings.name, net: s.net, data: s.data, classes: s.data.classes, source: `Trained on ${DATA_WORDS[s.data.name] ?? s.data.name}` };
+  const source = `test image ${index} (a ${label})`;
   post({
-    type: 'prediction', source: `test image ${index} (a ${label})`, forTest: true, top: topClasses(s.results.probs.subarray(index * k, (index + 1) * k), s.data.classes),
+    type: 'prediction', source, forTest: true, top: topClasses(s.results.probs.subarray(index * k, (index + 1) * k), s.data.classes),
     netView: image(test, index, s.data.input[1]), knows: knows(c),
   });
+  await explain(c, test, index, source, true);
 }
 
 /**
@@ -115,6 +142,7 @@ export function classifyTest(s: Session | null, index: number): void {
  */
 export async function useWeights(session: Session | null, name: string, bytes: Uint8Array, archName: string): Promise<void> {
   picked = null;
+  forgetExplained(false);
   const info = parseWeightsInfo(bytes, name, archName);
   const { tensors } = info;
   const arch = architectureForWeights(archName, tensors);

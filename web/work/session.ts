@@ -250,11 +250,7 @@ export async function score(s: Session): Promise<void> {
       }
     }
     const confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
-    for (let i = 0; i < n; i++) {
-      let best = 0;
-      for (let c = 1; c < classes; c++) if (probs[i * classes + c] > probs[i * classes + best]) best = c;
-      confusion[labels[i]][best]++;
-    }
+    for (let i = 0; i < n; i++) confusion[labels[i]][topClass(probs, i, classes)]++;
     const top5 = countTopK(probs, labels, n, classes, Math.min(5, classes)) / n;
     s.results = { top1: countTopK(probs, labels, n, classes, 1) / n, top5, n, confusion, classes: data.classes, probs };
     await persist(s, false);
@@ -264,11 +260,22 @@ export async function score(s: Session): Promise<void> {
   }
 }
 
-/** The run's saved or new scores, with the first test images to click. */
+/** Test image `i`'s most likely class (the first on ties), from the rows of `probs`. */
+function topClass(probs: Float32Array, i: number, classes: number): number {
+  let best = 0;
+  for (let c = 1; c < classes; c++) if (probs[i * classes + c] > probs[i * classes + best]) best = c;
+  return best;
+}
+
+/** The run's saved or new scores, with the first test images to click, their true classes and the model's. */
 export function showResults(s: Session): void {
   const { probs, ...scores } = s.results!;
   const test = s.data.sets.test;
+  const { classes } = s.data;
   const shown = Array.from({ length: Math.min(TEST_PICTURES, test.count) }, (_, i) => i);
-  post({ type: 'done', ...scores, position: position(s), tests: shown.map((i) => image(test, i)), testLabels: shown.map((i) => s.data.classes[test.label(i)]) });
+  post({
+    type: 'done', ...scores, position: position(s), tests: shown.map((i) => image(test, i)), testLabels: shown.map((i) => classes[test.label(i)]),
+    testPredicted: shown.map((i) => classes[topClass(probs, i, classes.length)]),
+  });
   post({ type: 'state', state: 'done' });
 }
