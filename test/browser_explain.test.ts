@@ -64,8 +64,8 @@ test('after a short run the test images are marked right or wrong with the class
     const truth = classes[labels[i]];
     const [, mark, predicted] = /^([✓✗]) (.+)$/.exec(t.mark) ?? assert.fail(`test image ${i}'s mark: ${JSON.stringify(t.mark)}`);
     assert.ok(classes.includes(predicted), `test image ${i}: "${predicted}" is not a class`);
-    assert.equal(mark, predicted === truth ? '✓' : '✗', `test image ${i}, a ${truth}, taken for ${predicted}`);
-    assert.ok(t.name.startsWith(`Test image ${i}, a ${truth}, taken for ${predicted} (${predicted === truth ? 'right' : 'wrong'})`), t.name);
+    assert.equal(mark, predicted === truth ? '✓' : '✗', `test image ${i}, labelled ${truth}, taken for ${predicted}`);
+    assert.ok(t.name.startsWith(`Test image ${i}, labelled ${truth}, taken for ${predicted} (${predicted === truth ? 'right' : 'wrong'})`), t.name);
     if (predicted !== truth) wrong++;
   });
   assert.ok(wrong > 0 && wrong < thumbs.length, `after one epoch some images are right and some wrong: ${wrong} of ${thumbs.length} wrong`);
@@ -158,7 +158,7 @@ test('a clicked test image shows every layer’s output and Grad-CAM and salienc
   const [first] = (await waitFor(page, 'maps')).slice(-1);
   const top = (prediction.top as { name: string }[])[0].name;
   assert.equal(marks[index].slice(2), top, 'the mark names the top class of the image’s answer');
-  assert.equal(activations.source, `test image ${index} (a ${classes[labels[index]]})`);
+  assert.equal(activations.source, `test image ${index} (labelled ${classes[labels[index]]})`);
   assert.equal(classes[first.class as number], top, 'Grad-CAM first explains the top class');
   assert.equal(await page.inputValue('#test-prediction .explain select'), String(first.class));
 

@@ -153,8 +153,8 @@ function testButton(p: Picture, index: number, label: string, predicted: string)
   const right = predicted === label;
   const mark = element('span', { className: `mark ${right ? 'right' : 'wrong'}` }, `${right ? '✓' : '✗'} ${predicted}`);
   mark.setAttribute('aria-hidden', 'true');
-  const button = element('button', { type: 'button', className: 'thumb', title: `test image ${index}: a ${label}, taken for ${predicted}` }, draw(document.createElement('canvas'), p), mark);
-  button.setAttribute('aria-label', `Test image ${index}, a ${label}, taken for ${predicted} (${right ? 'right' : 'wrong'}): classify it, see inside the net and find similar training images`);
+  const button = element('button', { type: 'button', className: 'thumb', title: `test image ${index}: labelled ${label}, taken for ${predicted}` }, draw(document.createElement('canvas'), p), mark);
+  button.setAttribute('aria-label', `Test image ${index}, labelled ${label}, taken for ${predicted} (${right ? 'right' : 'wrong'}): classify it, see inside the net and find similar training images`);
   button.addEventListener('click', () => {
     $('test-prediction').replaceChildren(element('p', { className: 'note' }, `Classifying test image ${index}…`));
     onTest(index);

@@ -127,7 +127,7 @@ export async function classifyTest(s: Session | null, index: number): Promise<vo
   const test = s.data.sets.test;
   const label = s.data.classes[test.label(index)];
   const c: Classifier = { model: s.settings.name, net: s.net, data: s.data, classes: s.data.classes, source: `Trained on ${DATA_WORDS[s.data.name] ?? s.data.name}` };
-  const source = `test image ${index} (a ${label})`;
+  const source = `test image ${index} (labelled ${label})`;
   post({
     type: 'prediction', source, forTest: true, top: topClasses(s.results.probs.subarray(index * k, (index + 1) * k), s.data.classes),
     netView: image(test, index, s.data.input[1]), knows: knows(c),
