@@ -1,7 +1,8 @@
 // Fine-tuning through the command line (alexnet train --from): a mini net trained on grey
 // Fashion-MNIST taught three classes of colour photos (a folder), its conv layers frozen; what the
 // checkpoint holds and records; resume, eval, predict, export and the report on the fine-tuned
-// run; the kept-features path against the plain one; and the options' errors.
+// run; the kept-features path against the plain one; a torchvision .pth and a Caffe .caffemodel
+// as sources; and the options' errors.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -10,7 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
+import { CpuBackend } from '../src/backend/cpu/index.js';
 import { readSafetensors } from '../src/io/files.js';
+import { architecture } from '../src/nn/architectures.js';
+import { Net } from '../src/nn/net.js';
+import { describe, encode } from './caffe_fixture.js';
 import { PYTHON, tinyFashionMnist, torchSkip } from './helpers.js';
 
 const MAIN = new URL('../src/cli/main.js', import.meta.url).pathname;
@@ -152,4 +157,25 @@ test('train --from a torchvision .pth (written by torchvision, random weights) o
   assert.deepEqual(predicted.top.map((t: { name: string }) => t.name).sort(), PHOTO_CLASSES);
   alexnet(['export', '--arch', 'torchvision', '--weights', join(checkpointOf(run), 'weights.safetensors'), '--format', 'safetensors', '--out', 'tv.safetensors']);
   assert.deepEqual((await readSafetensors(join(root, 'tv.safetensors'))).tensors.get('classifier.6.weight')!.shape, [3, 4096]);
+});
+
+test("train --from a .caffemodel (bvlc_alexnet's layout, random weights) on a folder of photos: the caffe net, Caffe's mean pixel at 227, a new fc8", async () => {
+  const caffe = architecture('caffe');
+  const net = new Net(new CpuBackend(), caffe, 1);
+  net.initialize({ scheme: 'he', seed: 4 });
+  const model = join(root, 'bvlc.caffemodel');
+  writeFileSync(model, encode(describe(caffe, await net.exportTensors()), false));
+  // A .caffemodel does not say which net it holds: --arch does.
+  const r = alexnet(['train', '--from', model, '--arch', 'caffe', '--data', photos, '--freeze', 'fc7', '--augment', 'none', '--epochs', '1', '--batch', '8', '--val', '6', '--backend', 'cpu', '--no-report', '--out', 'bvlc']);
+  assert.match(r.stdout, /training caffe \(\d+\.\d+ M parameters\) on folder:/);
+  const state = stateOf(join(root, 'bvlc'));
+  assert.equal(state.config.fineTune.source.format, 'caffemodel');
+  assert.equal(state.config.fineTune.source.sha256, createHash('sha256').update(readFileSync(model)).digest('hex'));
+  assert.deepEqual(state.model.input, [3, 227, 227]);
+  assert.deepEqual(state.model.classes, PHOTO_CLASSES);
+  assert.equal(state.model.preprocessing.origin, "Caffe's ImageNet mean pixel");
+  const weights = await tensorsOf(checkpointOf(join(root, 'bvlc')), 'weights.safetensors');
+  assert.deepEqual(weights.get('fc8.weight')!.shape, [3, 4096], 'a new fc8 for the three classes');
+  const source = new Map((await net.exportTensors()).map((t) => [t.name, t]));
+  assert.deepEqual(weights.get('fc7.weight')!.data, source.get('fc7.weight')!.data, 'fc7 frozen, as loaded');
 });
