@@ -121,7 +121,9 @@ test('topImages streams 20,000 images in bounded memory: k per unit, never the s
   console.log(JSON.stringify({ samples: samples.length, peak_mb: peak / 2 ** 20, growth_after_2000_mb: growth / 2 ** 20, split_activations_mb: split / 2 ** 20 }));
   assert.equal(samples.length, 20);
   assert.ok(peak < split / 20, `peak ${peak} bytes over the start: more than a twentieth of the split's activations (${split})`);
-  assert.ok(growth < 1 << 20, `memory grew ${growth} bytes from image 2,000 to image 19,000`);
+  // Keeping the activations (or every image's score per unit) would grow by ~78 MB over these
+  // 17,000 images; the collector's own noise is about 1 MB.
+  assert.ok(growth < split / 20, `memory grew ${growth} bytes from image 2,000 to image 19,000: more than a twentieth of the split's activations`);
 });
 
 test('occlusion: batched copies equal one occluded copy at a time, at stride steps from the corner, with the fill asked for', async () => {
