@@ -97,7 +97,7 @@ test('train --from a run, --freeze conv5: a new fc8 for the photos\' 3 classes; 
   assert.match(report, /Preprocessing: the channel mean of .*source's training data\./);
 });
 
-test('a fine-tuned run resumes, and eval, predict and export work on it with its own classes', async () => {
+test('a fine-tuned run resumes, and eval, ensembles, predict, explain and export work on it with its own classes', async () => {
   const run = join(root, 'tuned');
   const frozen = (await tensorsOf(checkpointOf(run), 'weights.safetensors')).get('conv3.weight')!.data;
   alexnet(['train', '--resume', run, '--epochs', '6', '--backend', 'cpu', '--no-report']);
@@ -109,6 +109,12 @@ test('a fine-tuned run resumes, and eval, predict and export work on it with its
   const predicted = JSON.parse(alexnet(['predict', '--checkpoint', run, '--backend', 'cpu', '--json', join(root, 'photos', 'test', 'kiwi', '0.jpg')]).stdout);
   assert.deepEqual(predicted.top.map((t: { name: string }) => t.name).sort(), PHOTO_CLASSES);
   alexnet(['export', '--arch', 'mini', '--weights', join(checkpointOf(run), 'weights.safetensors'), '--format', 'onnx', '--out', 'tuned.onnx']);
+  // An ensemble of the run with itself scores as the run; explain names the photos' classes.
+  const ensemble = JSON.parse(alexnet(['eval', '--ensemble', run, run, '--backend', 'cpu', '--json']).stdout);
+  assert.deepEqual([ensemble.n, ensemble.top1], [evaluated.n, evaluated.top1]);
+  const explained = JSON.parse(alexnet(['explain', '--checkpoint', run, join(root, 'photos', 'test', 'kiwi', '0.jpg'), '--method', 'gradcam,saliency', '--out', 'seen', '--backend', 'cpu', '--json']).stdout);
+  assert.ok(PHOTO_CLASSES.includes(explained.name), explained.name);
+  assert.deepEqual(explained.files.length, 2);
 });
 
 test('kept features (--freeze fc7 --augment none) give the same weights as running every layer', async () => {
