@@ -185,3 +185,16 @@ test("train --from a .caffemodel (bvlc_alexnet's layout, random weights) on a fo
   const source = new Map((await net.exportTensors()).map((t) => [t.name, t]));
   assert.deepEqual(weights.get('fc7.weight')!.data, source.get('fc7.weight')!.data, 'fc7 frozen, as loaded');
 });
+
+test("a grey net written as a .caffemodel: Caffe's 3-channel mean pixel is refused in one line naming --preprocessing data, which trains", async () => {
+  const mini = architecture('mini');
+  const net = new Net(new CpuBackend(), mini, 1);
+  net.initialize({ scheme: 'he', seed: 6 });
+  const model = join(root, 'grey.caffemodel');
+  writeFileSync(model, encode(describe(mini, await net.exportTensors()), false));
+  const args = ['train', '--from', model, '--arch', 'mini', '--data', photos, '--freeze', 'fc7', '--epochs', '1', '--batch', '8', '--val', '6', '--backend', 'cpu', '--no-report'];
+  const refused = alexnet([...args, '--out', 'grey'], 2);
+  assert.equal(refused.stderr.trim(), `alexnet: --from ${model}: Caffe's ImageNet mean pixel is for 3-channel images, but its mini net takes 1; give --preprocessing data to use the data's own mean`);
+  alexnet([...args, '--preprocessing', 'data', '--out', 'grey-data']);
+  assert.equal(stateOf(join(root, 'grey-data')).model.preprocessing?.origin ?? "the training data's mean image", "the training data's mean image");
+});

@@ -137,7 +137,14 @@ export function startingTensors(arch: Architecture, source: Map<string, NamedTen
 
 /** The preprocessing a run of `ft` uses when not the data's own: the source's, unless asked otherwise. */
 export function fineTunePreprocessing(ft: FineTuneConfig | undefined): Preprocessing | undefined {
-  return ft && ft.preprocessing !== 'data' ? ft.source.preprocessing : undefined;
+  if (!ft || ft.preprocessing === 'data') return undefined;
+  const p = ft.source.preprocessing;
+  const channels = ft.source.input[0];
+  // Caffe's mean pixel (BGR) for a grey net written as a .caffemodel: said, not run on a mismatch.
+  if (p.mean !== 'image' && p.mean.length !== channels) {
+    throw new UsageError(`--from ${ft.source.name}: ${p.origin} is for ${p.mean.length}-channel images, but its ${ft.source.arch} net takes ${channels}; give --preprocessing data to use the data's own mean`);
+  }
+  return p;
 }
 
 /** `ft` with newLast decided for data whose classes are `dataClasses` (kept as it is once decided). */
