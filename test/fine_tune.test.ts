@@ -13,6 +13,7 @@ import { test } from 'node:test';
 import sharp from 'sharp';
 import { CpuBackend } from '../src/backend/cpu/index.js';
 import { readSafetensors } from '../src/io/files.js';
+import type { NamedTensor } from '../src/io/safetensors.js';
 import { architecture } from '../src/nn/architectures.js';
 import { Net } from '../src/nn/net.js';
 import { describe, encode } from './caffe_fixture.js';
@@ -53,6 +54,17 @@ async function photoFolder(dir: string, perClass: Record<'train' | 'test', numbe
     }
   }
   return `folder:${dir}`;
+}
+
+/** A .caffemodel of `archName` with fresh He weights drawn from `seed`, written into the test folder as `name`; its path and tensors by name. */
+async function writeCaffemodel(archName: string, seed: number, name: string): Promise<{ path: string; tensors: Map<string, NamedTensor> }> {
+  const arch = architecture(archName);
+  const net = new Net(new CpuBackend(), arch, 1);
+  net.initialize({ scheme: 'he', seed });
+  const tensors = await net.exportTensors();
+  const path = join(root, name);
+  writeFileSync(path, encode(describe(arch, tensors), false));
+  return { path, tensors: new Map(tensors.map((t) => [t.name, t])) };
 }
 
 const tensorsOf = async (checkpoint: string, file: string) => (await readSafetensors(join(checkpoint, file))).tensors;
@@ -166,11 +178,7 @@ test('train --from a torchvision .pth (written by torchvision, random weights) o
 });
 
 test("train --from a .caffemodel (bvlc_alexnet's layout, random weights) on a folder of photos: the caffe net, Caffe's mean pixel at 227, a new fc8", async () => {
-  const caffe = architecture('caffe');
-  const net = new Net(new CpuBackend(), caffe, 1);
-  net.initialize({ scheme: 'he', seed: 4 });
-  const model = join(root, 'bvlc.caffemodel');
-  writeFileSync(model, encode(describe(caffe, await net.exportTensors()), false));
+  const { path: model, tensors: source } = await writeCaffemodel('caffe', 4, 'bvlc.caffemodel');
   // A .caffemodel does not say which net it holds: --arch does.
   const r = alexnet(['train', '--from', model, '--arch', 'caffe', '--data', photos, '--freeze', 'fc7', '--augment', 'none', '--epochs', '1', '--batch', '8', '--val', '6', '--backend', 'cpu', '--no-report', '--out', 'bvlc']);
   assert.match(r.stdout, /training caffe \(\d+\.\d+ M parameters\) on folder:/);
@@ -182,16 +190,11 @@ test("train --from a .caffemodel (bvlc_alexnet's layout, random weights) on a fo
   assert.equal(state.model.preprocessing.origin, "Caffe's ImageNet mean pixel");
   const weights = await tensorsOf(checkpointOf(join(root, 'bvlc')), 'weights.safetensors');
   assert.deepEqual(weights.get('fc8.weight')!.shape, [3, 4096], 'a new fc8 for the three classes');
-  const source = new Map((await net.exportTensors()).map((t) => [t.name, t]));
   assert.deepEqual(weights.get('fc7.weight')!.data, source.get('fc7.weight')!.data, 'fc7 frozen, as loaded');
 });
 
 test("a grey net written as a .caffemodel: Caffe's 3-channel mean pixel is refused in one line naming --preprocessing data, which trains", async () => {
-  const mini = architecture('mini');
-  const net = new Net(new CpuBackend(), mini, 1);
-  net.initialize({ scheme: 'he', seed: 6 });
-  const model = join(root, 'grey.caffemodel');
-  writeFileSync(model, encode(describe(mini, await net.exportTensors()), false));
+  const { path: model } = await writeCaffemodel('mini', 6, 'grey.caffemodel');
   const args = ['train', '--from', model, '--arch', 'mini', '--data', photos, '--freeze', 'fc7', '--epochs', '1', '--batch', '8', '--val', '6', '--backend', 'cpu', '--no-report'];
   const refused = alexnet([...args, '--out', 'grey'], 2);
   assert.equal(refused.stderr.trim(), `alexnet: --from ${model}: Caffe's ImageNet mean pixel is for 3-channel images, but its mini net takes 1; give --preprocessing data to use the data's own mean`);
